@@ -1,0 +1,127 @@
+using System.Net;
+using AyTrack.Core.Addresses;
+using AyTrack.Core.Settings;
+
+namespace AyTrack.Core.Configuration;
+
+/// <summary>
+/// The node's configuration, bound from the "AyTrack" section (appsettings.json, AyTrack__… environment variables,
+/// --AyTrack:…=… arguments). docs/configuration.md documents every key; keep the two in step.
+/// </summary>
+public sealed class AyTrackOptions
+{
+    public const string SectionName = "AyTrack";
+
+    public string DataDir { get; set; } = "./data";
+
+    public ListenerOptions Listener { get; set; } = new();
+
+    public AdminOptions Admin { get; set; } = new();
+
+    public DnsOptions Dns { get; set; } = new();
+
+    public DeliveryOptions Delivery { get; set; } = new();
+
+    public DeliveryLogOptions DeliveryLog { get; set; } = new();
+
+    public PersistenceOptions Persistence { get; set; } = new();
+
+    public ClusterOptions Cluster { get; set; } = new();
+
+    /// <summary>Operator settings; they seed the settings store on first start.</summary>
+    public OperatorSettings Settings { get; set; } = new();
+
+    public string FullDataDir => Path.GetFullPath(DataDir);
+}
+
+public sealed class ListenerOptions
+{
+    public string Endpoint { get; set; } = "127.0.0.1:2525";
+
+    /// <summary>Null means the default; a configured list replaces it rather than adding to it.</summary>
+    public string[]? AllowedNetworks { get; set; }
+
+    public int MaxMessageSize { get; set; } = 26_214_400;
+
+    public int MaxRecipients { get; set; } = 1000;
+
+    /// <summary>Name in the greeting, EHLO reply and Received header; defaults to the machine's host name.</summary>
+    public string? ServerName { get; set; }
+
+    public static readonly string[] DefaultAllowedNetworks = ["127.0.0.0/8", "::1/128"];
+
+    public NetworkList AllowedNetworkList =>
+        NetworkList.Parse(AllowedNetworks ?? DefaultAllowedNetworks, "AyTrack:Listener:AllowedNetworks");
+
+    public IPEndPoint ParsedEndpoint => IPEndPoint.TryParse(Endpoint, out var ep)
+        ? ep
+        : throw new FormatException($"AyTrack:Listener:Endpoint: '{Endpoint}' is not an address:port such as 127.0.0.1:2525");
+
+    public string EffectiveServerName => string.IsNullOrWhiteSpace(ServerName) ? Dns.GetHostName() : ServerName;
+}
+
+public sealed class AdminOptions
+{
+    public string Url { get; set; } = "http://127.0.0.1:8025";
+
+    /// <summary>Empty: a random token is generated once into &lt;DataDir&gt;/admin.token.</summary>
+    public string Token { get; set; } = string.Empty;
+}
+
+public sealed class DnsOptions
+{
+    /// <summary>"ip" or "ip:port"; empty uses the system resolvers.</summary>
+    public string[]? Servers { get; set; }
+
+    public TimeSpan Timeout { get; set; } = TimeSpan.FromSeconds(5);
+}
+
+public sealed class DeliveryOptions
+{
+    public int MxPort { get; set; } = 25;
+
+    /// <summary>Null means any destination; a list restricts every outbound connection to those ranges.</summary>
+    public string[]? AllowedDestinations { get; set; }
+
+    public int MaxConnectionsPerDestination { get; set; } = 10;
+
+    public TimeSpan MinBackoff { get; set; } = TimeSpan.FromMinutes(5);
+
+    public TimeSpan MaxBackoff { get; set; } = TimeSpan.FromHours(1);
+
+    /// <summary>Messages handed to one SMTP session at most.</summary>
+    public int BatchSize { get; set; } = 50;
+
+    public TimeSpan ConnectTimeout { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>Per SMTP command; RFC 5321 §4.5.3.2 suggests minutes, which a stuck peer should not get for ever.</summary>
+    public TimeSpan CommandTimeout { get; set; } = TimeSpan.FromMinutes(2);
+
+    /// <summary>How long a domain actor waits for a worker's reply before it takes the batch back.</summary>
+    public TimeSpan BatchReplyTimeout { get; set; } = TimeSpan.FromMinutes(10);
+
+    public NetworkList AllowedDestinationList => AllowedDestinations is null
+        ? NetworkList.Any
+        : NetworkList.Parse(AllowedDestinations, "AyTrack:Delivery:AllowedDestinations");
+}
+
+public sealed class DeliveryLogOptions
+{
+    public long MaxFileSize { get; set; } = 10 * 1024 * 1024;
+
+    public int MaxFiles { get; set; } = 10;
+}
+
+public sealed class PersistenceOptions
+{
+    /// <summary>"sqlite" (embedded, one node) or "postgresql" (a cluster).</summary>
+    public string Provider { get; set; } = "sqlite";
+
+    /// <summary>Empty with sqlite: files in the data directory.</summary>
+    public string ConnectionString { get; set; } = string.Empty;
+}
+
+public sealed class ClusterOptions
+{
+    public int NumberOfShards { get; set; } = 100;
+}

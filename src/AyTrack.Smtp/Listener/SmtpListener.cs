@@ -1,0 +1,88 @@
+using System.Net;
+using AyTrack.Core.Configuration;
+using AyTrack.Smtp.Spool;
+using Microsoft.Extensions.Logging;
+using SmtpServer;
+using SmtpServer.ComponentModel;
+using SmtpServer.Net;
+
+namespace AyTrack.Smtp.Listener;
+
+/// <summary>
+/// The SMTP listener (SmtpServer library): ESMTP with SIZE, PIPELINING, 8BITMIME and SMTPUTF8, relaying only for
+/// <see cref="ListenerOptions.AllowedNetworks"/>, accepting into the spool.
+/// </summary>
+public sealed class SmtpListener : IAsyncDisposable
+{
+    private readonly SmtpServer.SmtpServer _server;
+    private readonly TaskCompletionSource<IPEndPoint> _bound = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly ILogger _logger;
+    private Task? _running;
+
+    public SmtpListener(ListenerOptions options, ISpool spool, ILoggerFactory loggerFactory)
+    {
+        _logger = loggerFactory.CreateLogger<SmtpListener>();
+        var serverName = options.EffectiveServerName;
+        var allowed = options.AllowedNetworkList;
+        var endpoint = options.ParsedEndpoint;
+
+        var serverOptions = new SmtpServerOptionsBuilder()
+            .ServerName(serverName)
+            .Endpoint(e => e.Endpoint(endpoint))
+            // Ignore: the library's Strict mode drops the connection without a reply, so the size is checked on the
+            // data in SpoolMessageStore and answered with 552 5.3.4; the value is still advertised as SIZE.
+            .MaxMessageSize(options.MaxMessageSize, MaxMessageSizeHandling.Ignore)
+            .MaxRetryCount(20)
+            .CommandWaitTimeout(TimeSpan.FromMinutes(5))
+            .CustomSmtpGreeting(_ => $"220 {serverName} ESMTP AyTrack")
+            .Build();
+
+        var listenerFactory = new EndpointListenerFactory();
+        listenerFactory.EndpointStarted += (_, e) => _bound.TrySetResult((IPEndPoint)e.LocalEndPoint);
+
+        var services = new ServiceProvider();
+        services.Add(listenerFactory);
+        services.Add(new ListenerPolicy(options, allowed));
+        services.Add(new SpoolMessageStore(spool, options, serverName, loggerFactory.CreateLogger<SpoolMessageStore>()));
+
+        _server = new SmtpServer.SmtpServer(serverOptions, services);
+        _server.SessionCreated += (_, e) => SessionState.Track(e.Context);
+        _server.SessionFaulted += (_, e) => _logger.LogWarning(e.Exception, "SMTP session faulted");
+    }
+
+    /// <summary>The address actually bound (port 0 in the configuration picks a free port).</summary>
+    public Task<IPEndPoint> BoundEndpoint => _bound.Task;
+
+    public async Task<IPEndPoint> StartAsync(CancellationToken cancellationToken)
+    {
+        _running = _server.StartAsync(CancellationToken.None);
+        var finished = await Task.WhenAny(_bound.Task, _running).WaitAsync(cancellationToken);
+        if (finished == _running)
+        {
+            await _running;
+            throw new InvalidOperationException("the SMTP listener stopped before it was bound");
+        }
+
+        var bound = await _bound.Task;
+        _logger.LogInformation("SMTP listener on {Endpoint}", bound);
+        return bound;
+    }
+
+    public async Task StopAsync()
+    {
+        _server.Shutdown();
+        if (_running is not null)
+        {
+            try
+            {
+                await _running.WaitAsync(TimeSpan.FromSeconds(30));
+            }
+            catch (Exception error) when (error is TimeoutException or OperationCanceledException)
+            {
+                _logger.LogWarning("SMTP sessions still open at shutdown were abandoned");
+            }
+        }
+    }
+
+    public async ValueTask DisposeAsync() => await StopAsync();
+}

@@ -1,0 +1,371 @@
+using System.Threading.Channels;
+using AyTrack.Core.Addresses;
+using Microsoft.Data.Sqlite;
+
+namespace AyTrack.Smtp.Spool;
+
+/// <summary>
+/// The embedded spool: one SQLite file in WAL mode with synchronous=FULL, so a committed transaction survives a
+/// crash or power loss. All writes go through one writer loop that commits whatever has queued up in a single
+/// transaction (group commit): one fsync for many messages, without acknowledging any of them before it.
+/// </summary>
+public sealed class SqliteSpool : ISpool
+{
+    private const int MaxOperationsPerCommit = 256;
+
+    private readonly string _connectionString;
+    private readonly Channel<WriteOperation> _writes = Channel.CreateUnbounded<WriteOperation>(new UnboundedChannelOptions { SingleReader = true });
+    private readonly SqliteConnection _writer;
+    private readonly Task _writerLoop;
+
+    private SqliteSpool(string connectionString, SqliteConnection writer)
+    {
+        _connectionString = connectionString;
+        _writer = writer;
+        _writerLoop = Task.Run(WriteLoopAsync);
+    }
+
+    public event Action? OutboxChanged;
+
+    public string Path { get; private init; } = string.Empty;
+
+    public static async Task<SqliteSpool> OpenAsync(string path, CancellationToken cancellationToken = default)
+    {
+        Directory.CreateDirectory(System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(path))!);
+        var connectionString = new SqliteConnectionStringBuilder
+        {
+            DataSource = path,
+            Mode = SqliteOpenMode.ReadWriteCreate,
+            Pooling = true,
+            DefaultTimeout = 30,
+        }.ToString();
+
+        var writer = new SqliteConnection(connectionString);
+        await writer.OpenAsync(cancellationToken);
+        await ExecuteAsync(writer, null, """
+            PRAGMA journal_mode=WAL;
+            PRAGMA synchronous=FULL;
+            PRAGMA busy_timeout=30000;
+            CREATE TABLE IF NOT EXISTS messages(
+                id TEXT PRIMARY KEY,
+                sender TEXT NOT NULL,
+                received_at INTEGER NOT NULL,
+                smtputf8 INTEGER NOT NULL,
+                message_id TEXT,
+                size INTEGER NOT NULL,
+                body BLOB NOT NULL);
+            CREATE TABLE IF NOT EXISTS recipients(
+                message_id TEXT NOT NULL REFERENCES messages(id) ON DELETE CASCADE,
+                address TEXT NOT NULL,
+                domain TEXT NOT NULL,
+                dispatched INTEGER NOT NULL DEFAULT 0,
+                final INTEGER NOT NULL DEFAULT 0,
+                PRIMARY KEY(message_id, address)) WITHOUT ROWID;
+            CREATE INDEX IF NOT EXISTS recipients_outbox ON recipients(dispatched) WHERE dispatched = 0;
+            """, cancellationToken);
+
+        return new SqliteSpool(connectionString, writer) { Path = path };
+    }
+
+    public Task AcceptAsync(SpoolEnvelope envelope, ReadOnlyMemory<byte> body, CancellationToken cancellationToken)
+    {
+        var bodyCopy = body.ToArray();
+        return WriteAsync(async (connection, transaction, ct) =>
+        {
+            await using (var insert = connection.CreateCommand())
+            {
+                insert.Transaction = transaction;
+                insert.CommandText = """
+                    INSERT INTO messages(id, sender, received_at, smtputf8, message_id, size, body)
+                    VALUES ($id, $sender, $received, $utf8, $mid, $size, $body)
+                    """;
+                insert.Parameters.AddWithValue("$id", envelope.Id.Value);
+                insert.Parameters.AddWithValue("$sender", envelope.Sender);
+                insert.Parameters.AddWithValue("$received", envelope.ReceivedAt.ToUnixTimeMilliseconds());
+                insert.Parameters.AddWithValue("$utf8", envelope.SmtpUtf8 ? 1 : 0);
+                insert.Parameters.AddWithValue("$mid", (object?)envelope.MessageIdHeader ?? DBNull.Value);
+                insert.Parameters.AddWithValue("$size", bodyCopy.Length);
+                insert.Parameters.AddWithValue("$body", bodyCopy);
+                await insert.ExecuteNonQueryAsync(ct);
+            }
+
+            await using var rcpt = connection.CreateCommand();
+            rcpt.Transaction = transaction;
+            rcpt.CommandText = "INSERT OR IGNORE INTO recipients(message_id, address, domain) VALUES ($id, $address, $domain)";
+            var id = rcpt.Parameters.Add("$id", SqliteType.Text);
+            var address = rcpt.Parameters.Add("$address", SqliteType.Text);
+            var domain = rcpt.Parameters.Add("$domain", SqliteType.Text);
+            foreach (var recipient in envelope.Recipients)
+            {
+                id.Value = envelope.Id.Value;
+                address.Value = recipient.Address;
+                domain.Value = recipient.Domain.Value;
+                await rcpt.ExecuteNonQueryAsync(ct);
+            }
+        }, outboxChanged: true, cancellationToken);
+    }
+
+    public async Task<IReadOnlyList<OutboxEntry>> ReadOutboxAsync(int maxRecipients, CancellationToken cancellationToken)
+    {
+        await using var connection = await OpenReaderAsync(cancellationToken);
+        await using var command = connection.CreateCommand();
+        command.CommandText = """
+            SELECT r.message_id, r.domain, r.address, m.received_at
+            FROM recipients r JOIN messages m ON m.id = r.message_id
+            WHERE r.dispatched = 0 AND r.final = 0
+            ORDER BY r.message_id, r.domain
+            LIMIT $max
+            """;
+        command.Parameters.AddWithValue("$max", maxRecipients);
+        var entries = new List<OutboxEntry>();
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        string? currentId = null;
+        string? currentDomain = null;
+        var recipients = new List<string>();
+        long received = 0;
+        while (await reader.ReadAsync(cancellationToken))
+        {
+            var id = reader.GetString(0);
+            var domain = reader.GetString(1);
+            if (id != currentId || domain != currentDomain)
+            {
+                Flush();
+                currentId = id;
+                currentDomain = domain;
+                received = reader.GetInt64(3);
+            }
+
+            recipients.Add(reader.GetString(2));
+        }
+
+        Flush();
+        return entries;
+
+        void Flush()
+        {
+            if (currentId is not null && recipients.Count > 0)
+            {
+                entries.Add(new OutboxEntry(new QueueId(currentId), new RecipientDomain(currentDomain!), recipients.ToList(),
+                    DateTimeOffset.FromUnixTimeMilliseconds(received)));
+            }
+
+            recipients.Clear();
+        }
+    }
+
+    public Task MarkDispatchedAsync(IReadOnlyCollection<OutboxEntry> entries, CancellationToken cancellationToken) =>
+        WriteAsync(async (connection, transaction, ct) =>
+        {
+            await using var command = connection.CreateCommand();
+            command.Transaction = transaction;
+            command.CommandText = "UPDATE recipients SET dispatched = 1 WHERE message_id = $id AND address = $address";
+            var id = command.Parameters.Add("$id", SqliteType.Text);
+            var address = command.Parameters.Add("$address", SqliteType.Text);
+            foreach (var entry in entries)
+            {
+                foreach (var recipient in entry.Recipients)
+                {
+                    id.Value = entry.Id.Value;
+                    address.Value = recipient;
+                    await command.ExecuteNonQueryAsync(ct);
+                }
+            }
+        }, outboxChanged: false, cancellationToken);
+
+    public async Task<SpooledMessage?> LoadAsync(QueueId id, CancellationToken cancellationToken)
+    {
+        await using var connection = await OpenReaderAsync(cancellationToken);
+        await using var command = connection.CreateCommand();
+        command.CommandText = """
+            SELECT sender, received_at, smtputf8, message_id, body FROM messages WHERE id = $id;
+            SELECT address FROM recipients WHERE message_id = $id ORDER BY address;
+            """;
+        command.Parameters.AddWithValue("$id", id.Value);
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        if (!await reader.ReadAsync(cancellationToken))
+        {
+            return null;
+        }
+
+        var sender = reader.GetString(0);
+        var received = DateTimeOffset.FromUnixTimeMilliseconds(reader.GetInt64(1));
+        var utf8 = reader.GetInt64(2) != 0;
+        var messageId = reader.IsDBNull(3) ? null : reader.GetString(3);
+        var body = (byte[])reader.GetValue(4);
+        await reader.NextResultAsync(cancellationToken);
+        var recipients = new List<EmailAddress>();
+        while (await reader.ReadAsync(cancellationToken))
+        {
+            recipients.Add(EmailAddress.Parse(reader.GetString(0)));
+        }
+
+        return new SpooledMessage(new SpoolEnvelope(id, sender, recipients, received, utf8, messageId), body);
+    }
+
+    public Task MarkFinalAsync(QueueId id, IReadOnlyCollection<string> recipients, CancellationToken cancellationToken) =>
+        WriteAsync(async (connection, transaction, ct) =>
+        {
+            await using (var command = connection.CreateCommand())
+            {
+                command.Transaction = transaction;
+                command.CommandText = "UPDATE recipients SET final = 1 WHERE message_id = $id AND address = $address";
+                var idParameter = command.Parameters.AddWithValue("$id", id.Value);
+                var address = command.Parameters.Add("$address", SqliteType.Text);
+                foreach (var recipient in recipients)
+                {
+                    address.Value = recipient;
+                    await command.ExecuteNonQueryAsync(ct);
+                }
+            }
+
+            await using var cleanup = connection.CreateCommand();
+            cleanup.Transaction = transaction;
+            cleanup.CommandText = """
+                DELETE FROM recipients WHERE message_id = $id
+                    AND NOT EXISTS (SELECT 1 FROM recipients WHERE message_id = $id AND final = 0);
+                DELETE FROM messages WHERE id = $id
+                    AND NOT EXISTS (SELECT 1 FROM recipients WHERE message_id = $id);
+                """;
+            cleanup.Parameters.AddWithValue("$id", id.Value);
+            await cleanup.ExecuteNonQueryAsync(ct);
+        }, outboxChanged: false, cancellationToken);
+
+    public async Task<SpoolCounts> CountAsync(CancellationToken cancellationToken)
+    {
+        await using var connection = await OpenReaderAsync(cancellationToken);
+        await using var command = connection.CreateCommand();
+        command.CommandText = """
+            SELECT (SELECT COUNT(*) FROM messages),
+                   (SELECT COUNT(*) FROM recipients WHERE final = 0),
+                   (SELECT COUNT(*) FROM recipients WHERE dispatched = 0 AND final = 0)
+            """;
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        await reader.ReadAsync(cancellationToken);
+        return new SpoolCounts(reader.GetInt64(0), reader.GetInt64(1), reader.GetInt64(2));
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        _writes.Writer.TryComplete();
+        await _writerLoop;
+        await _writer.DisposeAsync();
+    }
+
+    private Task WriteAsync(Func<SqliteConnection, SqliteTransaction, CancellationToken, Task> write, bool outboxChanged, CancellationToken cancellationToken)
+    {
+        var operation = new WriteOperation(write, outboxChanged, cancellationToken);
+        if (!_writes.Writer.TryWrite(operation))
+        {
+            throw new ObjectDisposedException(nameof(SqliteSpool), "the spool is closed");
+        }
+
+        return operation.Completion.Task;
+    }
+
+    private async Task WriteLoopAsync()
+    {
+        var batch = new List<WriteOperation>(MaxOperationsPerCommit);
+        while (await _writes.Reader.WaitToReadAsync())
+        {
+            batch.Clear();
+            while (batch.Count < MaxOperationsPerCommit && _writes.Reader.TryRead(out var operation))
+            {
+                if (!operation.CancellationToken.IsCancellationRequested)
+                {
+                    batch.Add(operation);
+                }
+                else
+                {
+                    operation.Completion.TrySetCanceled(operation.CancellationToken);
+                }
+            }
+
+            if (batch.Count == 0)
+            {
+                continue;
+            }
+
+            try
+            {
+                await CommitAsync(batch);
+                Complete(batch, null);
+            }
+            catch (Exception) when (batch.Count > 1)
+            {
+                // One bad operation must not fail its neighbours: commit each alone so only it reports the error.
+                foreach (var operation in batch)
+                {
+                    try
+                    {
+                        await CommitAsync([operation]);
+                        Complete([operation], null);
+                    }
+                    catch (Exception single)
+                    {
+                        Complete([operation], single);
+                    }
+                }
+            }
+            catch (Exception error)
+            {
+                Complete(batch, error);
+            }
+        }
+    }
+
+    private async Task CommitAsync(IReadOnlyList<WriteOperation> batch)
+    {
+        await using var transaction = (SqliteTransaction)await _writer.BeginTransactionAsync();
+        foreach (var operation in batch)
+        {
+            await operation.Write(_writer, transaction, CancellationToken.None);
+        }
+
+        await transaction.CommitAsync();
+    }
+
+    private void Complete(IReadOnlyList<WriteOperation> operations, Exception? error)
+    {
+        var signal = false;
+        foreach (var operation in operations)
+        {
+            if (error is null)
+            {
+                signal |= operation.OutboxChanged;
+                operation.Completion.TrySetResult();
+            }
+            else
+            {
+                operation.Completion.TrySetException(error);
+            }
+        }
+
+        if (signal)
+        {
+            OutboxChanged?.Invoke();
+        }
+    }
+
+    private async Task<SqliteConnection> OpenReaderAsync(CancellationToken cancellationToken)
+    {
+        var connection = new SqliteConnection(_connectionString);
+        await connection.OpenAsync(cancellationToken);
+        return connection;
+    }
+
+    private static async Task ExecuteAsync(SqliteConnection connection, SqliteTransaction? transaction, string sql, CancellationToken cancellationToken)
+    {
+        await using var command = connection.CreateCommand();
+        command.Transaction = transaction;
+        command.CommandText = sql;
+        await command.ExecuteNonQueryAsync(cancellationToken);
+    }
+
+    private sealed record WriteOperation(
+        Func<SqliteConnection, SqliteTransaction, CancellationToken, Task> Write,
+        bool OutboxChanged,
+        CancellationToken CancellationToken)
+    {
+        public TaskCompletionSource Completion { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    }
+}
