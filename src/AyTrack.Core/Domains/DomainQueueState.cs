@@ -24,7 +24,7 @@ public sealed record QueuedMessage(QueueId Id, DateTimeOffset ArrivedAt, Immutab
 /// </summary>
 public sealed record DomainQueueState(ImmutableSortedDictionary<string, QueuedMessage> Messages)
 {
-    public static DomainQueueState Empty { get; } = new(ImmutableSortedDictionary<string, QueuedMessage>.Empty);
+    public static DomainQueueState Empty { get; } = new(ImmutableSortedDictionary<string, QueuedMessage>.Empty.WithComparers(StringComparer.Ordinal));
 
     public int RecipientCount => Messages.Values.Sum(m => m.Recipients.Count);
 

@@ -1,0 +1,71 @@
+using Akka.Actor;
+using Akka.Cluster.Hosting;
+using Akka.Cluster.Sharding;
+using Akka.Hosting;
+using Akka.Routing;
+using AyTrack.Actors.Domains;
+using AyTrack.Actors.Serialization;
+using AyTrack.Actors.Supervisor;
+using AyTrack.Actors.Workers;
+using AyTrack.Core.Configuration;
+using AyTrack.Core.Domains;
+using AyTrack.Smtp.Delivery;
+using AyTrack.Smtp.Spool;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace AyTrack.Actors;
+
+/// <summary>Registry key for the router in front of the SMTP workers.</summary>
+public sealed class SmtpWorkerPool;
+
+/// <summary>Registry key for the domain actors' shard region.</summary>
+public sealed class DomainRegion;
+
+/// <summary>Routes a message to the domain actor of its recipient domain; shards by a stable hash of the domain.</summary>
+public sealed class DomainMessageExtractor(int numberOfShards) : HashCodeMessageExtractor(numberOfShards)
+{
+    public override string? EntityId(object message) => message is IWithRecipientDomain m ? m.Domain.Value : null;
+}
+
+public static class AyTrackActors
+{
+    public const string DomainTypeName = "domain";
+
+    /// <summary>
+    /// Registers AyTrack's actors: the AyTrack serializer for events and messages, the SMTP worker pool (its size is
+    /// timing.threads), the domain actors as a shard region, and the supervisor that feeds them from the outbox.
+    /// </summary>
+    public static AkkaConfigurationBuilder AddAyTrackActors(this AkkaConfigurationBuilder builder, AyTrackOptions options)
+    {
+        var delivery = options.Delivery;
+        var domainSettings = new DomainActorSettings(delivery.MaxConnectionsPerDestination, delivery.BatchSize, delivery.BatchReplyTimeout);
+
+        return builder
+            .WithCustomSerializer("aytrack", AyTrackSerializer.BoundTypes, system => new AyTrackSerializer(system))
+            .WithActors((system, registry, resolver) =>
+            {
+                var transport = resolver.GetService<DirectMxTransport>();
+                var pool = system.ActorOf(
+                    SmtpWorker.Props(transport).WithRouter(new SmallestMailboxPool(options.Settings.Timing.Threads)),
+                    "smtp-workers");
+                registry.Register<SmtpWorkerPool>(pool);
+            })
+            .WithShardRegion<DomainRegion>(DomainTypeName, (_, registry, resolver) =>
+            {
+                var spool = resolver.GetService<ISpool>();
+                return domain => DomainDeliveryActor.Props(domain, registry.Get<SmtpWorkerPool>(), spool, domainSettings);
+            }, new DomainMessageExtractor(options.Cluster.NumberOfShards), new ShardOptions
+            {
+                StateStoreMode = StateStoreMode.DData,
+                RememberEntities = false,
+                // Domain actors passivate themselves when their queue is empty; see DomainDeliveryActor.
+                ShouldPassivateIdleEntities = false,
+            })
+            .WithActors((system, registry, resolver) =>
+            {
+                var supervisor = system.ActorOf(
+                    DeliverySupervisor.Props(resolver.GetService<ISpool>(), registry.Get<DomainRegion>()), "delivery-supervisor");
+                registry.Register<DeliverySupervisor>(supervisor);
+            });
+    }
+}

@@ -1,0 +1,52 @@
+using System.Runtime.Serialization;
+using System.Text.Json;
+using Akka.Actor;
+using Akka.Serialization;
+using AyTrack.Actors.Domains;
+using AyTrack.Core.Domains;
+
+namespace AyTrack.Actors.Serialization;
+
+/// <summary>
+/// The serializer for everything AyTrack persists or sends between nodes. Each type has a fixed short manifest that
+/// never changes once written to a journal: renaming or moving a class must not make old events unreadable. A new
+/// shape of an event gets a new manifest (".v2") and both stay readable.
+/// </summary>
+public sealed class AyTrackSerializer(ExtendedActorSystem system) : SerializerWithStringManifest(system)
+{
+    public const int SerializerId = 4_711;
+
+    private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.General)
+    {
+        Converters = { new System.Text.Json.Serialization.JsonStringEnumConverter() },
+    };
+
+    private static readonly IReadOnlyDictionary<string, Type> TypesByManifest = new Dictionary<string, Type>
+    {
+        ["domain.enqueued.v1"] = typeof(DomainEvents.MessageEnqueued),
+        ["domain.attempt.v1"] = typeof(DomainEvents.AttemptCompleted),
+        ["domain.snapshot.v1"] = typeof(DomainQueueSnapshot),
+        ["domain.cmd.enqueue.v1"] = typeof(DomainCommands.Enqueue),
+        ["domain.cmd.enqueued.v1"] = typeof(DomainCommands.Enqueued),
+        ["domain.q.get.v1"] = typeof(DomainQueries.GetQueue),
+        ["domain.q.status.v1"] = typeof(DomainQueries.QueueStatus),
+    };
+
+    private static readonly IReadOnlyDictionary<Type, string> ManifestsByType =
+        TypesByManifest.ToDictionary(kv => kv.Value, kv => kv.Key);
+
+    /// <summary>The types bound to this serializer in the actor system's configuration.</summary>
+    public static IEnumerable<Type> BoundTypes => TypesByManifest.Values;
+
+    public override int Identifier => SerializerId;
+
+    public override string Manifest(object o) => ManifestsByType.TryGetValue(o.GetType(), out var manifest)
+        ? manifest
+        : throw new ArgumentException($"{o.GetType()} has no manifest in {nameof(AyTrackSerializer)}");
+
+    public override byte[] ToBinary(object obj) => JsonSerializer.SerializeToUtf8Bytes(obj, obj.GetType(), Json);
+
+    public override object FromBinary(byte[] bytes, string manifest) => TypesByManifest.TryGetValue(manifest, out var type)
+        ? JsonSerializer.Deserialize(bytes, type, Json) ?? throw new SerializationException($"empty payload for {manifest}")
+        : throw new SerializationException($"unknown manifest '{manifest}'");
+}

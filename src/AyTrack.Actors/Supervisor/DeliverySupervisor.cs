@@ -1,0 +1,116 @@
+using Akka.Actor;
+using Akka.Event;
+using AyTrack.Core.Domains;
+using AyTrack.Smtp.Spool;
+
+namespace AyTrack.Actors.Supervisor;
+
+/// <summary>
+/// Moves accepted mail from the spool's outbox to the domain actors: splits each message's recipients by domain
+/// (always, also when everything goes through a relay, so queues and retry state stay per domain), sends an
+/// <see cref="DomainCommands.Enqueue"/> to the shard region, and marks the recipients dispatched only when the domain
+/// actor has confirmed that they are in its journal. A crash between the two repeats the Enqueue, which the domain
+/// actor ignores for recipients it already has.
+/// </summary>
+public sealed class DeliverySupervisor : ReceiveActor, IWithTimers
+{
+    private const int MaxRecipientsPerDrain = 2_000;
+    private static readonly TimeSpan SafetyPoll = TimeSpan.FromSeconds(5);
+    private static readonly TimeSpan EnqueueTimeout = TimeSpan.FromSeconds(30);
+
+    private readonly ISpool _spool;
+    private readonly IActorRef _domains;
+    private readonly ILoggingAdapter _log = Context.GetLogger();
+    private readonly Action _onOutboxChanged;
+    private bool _draining;
+    private bool _again;
+
+    public DeliverySupervisor(ISpool spool, IActorRef domains)
+    {
+        _spool = spool;
+        _domains = domains;
+        var self = Self;
+        _onOutboxChanged = () => self.Tell(OutboxChanged.Instance);
+
+        Receive<OutboxChanged>(_ => StartDrain());
+        Receive<DrainCompleted>(completed =>
+        {
+            _draining = false;
+            if (_again || completed.Dispatched >= MaxRecipientsPerDrain)
+            {
+                StartDrain();
+            }
+        });
+        Receive<Status.Failure>(failure =>
+        {
+            _draining = false;
+            _log.Warning("Draining the outbox failed, will retry: {0}", failure.Cause.Message);
+        });
+    }
+
+    public ITimerScheduler Timers { get; set; } = null!;
+
+    public static Props Props(ISpool spool, IActorRef domains) => Akka.Actor.Props.Create(() => new DeliverySupervisor(spool, domains));
+
+    protected override void PreStart()
+    {
+        _spool.OutboxChanged += _onOutboxChanged;
+        // The signal is the fast path; the poll covers anything accepted while this actor was not listening (a
+        // restart) and Enqueues that failed.
+        Timers.StartPeriodicTimer("poll", OutboxChanged.Instance, TimeSpan.Zero, SafetyPoll);
+    }
+
+    protected override void PostStop() => _spool.OutboxChanged -= _onOutboxChanged;
+
+    private void StartDrain()
+    {
+        if (_draining)
+        {
+            _again = true;
+            return;
+        }
+
+        _draining = true;
+        _again = false;
+        DrainAsync().PipeTo(Self);
+    }
+
+    private async Task<DrainCompleted> DrainAsync()
+    {
+        var entries = await _spool.ReadOutboxAsync(MaxRecipientsPerDrain, CancellationToken.None);
+        if (entries.Count == 0)
+        {
+            return new DrainCompleted(0);
+        }
+
+        var enqueues = entries.Select(async entry =>
+        {
+            try
+            {
+                await _domains.Ask<DomainCommands.Enqueued>(
+                    new DomainCommands.Enqueue(entry.Domain, entry.Id, entry.Recipients, entry.ReceivedAt), EnqueueTimeout);
+                return entry;
+            }
+            catch (Exception error)
+            {
+                _log.Warning("Enqueue of {0} for {1} not confirmed ({2}); it stays in the outbox", entry.Id, entry.Domain, error.Message);
+                return null;
+            }
+        });
+
+        var confirmed = (await Task.WhenAll(enqueues)).OfType<OutboxEntry>().ToList();
+        if (confirmed.Count > 0)
+        {
+            await _spool.MarkDispatchedAsync(confirmed, CancellationToken.None);
+        }
+
+        return new DrainCompleted(confirmed.Sum(e => e.Recipients.Count));
+    }
+
+    private sealed record OutboxChanged
+    {
+        public static OutboxChanged Instance { get; } = new();
+    }
+
+    private sealed record DrainCompleted(int Dispatched);
+}

@@ -1,0 +1,123 @@
+using AyTrack.Core.Addresses;
+using AyTrack.Core.Configuration;
+using AyTrack.Core.Messages;
+using AyTrack.Smtp.Spool;
+using Microsoft.AspNetCore.Http.HttpResults;
+
+namespace AyTrack.Node.Admin;
+
+/// <summary>Reply of POST /api/messages.</summary>
+public sealed record InjectedMessage(string Id, string MessageId);
+
+/// <summary>
+/// POST /api/messages: applications hand over a raw message (message/rfc822) with its envelope in the query
+/// (from=, empty for the null sender; to= repeated). 202 only after the same durable spool step as SMTP's 250.
+/// </summary>
+public static class InjectionApi
+{
+    public static void MapInjectionApi(this IEndpointRouteBuilder app)
+    {
+        app.MapPost("/api/messages", InjectAsync);
+    }
+
+    private static async Task<Results<Accepted<InjectedMessage>, ValidationProblem, ProblemHttpResult>> InjectAsync(
+        HttpRequest request, ISpool spool, AyTrackOptions options, ILoggerFactory loggerFactory, CancellationToken cancellationToken)
+    {
+        var errors = new Dictionary<string, string[]>();
+        if (!string.Equals(request.ContentType?.Split(';')[0].Trim(), "message/rfc822", StringComparison.OrdinalIgnoreCase))
+        {
+            errors["Content-Type"] = ["must be message/rfc822"];
+        }
+
+        var from = request.Query["from"].ToString();
+        var sender = string.Empty;
+        if (from.Length > 0)
+        {
+            if (EmailAddress.TryParse(from, out var parsed, out var error))
+            {
+                sender = parsed.Address;
+            }
+            else
+            {
+                errors["from"] = [error];
+            }
+        }
+
+        var recipients = new List<EmailAddress>();
+        var toErrors = new List<string>();
+        foreach (var to in request.Query["to"])
+        {
+            if (EmailAddress.TryParse(to, out var parsed, out var error))
+            {
+                recipients.Add(parsed);
+            }
+            else
+            {
+                toErrors.Add(error);
+            }
+        }
+
+        if (recipients.Count == 0 && toErrors.Count == 0)
+        {
+            toErrors.Add("at least one recipient is required");
+        }
+
+        if (recipients.Count > options.Listener.MaxRecipients)
+        {
+            toErrors.Add($"at most {options.Listener.MaxRecipients} recipients per message");
+        }
+
+        if (toErrors.Count > 0)
+        {
+            errors["to"] = toErrors.ToArray();
+        }
+
+        using var buffer = new MemoryStream();
+        await request.Body.CopyToAsync(buffer, cancellationToken);
+        if (buffer.Length == 0)
+        {
+            errors["body"] = ["the message is empty"];
+        }
+        else if (buffer.Length > options.Listener.MaxMessageSize)
+        {
+            errors["body"] = [$"the message is larger than {options.Listener.MaxMessageSize} bytes"];
+        }
+
+        if (errors.Count > 0)
+        {
+            return TypedResults.ValidationProblem(errors);
+        }
+
+        var id = QueueId.New();
+        var serverName = options.Listener.EffectiveServerName;
+        var content = MessageData.NormalizeLineEndings(buffer.GetBuffer().AsSpan(0, (int)buffer.Length));
+        var messageId = MessageData.FindHeader(content, "Message-ID");
+        var prefix = string.Empty;
+        if (messageId is null)
+        {
+            // RFC 5322 §3.6.4: every message SHOULD have one; applications that leave it out get one here.
+            messageId = MessageData.NewMessageId(id.Value, serverName);
+            prefix = $"Message-ID: {messageId}\r\n";
+        }
+
+        var now = DateTimeOffset.UtcNow;
+        var peer = request.HttpContext.Connection.RemoteIpAddress?.ToString() ?? "unknown";
+        prefix = MessageData.ReceivedHeader("api", peer, serverName, "HTTP", id.Value,
+            recipients.Count == 1 ? recipients[0].Address : null, now) + prefix;
+        var body = System.Text.Encoding.UTF8.GetBytes(prefix).Concat(content).ToArray();
+
+        var utf8 = recipients.Any(r => r.IsInternational) || sender.Any(c => c > 127);
+        try
+        {
+            await spool.AcceptAsync(new SpoolEnvelope(id, sender, recipients, now, utf8, messageId), body, cancellationToken);
+        }
+        catch (Exception error)
+        {
+            loggerFactory.CreateLogger(typeof(InjectionApi)).LogError(error, "Spool write failed for an injected message");
+            return TypedResults.Problem("The message was not queued (temporary storage failure); retry later.",
+                statusCode: StatusCodes.Status503ServiceUnavailable);
+        }
+
+        return TypedResults.Accepted($"/api/messages/{id.Value}", new InjectedMessage(id.Value, messageId));
+    }
+}

@@ -1,0 +1,170 @@
+using Akka.Actor;
+using Akka.Cluster;
+using Akka.Cluster.Hosting;
+using Akka.Hosting;
+using Akka.Persistence.Sql.Hosting;
+using Akka.Remote.Hosting;
+using AyTrack.Actors;
+using AyTrack.Core.Configuration;
+using AyTrack.Node.Admin;
+using AyTrack.Smtp.Delivery;
+using AyTrack.Smtp.Dns;
+using AyTrack.Smtp.Logging;
+using AyTrack.Smtp.Spool;
+using LinqToDB;
+using Microsoft.Data.Sqlite;
+
+namespace AyTrack.Node;
+
+/// <summary>Where a started node listens; filled in as the listeners bind (port 0 picks free ports).</summary>
+public sealed class NodeInfo
+{
+    public System.Net.IPEndPoint? SmtpEndpoint { get; set; }
+
+    public string DataDir { get; init; } = string.Empty;
+}
+
+/// <summary>
+/// Builds a node: configuration, the spool, the actor system (a one-node cluster unless seed nodes say otherwise),
+/// the SMTP listener and the admin HTTP API. Program.cs runs it; integration tests start several in one process.
+/// </summary>
+public static class NodeHost
+{
+    public static WebApplication Build(string[] args)
+    {
+        var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = args, ContentRootPath = AppContext.BaseDirectory });
+        var options = builder.Configuration.GetSection(AyTrackOptions.SectionName).Get<AyTrackOptions>() ?? new AyTrackOptions();
+        Validate(options);
+
+        var dataDir = options.FullDataDir;
+        Directory.CreateDirectory(dataDir);
+        builder.WebHost.UseUrls(options.Admin.Url);
+        builder.Logging.AddSimpleConsole(o =>
+        {
+            o.SingleLine = true;
+            o.TimestampFormat = "HH:mm:ss ";
+        });
+
+        var services = builder.Services;
+        services.AddSingleton(options);
+        services.AddSingleton(new NodeInfo { DataDir = dataDir });
+        services.AddSingleton(AdminToken.Load(options.Admin.Token, dataDir));
+        services.AddSingleton<ISpool>(_ => SqliteSpool.OpenAsync(Path.Combine(dataDir, "spool.db")).GetAwaiter().GetResult());
+        services.AddSingleton(new MxResolver(options.Dns));
+        services.AddSingleton(new DeliveryLog(dataDir, options.DeliveryLog));
+        services.AddSingleton(sp => new DirectMxTransport(
+            sp.GetRequiredService<MxResolver>(), sp.GetRequiredService<ISpool>(), options.Delivery,
+            sp.GetRequiredService<DeliveryLog>(), options.Listener.EffectiveServerName,
+            sp.GetRequiredService<ILogger<DirectMxTransport>>()));
+        services.AddProblemDetails();
+
+        var journal = PrepareJournal(options, dataDir);
+        services.AddAkka("aytrack", (akka, _) =>
+        {
+            akka.ConfigureLoggers(setup =>
+                {
+                    setup.LogLevel = Akka.Event.LogLevel.InfoLevel;
+                    setup.ClearLoggers();
+                    setup.AddLoggerFactory();
+                })
+                .WithRemoting("127.0.0.1", 0)
+                .WithClustering(new Akka.Cluster.Hosting.ClusterOptions { Roles = ["delivery"] })
+                .WithSqlPersistence(journal, ProviderName.SQLiteMS, autoInitialize: true)
+                .AddAyTrackActors(options)
+                .AddStartup((system, _) =>
+                {
+                    // A single node is a one-node cluster: it joins itself, so the same sharding code runs on one node and many.
+                    var cluster = Cluster.Get(system);
+                    cluster.Join(cluster.SelfAddress);
+                });
+        });
+        services.AddHostedService<ListenerService>();
+
+        var app = builder.Build();
+        app.UseExceptionHandler();
+        app.Use(async (context, next) =>
+        {
+            if (context.Request.Path.StartsWithSegments("/api") &&
+                !context.RequestServices.GetRequiredService<AdminToken>().Accepts(context.Request.Headers.Authorization))
+            {
+                context.Response.StatusCode = StatusCodes.Status401Unauthorized;
+                context.Response.Headers.WWWAuthenticate = "Bearer";
+                await context.Response.WriteAsJsonAsync(new { title = "A bearer token is required (see <DataDir>/admin.token)", status = 401 });
+                return;
+            }
+
+            await next();
+        });
+
+        app.MapGet("/healthz", (ActorSystem system, NodeInfo info) =>
+        {
+            var up = Cluster.Get(system).SelfMember.Status == MemberStatus.Up;
+            var listening = info.SmtpEndpoint is not null;
+            var body = new { status = up && listening ? "ok" : "starting", cluster = Cluster.Get(system).SelfMember.Status.ToString(), smtp = info.SmtpEndpoint?.ToString() };
+            return up && listening ? Results.Ok(body) : Results.Json(body, statusCode: StatusCodes.Status503ServiceUnavailable);
+        });
+        app.MapInjectionApi();
+        return app;
+    }
+
+    private static void Validate(AyTrackOptions options)
+    {
+        // Parse everything once at start so a typo stops the node with the key's name instead of failing later.
+        _ = options.Listener.ParsedEndpoint;
+        _ = options.Listener.AllowedNetworkList;
+        _ = options.Delivery.AllowedDestinationList;
+        foreach (var server in options.Dns.Servers ?? [])
+        {
+            MxResolver.ParseServer(server);
+        }
+
+        if (options.Settings.Timing.Threads is < 1 or > 500)
+        {
+            throw new InvalidOperationException("AyTrack:Settings:Timing:Threads must be between 1 and 500");
+        }
+
+        if (!options.Persistence.Provider.Equals("sqlite", StringComparison.OrdinalIgnoreCase))
+        {
+            throw new InvalidOperationException(
+                $"AyTrack:Persistence:Provider '{options.Persistence.Provider}' is not available yet: this build supports 'sqlite' (one node). " +
+                "The PostgreSQL spool and journal for clusters come with the cluster work.");
+        }
+    }
+
+    /// <summary>
+    /// The journal and snapshot store share one SQLite file, switched to WAL once (the mode is stored in the file);
+    /// SQLite's default synchronous=FULL then makes every journal commit durable.
+    /// </summary>
+    private static string PrepareJournal(AyTrackOptions options, string dataDir)
+    {
+        var connectionString = string.IsNullOrWhiteSpace(options.Persistence.ConnectionString)
+            ? new SqliteConnectionStringBuilder { DataSource = Path.Combine(dataDir, "journal.db"), DefaultTimeout = 30 }.ToString()
+            : options.Persistence.ConnectionString;
+        using var connection = new SqliteConnection(connectionString);
+        connection.Open();
+        using var command = connection.CreateCommand();
+        command.CommandText = "PRAGMA journal_mode=WAL;";
+        command.ExecuteNonQuery();
+        return connectionString;
+    }
+}
+
+/// <summary>Runs the SMTP listener for the node's lifetime, after the actor system has started.</summary>
+public sealed class ListenerService(AyTrackOptions options, ISpool spool, ILoggerFactory loggerFactory, NodeInfo info) : IHostedService
+{
+    private AyTrack.Smtp.Listener.SmtpListener? _listener;
+
+    public async Task StartAsync(CancellationToken cancellationToken)
+    {
+        _listener = new AyTrack.Smtp.Listener.SmtpListener(options.Listener, spool, loggerFactory);
+        info.SmtpEndpoint = await _listener.StartAsync(cancellationToken);
+    }
+
+    public async Task StopAsync(CancellationToken cancellationToken)
+    {
+        if (_listener is not null)
+        {
+            await _listener.StopAsync();
+        }
+    }
+}
