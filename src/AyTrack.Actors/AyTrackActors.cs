@@ -44,7 +44,7 @@ public static class AyTrackActors
             .WithCustomSerializer("aytrack", AyTrackSerializer.BoundTypes, system => new AyTrackSerializer(system))
             .WithActors((system, registry, resolver) =>
             {
-                var transport = resolver.GetService<DirectMxTransport>();
+                var transport = resolver.GetService<IDeliveryTransport>();
                 var pool = system.ActorOf(
                     SmtpWorker.Props(transport).WithRouter(new SmallestMailboxPool(options.Settings.Timing.Threads)),
                     "smtp-workers");

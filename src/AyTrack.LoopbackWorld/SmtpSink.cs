@@ -16,6 +16,8 @@ namespace AyTrack.LoopbackWorld;
 public sealed record ReceivedMessage(string Sink, string From, IReadOnlyList<string> To, byte[] Data, Guid SessionId, bool Secure)
 {
     public string Text => System.Text.Encoding.UTF8.GetString(Data);
+
+    public MimeKit.MimeMessage Parse() => MimeKit.MimeMessage.Load(new MemoryStream(Data));
 }
 
 /// <summary>
@@ -75,6 +77,9 @@ public sealed class SmtpSink : IAsyncDisposable
 
     /// <summary>Decides the RCPT reply per recipient; null accepts.</summary>
     public Func<string, SmtpResponse?> RecipientReply { get; set; } = _ => null;
+
+    /// <summary>Awaited before each message is stored: lets a test hold a session open at a known point.</summary>
+    public Func<Task>? BeforeAccept { get; set; }
 
     /// <summary>Decides the reply to the end of DATA per message; null accepts.</summary>
     public Func<IReadOnlyList<string>, SmtpResponse?> DataReply { get; set; } = _ => null;
@@ -140,20 +145,26 @@ public sealed class SmtpSink : IAsyncDisposable
 
     private sealed class Store(SmtpSink sink) : MessageStore
     {
-        public override Task<SmtpResponse> SaveAsync(ISessionContext context, IMessageTransaction transaction,
+        public override async Task<SmtpResponse> SaveAsync(ISessionContext context, IMessageTransaction transaction,
             ReadOnlySequence<byte> buffer, CancellationToken cancellationToken)
         {
+            var data = buffer.ToArray();
+            if (sink.BeforeAccept is { } hold)
+            {
+                await hold();
+            }
+
             var to = transaction.To.Select(m => $"{m.User}@{m.Host}").ToList();
             var reply = sink.DataReply(to);
             if (reply is not null)
             {
-                return Task.FromResult(reply);
+                return reply;
             }
 
             var from = transaction.From.AsAddress() ?? string.Empty;
-            sink._received.Enqueue(new ReceivedMessage(sink.Name, from, to, buffer.ToArray(), context.SessionId, context.Pipe.IsSecure));
+            sink._received.Enqueue(new ReceivedMessage(sink.Name, from, to, data, context.SessionId, context.Pipe.IsSecure));
             sink._arrivals.Release();
-            return Task.FromResult(new SmtpResponse(SmtpReplyCode.Ok, $"2.0.0 Ok: stored by {sink.Name}"));
+            return new SmtpResponse(SmtpReplyCode.Ok, $"2.0.0 Ok: stored by {sink.Name}");
         }
     }
 }

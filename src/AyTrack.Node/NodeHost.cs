@@ -52,7 +52,7 @@ public static class NodeHost
         services.AddSingleton<ISpool>(_ => SqliteSpool.OpenAsync(Path.Combine(dataDir, "spool.db")).GetAwaiter().GetResult());
         services.AddSingleton(new MxResolver(options.Dns));
         services.AddSingleton(new DeliveryLog(dataDir, options.DeliveryLog));
-        services.AddSingleton(sp => new DirectMxTransport(
+        services.AddSingleton<IDeliveryTransport>(sp => new DirectMxTransport(
             sp.GetRequiredService<MxResolver>(), sp.GetRequiredService<ISpool>(), options.Delivery,
             sp.GetRequiredService<DeliveryLog>(), options.Listener.EffectiveServerName,
             sp.GetRequiredService<ILogger<DirectMxTransport>>()));

@@ -22,7 +22,7 @@ public static class WorkerCommands
 /// </summary>
 public sealed class SmtpWorker : ReceiveActor
 {
-    public SmtpWorker(DirectMxTransport transport)
+    public SmtpWorker(IDeliveryTransport transport)
     {
         var log = Context.GetLogger();
         ReceiveAsync<WorkerCommands.DeliverBatch>(async batch =>
@@ -41,5 +41,5 @@ public sealed class SmtpWorker : ReceiveActor
         });
     }
 
-    public static Props Props(DirectMxTransport transport) => Akka.Actor.Props.Create(() => new SmtpWorker(transport));
+    public static Props Props(IDeliveryTransport transport) => Akka.Actor.Props.Create(() => new SmtpWorker(transport));
 }

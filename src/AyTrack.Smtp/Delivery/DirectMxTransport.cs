@@ -25,7 +25,7 @@ public sealed class DirectMxTransport(
     DeliveryOptions options,
     DeliveryLog deliveryLog,
     string heloName,
-    ILogger<DirectMxTransport> logger)
+    ILogger<DirectMxTransport> logger) : IDeliveryTransport
 {
     private readonly NetworkList _allowed = options.AllowedDestinationList;
 

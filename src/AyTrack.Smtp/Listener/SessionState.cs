@@ -33,6 +33,7 @@ internal sealed class SessionState
     public static void Track(ISessionContext context)
     {
         var state = Of(context);
+        context.ResponseException += (_, e) => SyntaxReplies.Correct(e.Exception);
         context.CommandExecuting += (_, e) =>
         {
             switch (e.Command)

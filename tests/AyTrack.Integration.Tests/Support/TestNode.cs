@@ -1,0 +1,115 @@
+using System.Net;
+using System.Net.Http.Headers;
+using AyTrack.Node;
+using AyTrack.Node.Admin;
+using AyTrack.Smtp.Spool;
+using MailKit.Net.Smtp;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.Extensions.DependencyInjection;
+using MimeKit;
+
+namespace AyTrack.Integration.Tests.Support;
+
+/// <summary>An AyTrack node started in-process for a test, with its own data directory and free ports.</summary>
+public sealed class TestNode : IAsyncDisposable
+{
+    private readonly WebApplication _app;
+
+    private TestNode(WebApplication app, string dataDir)
+    {
+        _app = app;
+        DataDir = dataDir;
+        var info = app.Services.GetRequiredService<NodeInfo>();
+        SmtpEndpoint = info.SmtpEndpoint!;
+        AdminUrl = new Uri(app.Urls.First());
+        Token = File.ReadAllText(Path.Combine(dataDir, "admin.token")).Trim();
+        Http = new HttpClient { BaseAddress = AdminUrl };
+        Http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", Token);
+    }
+
+    public string DataDir { get; }
+
+    public IPEndPoint SmtpEndpoint { get; }
+
+    public Uri AdminUrl { get; }
+
+    public string Token { get; }
+
+    /// <summary>An admin API client that sends the node's bearer token.</summary>
+    public HttpClient Http { get; }
+
+    public IServiceProvider Services => _app.Services;
+
+    public ISpool Spool => _app.Services.GetRequiredService<ISpool>();
+
+    public static async Task<TestNode> StartAsync(LoopbackWorld.LoopbackWorld world, params string[] extraArguments)
+    {
+        var dataDir = Path.Combine(Path.GetTempPath(), "aytrack-tests", Guid.NewGuid().ToString("N"));
+        Directory.CreateDirectory(dataDir);
+        var app = NodeHost.Build([.. world.NodeArguments(dataDir), .. extraArguments]);
+        await app.StartAsync();
+        var node = new TestNode(app, dataDir);
+        await node.WaitUntilHealthyAsync();
+        return node;
+    }
+
+    /// <summary>Sends a message over SMTP to the node and returns the server's reply to the end of DATA.</summary>
+    public async Task<string> SendAsync(MimeMessage message, string? sender = null, params string[] recipients)
+    {
+        using var client = new SmtpClient();
+        await client.ConnectAsync(SmtpEndpoint.Address.ToString(), SmtpEndpoint.Port, MailKit.Security.SecureSocketOptions.None);
+        var from = sender is null ? message.From.Mailboxes.First() : new MailboxAddress(string.Empty, sender);
+        var to = recipients.Length > 0
+            ? recipients.Select(r => new MailboxAddress(string.Empty, r)).ToList()
+            : message.To.Mailboxes.ToList();
+        var reply = await client.SendAsync(message, from, to);
+        await client.DisconnectAsync(true);
+        return reply;
+    }
+
+    public static MimeMessage NewMessage(string from, IEnumerable<string> to, string subject, string body = "Hello from the loopback world.")
+    {
+        var message = new MimeMessage();
+        message.From.Add(MailboxAddress.Parse(from));
+        foreach (var recipient in to)
+        {
+            message.To.Add(MailboxAddress.Parse(recipient));
+        }
+
+        message.Subject = subject;
+        message.MessageId = MimeKit.Utils.MimeUtils.GenerateMessageId("sender.test");
+        message.Body = new TextPart("plain") { Text = body };
+        return message;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        Http.Dispose();
+        await _app.StopAsync();
+        await _app.DisposeAsync();
+        try
+        {
+            Directory.Delete(DataDir, recursive: true);
+        }
+        catch (IOException)
+        {
+            // A file still held open by a finalising connection is left to the temp directory's cleanup.
+        }
+    }
+
+    private async Task WaitUntilHealthyAsync()
+    {
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        using var anonymous = new HttpClient { BaseAddress = AdminUrl };
+        while (true)
+        {
+            var response = await anonymous.GetAsync("/healthz", cts.Token);
+            if (response.IsSuccessStatusCode)
+            {
+                return;
+            }
+
+            await Task.Delay(50, cts.Token);
+        }
+    }
+}
