@@ -148,7 +148,9 @@ public sealed class SmtpSink : IAsyncDisposable
         public override async Task<SmtpResponse> SaveAsync(ISessionContext context, IMessageTransaction transaction,
             ReadOnlySequence<byte> buffer, CancellationToken cancellationToken)
         {
-            var data = buffer.ToArray();
+            // The library hands over the data without the CRLF that precedes the terminating dot (RFC 5321 §4.1.1.4
+            // counts it as part of the message), so it is put back.
+            byte[] data = [.. buffer.ToArray(), (byte)'\r', (byte)'\n'];
             if (sink.BeforeAccept is { } hold)
             {
                 await hold();

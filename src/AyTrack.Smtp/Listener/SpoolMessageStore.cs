@@ -44,9 +44,13 @@ public sealed class SpoolMessageStore(ISpool spool, ListenerOptions options, str
             var received = MessageData.ReceivedHeader(session.Helo, peer.ToString(), serverName, protocol, id.Value,
                 recipients.Count == 1 ? recipients[0].Address : null, now);
 
-            var body = new byte[Encoding.ASCII.GetByteCount(received) + buffer.Length];
+            // The library's buffer stops before the CRLF that precedes the terminating dot; RFC 5321 §4.1.1.4 counts that
+            // CRLF as the end of the message's last line, so it is restored.
+            var body = new byte[Encoding.ASCII.GetByteCount(received) + buffer.Length + 2];
             var headerLength = Encoding.ASCII.GetBytes(received, body);
             buffer.CopyTo(body.AsSpan(headerLength));
+            body[^2] = (byte)'\r';
+            body[^1] = (byte)'\n';
 
             var envelope = new SpoolEnvelope(id, sender, recipients, now, session.SmtpUtf8, MessageData.FindHeader(body, "Message-ID"));
             await spool.AcceptAsync(envelope, body, cancellationToken);
