@@ -32,6 +32,13 @@ public static class DomainName
             return false;
         }
 
+        // RFC 1035 §2.3.4: 255 octets on the wire, i.e. 253 characters in text form (checked again after IDNA).
+        if (value.Length > 253)
+        {
+            error = "the domain is longer than 253 characters";
+            return false;
+        }
+
         string ascii;
         try
         {
@@ -43,7 +50,6 @@ public static class DomainName
             return false;
         }
 
-        // RFC 1035 §2.3.4: 255 octets on the wire, i.e. 253 characters in text form.
         if (ascii.Length > 253)
         {
             error = "the domain is longer than 253 characters";

@@ -82,7 +82,7 @@ public static class MessageData
             {
                 if (line.Length > 0 && line[0] is ' ' or '\t')
                 {
-                    value += " " + line.Trim();
+                    value = (value + " " + line.Trim()).Trim();
                     continue;
                 }
 
