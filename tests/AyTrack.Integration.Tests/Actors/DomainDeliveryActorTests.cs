@@ -1,0 +1,123 @@
+using Akka.Actor;
+using Akka.TestKit.Xunit2;
+using AyTrack.Actors.Domains;
+using AyTrack.Actors.Workers;
+using AyTrack.Core.Addresses;
+using AyTrack.Core.Delivery;
+using AyTrack.Core.Domains;
+using AyTrack.Smtp.Spool;
+using Xunit;
+
+namespace AyTrack.Integration.Tests.Actors;
+
+/// <summary>The domain actor with a probe standing in for the SMTP worker pool and the in-memory journal.</summary>
+public sealed class DomainDeliveryActorTests : TestKit, IAsyncLifetime
+{
+    private static readonly RecipientDomain Domain = new("alpha.test");
+    private readonly string _dir = Directory.CreateTempSubdirectory("aytrack-actor").FullName;
+    private SqliteSpool _spool = null!;
+
+    public async Task InitializeAsync() => _spool = await SqliteSpool.OpenAsync(Path.Combine(_dir, "spool.db"));
+
+    public async Task DisposeAsync()
+    {
+        await _spool.DisposeAsync();
+        Directory.Delete(_dir, true);
+    }
+
+    [Fact]
+    public void Enqueue_is_confirmed_once_and_a_repeat_causes_no_second_delivery()
+    {
+        var workers = CreateTestProbe();
+        var actor = Sys.ActorOf(DomainDeliveryActor.Props(Domain.Value, workers, _spool, new DomainActorSettings(5, 10, TimeSpan.FromMinutes(1))));
+        var enqueue = new DomainCommands.Enqueue(Domain, new QueueId("q1"), ["a@alpha.test"], DateTimeOffset.UtcNow);
+
+        actor.Tell(enqueue);
+        ExpectMsg<DomainCommands.Enqueued>(e => Assert.Equal("q1", e.Id.Value));
+        var batch = workers.ExpectMsg<WorkerCommands.DeliverBatch>();
+        Assert.Equal(["a@alpha.test"], Assert.Single(batch.Items).Recipients);
+
+        actor.Tell(enqueue);
+        ExpectMsg<DomainCommands.Enqueued>();
+        workers.ExpectNoMsg(TimeSpan.FromMilliseconds(300));
+    }
+
+    [Fact]
+    public void No_more_sessions_than_the_connection_cap_run_at_once()
+    {
+        var workers = CreateTestProbe();
+        var actor = Sys.ActorOf(DomainDeliveryActor.Props(Domain.Value, workers, _spool, new DomainActorSettings(2, 1, TimeSpan.FromMinutes(1))));
+        for (var i = 0; i < 5; i++)
+        {
+            actor.Tell(new DomainCommands.Enqueue(Domain, new QueueId($"q{i}"), [$"u{i}@alpha.test"], DateTimeOffset.UtcNow.AddSeconds(i)));
+            ExpectMsg<DomainCommands.Enqueued>();
+        }
+
+        var first = workers.ExpectMsg<WorkerCommands.DeliverBatch>();
+        var firstReplyTo = workers.LastSender;
+        workers.ExpectMsg<WorkerCommands.DeliverBatch>();
+        workers.ExpectNoMsg(TimeSpan.FromMilliseconds(300));
+
+        // One session finishes: exactly one more starts.
+        firstReplyTo.Tell(Delivered(first));
+        workers.ExpectMsg<WorkerCommands.DeliverBatch>();
+        workers.ExpectNoMsg(TimeSpan.FromMilliseconds(300));
+        actor.Tell(new DomainQueries.GetQueue(Domain));
+        var status = ExpectMsg<DomainQueries.QueueStatus>();
+        Assert.Equal(4, status.Pending);
+        Assert.Equal(2, status.InFlightSessions);
+    }
+
+    [Fact]
+    public void A_batch_without_a_reply_is_taken_back_as_deferred_after_the_reply_timeout()
+    {
+        var workers = CreateTestProbe();
+        var actor = Sys.ActorOf(DomainDeliveryActor.Props(Domain.Value, workers, _spool, new DomainActorSettings(1, 10, TimeSpan.FromMilliseconds(300))));
+
+        actor.Tell(new DomainCommands.Enqueue(Domain, new QueueId("q1"), ["a@alpha.test"], DateTimeOffset.UtcNow));
+        ExpectMsg<DomainCommands.Enqueued>();
+        workers.ExpectMsg<WorkerCommands.DeliverBatch>();
+
+        AwaitAssert(() =>
+        {
+            actor.Tell(new DomainQueries.GetQueue(Domain));
+            var status = ExpectMsg<DomainQueries.QueueStatus>();
+            Assert.Equal(1, status.Deferred);
+            Assert.Equal(0, status.InFlightSessions);
+            Assert.StartsWith("451 4.4.7", status.LastError);
+        }, TimeSpan.FromSeconds(5));
+    }
+
+    [Fact]
+    public void After_a_restart_the_actor_recovers_its_queue_and_sends_pending_recipients_again()
+    {
+        var workers = CreateTestProbe();
+        var settings = new DomainActorSettings(5, 10, TimeSpan.FromMinutes(1));
+        var first = Sys.ActorOf(DomainDeliveryActor.Props(Domain.Value, workers, _spool, settings));
+        first.Tell(new DomainCommands.Enqueue(Domain, new QueueId("q1"), ["a@alpha.test", "b@alpha.test"], DateTimeOffset.UtcNow));
+        ExpectMsg<DomainCommands.Enqueued>();
+        var batch = workers.ExpectMsg<WorkerCommands.DeliverBatch>();
+        // a is delivered, b is not answered before the actor stops.
+        workers.Reply(new WorkerCommands.BatchDelivered(batch.BatchId, [new MessageAttempt(new QueueId("q1"),
+            [new RecipientAttempt("a@alpha.test", RecipientOutcome.Delivered, SmtpReply.From(250, "ok"))], "mx", "127.0.0.1")]));
+        AwaitAssert(() =>
+        {
+            first.Tell(new DomainQueries.GetQueue(Domain));
+            Assert.Equal(1, ExpectMsg<DomainQueries.QueueStatus>().Pending);
+        });
+        Watch(first);
+        first.Tell(PoisonPill.Instance);
+        ExpectTerminated(first);
+
+        Sys.ActorOf(DomainDeliveryActor.Props(Domain.Value, workers, _spool, settings));
+
+        var again = workers.ExpectMsg<WorkerCommands.DeliverBatch>();
+        Assert.Equal(["b@alpha.test"], Assert.Single(again.Items).Recipients);
+        Assert.Equal("q1", again.Items[0].Id.Value);
+    }
+
+    private static WorkerCommands.BatchDelivered Delivered(WorkerCommands.DeliverBatch batch) =>
+        new(batch.BatchId, batch.Items.Select(i => new MessageAttempt(i.Id,
+            i.Recipients.Select(r => new RecipientAttempt(r, RecipientOutcome.Delivered, SmtpReply.From(250, "2.0.0 ok"))).ToList(),
+            "mx.alpha.test", "127.0.0.1")).ToList());
+}

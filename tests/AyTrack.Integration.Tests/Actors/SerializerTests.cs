@@ -1,0 +1,52 @@
+using Akka.Actor;
+using Akka.Configuration;
+using Akka.TestKit.Xunit2;
+using AyTrack.Actors.Domains;
+using AyTrack.Actors.Serialization;
+using AyTrack.Core.Addresses;
+using AyTrack.Core.Delivery;
+using AyTrack.Core.Domains;
+using Xunit;
+
+namespace AyTrack.Integration.Tests.Actors;
+
+/// <summary>Events survive a round trip through the journal's serializer and carry fixed manifests.</summary>
+public sealed class SerializerTests() : TestKit(ConfigurationFactory.ParseString($$"""
+    akka.actor.serializers.aytrack = "{{typeof(AyTrackSerializer).AssemblyQualifiedName}}"
+    akka.actor.serialization-bindings {
+      "{{typeof(IDomainEvent).AssemblyQualifiedName}}" = aytrack
+      "{{typeof(DomainQueueSnapshot).AssemblyQualifiedName}}" = aytrack
+    }
+    """))
+{
+    [Fact]
+    public void Domain_events_and_snapshots_round_trip_with_stable_manifests()
+    {
+        var at = new DateTimeOffset(2026, 11, 27, 10, 0, 0, TimeSpan.Zero);
+        object[] values =
+        [
+            new DomainEvents.MessageEnqueued(new QueueId("q1"), new RecipientDomain("Alpha.test"), ["a@alpha.test"], at),
+            new DomainEvents.AttemptCompleted(new QueueId("q1"),
+                [new RecipientAttempt("a@alpha.test", RecipientOutcome.Deferred, SmtpReply.From(451, "4.3.0 later"))], at),
+            new DomainQueueSnapshot([new DomainQueueSnapshot.Message("q1", at, [new DomainQueueSnapshot.Recipient("a@alpha.test", RecipientState.Deferred, 2, "451 4.3.0 later")])]),
+        ];
+
+        foreach (var value in values)
+        {
+            var serializer = (AyTrackSerializer)Sys.Serialization.FindSerializerFor(value);
+            var manifest = serializer.Manifest(value);
+            var copy = serializer.FromBinary(serializer.ToBinary(value), manifest);
+
+            Assert.StartsWith("domain.", manifest);
+            Assert.Equal(System.Text.Json.JsonSerializer.Serialize(value, value.GetType()), System.Text.Json.JsonSerializer.Serialize(copy, copy.GetType()));
+        }
+    }
+
+    [Fact]
+    public void An_unknown_manifest_is_an_error_not_a_silent_null()
+    {
+        var serializer = new AyTrackSerializer((ExtendedActorSystem)Sys);
+
+        Assert.Throws<System.Runtime.Serialization.SerializationException>(() => serializer.FromBinary("{}"u8.ToArray(), "domain.nope.v9"));
+    }
+}
