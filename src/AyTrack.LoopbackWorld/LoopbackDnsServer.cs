@@ -139,6 +139,13 @@ public sealed class LoopbackDnsServer : IDisposable
             }
         }
 
+        if (response.AnswerRecords.Count == 0 && response.ReturnCode is ReturnCode.NoError or ReturnCode.NxDomain)
+        {
+            // As a real authoritative server does: the zone's SOA tells resolvers how long to cache the negative answer.
+            var zone = DomainName.Parse("test");
+            response.AuthorityRecords.Add(new SoaRecord(zone, Ttl, DomainName.Parse("ns.test"), DomainName.Parse("hostmaster.test"), 1, 3600, 600, 86400, Ttl));
+        }
+
         e.Response = response;
         return Task.CompletedTask;
     }

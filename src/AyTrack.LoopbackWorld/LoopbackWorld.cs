@@ -62,10 +62,11 @@ public sealed class LoopbackWorld : IAsyncDisposable
     public IPAddress NextAddress() => Address(Interlocked.Increment(ref _nextHost));
 
     /// <summary>A receiving SMTP host named <paramref name="host"/> (with STARTTLS when a certificate is given).</summary>
-    public SmtpSink AddSink(string host, X509Certificate2? certificate = null)
+    public SmtpSink AddSink(string host, X509Certificate2? certificate = null,
+        System.Security.Authentication.SslProtocols protocols = System.Security.Authentication.SslProtocols.Tls12 | System.Security.Authentication.SslProtocols.Tls13)
     {
         var ip = NextAddress();
-        var sink = SmtpSink.Start(host, new IPEndPoint(ip, MxPort), certificate);
+        var sink = SmtpSink.Start(host, new IPEndPoint(ip, MxPort), certificate, protocols);
         _owned.Add(sink);
         Dns.AddAddress(host, ip);
         return sink;

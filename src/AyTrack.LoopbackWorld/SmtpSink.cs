@@ -32,7 +32,7 @@ public sealed class SmtpSink : IAsyncDisposable
     private readonly Task _running;
     private int _sessions;
 
-    private SmtpSink(string name, IPEndPoint endpoint, X509Certificate2? certificate)
+    private SmtpSink(string name, IPEndPoint endpoint, X509Certificate2? certificate, System.Security.Authentication.SslProtocols protocols)
     {
         Name = name;
         var bound = new TaskCompletionSource<IPEndPoint>(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -44,6 +44,7 @@ public sealed class SmtpSink : IAsyncDisposable
                 if (certificate is not null)
                 {
                     e.Certificate(certificate);
+                    e.SupportedSslProtocols(protocols);
                 }
             })
             .Build();
@@ -84,7 +85,9 @@ public sealed class SmtpSink : IAsyncDisposable
     /// <summary>Decides the reply to the end of DATA per message; null accepts.</summary>
     public Func<IReadOnlyList<string>, SmtpResponse?> DataReply { get; set; } = _ => null;
 
-    public static SmtpSink Start(string name, IPEndPoint endpoint, X509Certificate2? certificate = null) => new(name, endpoint, certificate);
+    public static SmtpSink Start(string name, IPEndPoint endpoint, X509Certificate2? certificate = null,
+        System.Security.Authentication.SslProtocols protocols = System.Security.Authentication.SslProtocols.Tls12 | System.Security.Authentication.SslProtocols.Tls13) =>
+        new(name, endpoint, certificate, protocols);
 
     /// <summary>Waits until at least <paramref name="count"/> messages have arrived, or fails after <paramref name="timeout"/>.</summary>
     public async Task<IReadOnlyList<ReceivedMessage>> WaitForAsync(int count, TimeSpan timeout)
@@ -103,6 +106,16 @@ public sealed class SmtpSink : IAsyncDisposable
         }
 
         return Received;
+    }
+
+    /// <summary>Forgets what was received (for a second run against the same sink).</summary>
+    public void Reset()
+    {
+        _received.Clear();
+        while (_arrivals.CurrentCount > 0)
+        {
+            _arrivals.Wait(0);
+        }
     }
 
     /// <summary>A self-signed certificate for a sink that offers STARTTLS.</summary>

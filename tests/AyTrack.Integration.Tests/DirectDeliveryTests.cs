@@ -214,6 +214,43 @@ public sealed class DirectDeliveryTests
         Assert.Contains("outside AyTrack:Delivery:AllowedDestinations", log.GetProperty("reply").GetString());
     }
 
+    [Fact]
+    public async Task A_failed_TLS_handshake_retries_the_same_host_in_plain_text()
+    {
+        // Opportunistic TLS must not cost the message: the MX offers STARTTLS but only with a protocol version the
+        // client will not speak, so the handshake fails and the same host is used again without TLS.
+        await using var world = LoopbackWorld.LoopbackWorld.Create();
+#pragma warning disable SYSLIB0039 // An obsolete protocol is the point: the client refuses it.
+        var sink = world.AddSink("mx.oldtls.test", SmtpSink.CreateCertificate("mx.oldtls.test"), System.Security.Authentication.SslProtocols.Tls11);
+#pragma warning restore SYSLIB0039
+        world.Dns.AddMx("oldtls.test", 10, "mx.oldtls.test");
+        await using var node = await TestNode.StartAsync(world);
+
+        await node.SendAsync(TestNode.NewMessage("app@sender.test", ["frank@oldtls.test"], "plain fallback"));
+
+        Assert.False(Assert.Single(await sink.WaitForAsync(1, Patience)).Secure);
+        Assert.Equal(2, sink.SessionCount);
+        var log = await DeliveryLogReader.WaitForAsync(node.DataDir, "frank@oldtls.test", Patience);
+        Assert.False(log.GetProperty("tls").GetBoolean());
+    }
+
+    [Fact]
+    public async Task DNS_answers_are_cached_for_their_TTL()
+    {
+        await using var world = LoopbackWorld.LoopbackWorld.Create();
+        var sink = world.AddDomain("cached.test");
+        await using var node = await TestNode.StartAsync(world);
+
+        await node.SendAsync(TestNode.NewMessage("app@sender.test", ["one@cached.test"], "first"));
+        await sink.WaitForAsync(1, Patience);
+        var queriesAfterFirst = world.Dns.QueryCount;
+        await node.SendAsync(TestNode.NewMessage("app@sender.test", ["two@cached.test"], "second"));
+        await sink.WaitForAsync(2, Patience);
+
+        Assert.True(queriesAfterFirst > 0);
+        Assert.Equal(queriesAfterFirst, world.Dns.QueryCount);
+    }
+
     private static async Task WaitUntilAsync(Func<Task<bool>> condition)
     {
         using var cts = new CancellationTokenSource(Patience);

@@ -27,7 +27,14 @@ public abstract record LookupResult<T>
 /// </summary>
 public sealed class MxResolver
 {
+    private static readonly TimeSpan DefaultNegativeTtl = TimeSpan.FromMinutes(1);
+    private static readonly TimeSpan MaxNegativeTtl = TimeSpan.FromHours(1);
+
     private readonly ILookupClient _client;
+
+    // DnsClient caches answers for their TTL but not empty ones; without this an IPv4-only MX would cost an AAAA query
+    // per session. RFC 2308 §5: a NODATA answer is cached for the SOA's minimum (capped), as resolvers do.
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<(string, QueryType), (DateTimeOffset Until, IDnsQueryResponse Response)> _negative = new();
 
     public MxResolver(DnsOptions options)
     {
@@ -119,12 +126,25 @@ public sealed class MxResolver
 
     private async Task<LookupResult<IDnsQueryResponse>> QueryAsync(string name, QueryType type, CancellationToken cancellationToken)
     {
+        var key = (name.ToLowerInvariant(), type);
+        if (_negative.TryGetValue(key, out var cached) && cached.Until > DateTimeOffset.UtcNow)
+        {
+            return new LookupResult<IDnsQueryResponse>.Found(cached.Response);
+        }
+
         try
         {
             var response = await _client.QueryAsync(name, type, QueryClass.IN, cancellationToken);
             var code = response.Header.ResponseCode;
             if (code is DnsHeaderResponseCode.NoError or DnsHeaderResponseCode.NotExistentDomain)
             {
+                if (response.Answers.Count == 0)
+                {
+                    var soa = response.Authorities.SoaRecords().FirstOrDefault();
+                    var ttl = soa is null ? DefaultNegativeTtl : TimeSpan.FromSeconds(Math.Min(soa.Minimum, soa.InitialTimeToLive));
+                    _negative[key] = (DateTimeOffset.UtcNow + (ttl > MaxNegativeTtl ? MaxNegativeTtl : ttl), response);
+                }
+
                 return new LookupResult<IDnsQueryResponse>.Found(response);
             }
 
