@@ -123,6 +123,13 @@ public static class NodeHost
             throw new InvalidOperationException("AyTrack:Settings:Timing:Threads must be between 1 and 500");
         }
 
+        if (options.Settings.Mode != AyTrack.Core.Settings.DeliveryMode.Direct)
+        {
+            // Refuse rather than silently deliver direct when the operator asked for a relay.
+            throw new InvalidOperationException(
+                $"AyTrack:Settings:Mode '{options.Settings.Mode}' is not available yet: this build delivers Direct only.");
+        }
+
         if (!options.Persistence.Provider.Equals("sqlite", StringComparison.OrdinalIgnoreCase))
         {
             throw new InvalidOperationException(
