@@ -3,6 +3,7 @@ using Akka.Cluster.Hosting;
 using Akka.Cluster.Sharding;
 using Akka.Hosting;
 using Akka.Routing;
+using AyTrack.Actors.Bounces;
 using AyTrack.Actors.Domains;
 using AyTrack.Actors.Serialization;
 using AyTrack.Actors.Supervisor;
@@ -10,6 +11,7 @@ using AyTrack.Actors.Workers;
 using AyTrack.Core.Configuration;
 using AyTrack.Core.Domains;
 using AyTrack.Smtp.Delivery;
+using AyTrack.Smtp.Logging;
 using AyTrack.Smtp.Spool;
 using Microsoft.Extensions.DependencyInjection;
 
@@ -38,7 +40,12 @@ public static class AyTrackActors
     public static AkkaConfigurationBuilder AddAyTrackActors(this AkkaConfigurationBuilder builder, AyTrackOptions options)
     {
         var delivery = options.Delivery;
-        var domainSettings = new DomainActorSettings(delivery.MaxConnectionsPerDestination, delivery.BatchSize, delivery.BatchReplyTimeout);
+        var domainSettings = new DomainActorSettings(delivery.MaxConnectionsPerDestination, delivery.BatchSize, delivery.BatchReplyTimeout)
+        {
+            MinBackoff = delivery.MinBackoff,
+            MaxBackoff = delivery.MaxBackoff,
+            RetryDays = options.Settings.Timing.RetryDays,
+        };
 
         return builder
             .WithCustomSerializer("aytrack", AyTrackSerializer.BoundTypes, system => new AyTrackSerializer(system))
@@ -49,11 +56,14 @@ public static class AyTrackActors
                     SmtpWorker.Props(transport).WithRouter(new SmallestMailboxPool(options.Settings.Timing.Threads)),
                     "smtp-workers");
                 registry.Register<SmtpWorkerPool>(pool);
+                var bouncer = system.ActorOf(BounceActor.Props(resolver.GetService<ISpool>(), resolver.GetService<DeliveryLog>(),
+                    options.Listener.EffectiveServerName), "bouncer");
+                registry.Register<BounceActor>(bouncer);
             })
             .WithShardRegion<DomainRegion>(DomainTypeName, (_, registry, resolver) =>
             {
                 var spool = resolver.GetService<ISpool>();
-                return domain => DomainDeliveryActor.Props(domain, registry.Get<SmtpWorkerPool>(), spool, domainSettings);
+                return domain => DomainDeliveryActor.Props(domain, registry.Get<SmtpWorkerPool>(), registry.Get<BounceActor>(), spool, domainSettings);
             }, new DomainMessageExtractor(options.Cluster.NumberOfShards), new ShardOptions
             {
                 StateStoreMode = StateStoreMode.DData,

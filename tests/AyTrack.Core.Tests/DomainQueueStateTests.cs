@@ -24,7 +24,7 @@ public sealed class DomainQueueStateTests
     }
 
     [Fact]
-    public void Delivered_and_failed_recipients_leave_the_queue_and_deferred_ones_stay_with_their_reply()
+    public void Delivered_recipients_leave_the_queue_failed_ones_wait_for_their_bounce_and_deferred_ones_for_their_retry()
     {
         var id = new QueueId("q1");
         var state = DomainQueueState.Empty.Apply(new DomainEvents.MessageEnqueued(id, Domain, ["ok@alpha.test", "bad@alpha.test", "later@alpha.test"], T0));
@@ -33,14 +33,26 @@ public sealed class DomainQueueStateTests
             new RecipientAttempt("ok@alpha.test", RecipientOutcome.Delivered, SmtpReply.From(250, "2.0.0 ok")),
             new RecipientAttempt("bad@alpha.test", RecipientOutcome.Failed, SmtpReply.From(550, "5.1.1 unknown")),
             new RecipientAttempt("later@alpha.test", RecipientOutcome.Deferred, SmtpReply.From(451, "4.3.0 later")),
-        ], T0));
+        ], T0) { RetryAt = T0.AddMinutes(5), RemoteHost = "mx.alpha.test" });
 
-        var remaining = Assert.Single(Assert.Single(state.Messages).Value.Recipients);
-        Assert.Equal("later@alpha.test", remaining.Key);
-        Assert.Equal(RecipientState.Deferred, remaining.Value.State);
-        Assert.Equal(1, remaining.Value.Attempts);
-        Assert.Equal("451 4.3.0 later", remaining.Value.LastReply);
-        Assert.Empty(state.NextBatch(10, new HashSet<string>()));
+        var recipients = Assert.Single(state.Messages).Value.Recipients;
+        Assert.Equal(["bad@alpha.test", "later@alpha.test"], recipients.Keys);
+        var later = recipients["later@alpha.test"];
+        Assert.Equal(RecipientState.Deferred, later.State);
+        Assert.Equal(1, later.Attempts);
+        Assert.Equal("451 4.3.0 later", later.LastReply);
+        Assert.Equal(T0.AddMinutes(5), later.NextAttemptAt);
+        var bounce = Assert.Single(Assert.Single(state.PendingBounces()).Recipients);
+        Assert.Equal(new BounceRecipient("bad@alpha.test", "5.1.1", "550 5.1.1 unknown", "mx.alpha.test"), bounce);
+
+        // Nothing is due before the retry time; at it, the deferred recipient is due again.
+        Assert.Empty(state.NextBatch(10, new HashSet<string>(), T0.AddMinutes(4)));
+        Assert.Equal(["later@alpha.test"], Assert.Single(state.NextBatch(10, new HashSet<string>(), T0.AddMinutes(5))).Recipients);
+        Assert.Equal(T0.AddMinutes(5), state.NextWakeUp(retryDays: 5));
+
+        // Once its bounce is queued, the failed recipient is gone.
+        state = state.Apply(new DomainEvents.BouncesQueued(id, ["bad@alpha.test"], T0));
+        Assert.Empty(state.PendingBounces());
     }
 
     [Fact]
@@ -63,9 +75,36 @@ public sealed class DomainQueueStateTests
             state = state.Apply(new DomainEvents.MessageEnqueued(new QueueId($"q{i}"), Domain, [$"u{i}@alpha.test"], T0.AddSeconds(-i)));
         }
 
-        var batch = state.NextBatch(2, new HashSet<string> { "q4" });
+        var batch = state.NextBatch(2, new HashSet<string> { "q4" }, T0);
 
         Assert.Equal(["q3", "q2"], batch.Select(b => b.Id.Value));
         Assert.All(batch, b => Assert.Equal(1, b.Attempt));
+    }
+
+    [Fact]
+    public void Recipients_older_than_the_retry_lifetime_expire_with_5_4_7_unless_in_a_session()
+    {
+        var old = new QueueId("old");
+        var young = new QueueId("young");
+        var busy = new QueueId("busy");
+        var state = DomainQueueState.Empty
+            .Apply(new DomainEvents.MessageEnqueued(old, Domain, ["a@alpha.test"], T0))
+            .Apply(new DomainEvents.MessageEnqueued(young, Domain, ["b@alpha.test"], T0.AddDays(1)))
+            .Apply(new DomainEvents.MessageEnqueued(busy, Domain, ["c@alpha.test"], T0))
+            .Apply(new DomainEvents.AttemptCompleted(old, [new RecipientAttempt("a@alpha.test", RecipientOutcome.Deferred, SmtpReply.From(451, "4.4.1 down"))], T0)
+                { RetryAt = T0.AddDays(3) });
+
+        // The retry lifetime ends before the next retry: the wake-up is the expiry.
+        Assert.Equal(T0.AddDays(2), state.NextWakeUp(retryDays: 2));
+
+        var expired = state.Expired(T0.AddDays(2), retryDays: 2, inFlight: new HashSet<string> { "busy" });
+        var e = Assert.Single(expired);
+        Assert.Equal("old", e.Id.Value);
+
+        state = state.Apply(e);
+        var bounce = Assert.Single(Assert.Single(state.PendingBounces()).Recipients);
+        Assert.Equal("5.4.7", bounce.Status);
+        Assert.Equal("451 4.4.1 down", bounce.Diagnostic);
+        Assert.Empty(state.Expired(T0.AddDays(2), retryDays: 2, inFlight: new HashSet<string> { "busy" }));
     }
 }

@@ -2,6 +2,7 @@ using Akka.Actor;
 using Akka.Cluster.Sharding;
 using Akka.Event;
 using Akka.Persistence;
+using AyTrack.Actors.Bounces;
 using AyTrack.Actors.Workers;
 using AyTrack.Core.Addresses;
 using AyTrack.Core.Delivery;
@@ -10,33 +11,49 @@ using AyTrack.Smtp.Spool;
 
 namespace AyTrack.Actors.Domains;
 
-/// <summary>Limits the domain actor works within; from AyTrack:Delivery.</summary>
-public sealed record DomainActorSettings(int MaxConnections, int BatchSize, TimeSpan BatchReplyTimeout, int SnapshotEvery = 200);
+/// <summary>Limits and timing the domain actor works with; from AyTrack:Delivery and the operator settings.</summary>
+public sealed record DomainActorSettings(int MaxConnections, int BatchSize, TimeSpan BatchReplyTimeout)
+{
+    public TimeSpan MinBackoff { get; init; } = TimeSpan.FromMinutes(5);
+
+    public TimeSpan MaxBackoff { get; init; } = TimeSpan.FromHours(1);
+
+    /// <summary>timing.retryDays: the lifetime of a message from its arrival.</summary>
+    public double RetryDays { get; init; } = 5;
+
+    public int SnapshotEvery { get; init; } = 200;
+}
 
 /// <summary>
 /// Owns one recipient domain's queue: a Cluster Sharding entity whose state is persisted (Akka.Persistence.Sql).
 /// It accepts recipients from the outbox (idempotently), hands batches to the SMTP worker pool — at most
 /// <see cref="DomainActorSettings.MaxConnections"/> sessions at once for this destination, whatever the pool size —
-/// and persists every result before it tells the spool which recipients are final.
+/// persists every result, retries deferred recipients on a timer (RFC 5321 §4.5.4.1), expires them after
+/// timing.retryDays, and has a DSN queued for every recipient that failed for good before it forgets it.
 /// </summary>
-public sealed class DomainDeliveryActor : ReceivePersistentActor
+public sealed class DomainDeliveryActor : ReceivePersistentActor, IWithTimers
 {
     private static readonly TimeSpan IdleBeforePassivation = TimeSpan.FromMinutes(2);
+    private static readonly TimeSpan BounceRetry = TimeSpan.FromSeconds(30);
+    private static readonly TimeSpan BounceReplyTimeout = TimeSpan.FromSeconds(60);
 
     private readonly RecipientDomain _domain;
     private readonly IActorRef _workers;
+    private readonly IActorRef _bouncer;
     private readonly ISpool _spool;
     private readonly DomainActorSettings _settings;
     private readonly ILoggingAdapter _log = Context.GetLogger();
     private readonly Dictionary<Guid, IReadOnlyList<BatchItem>> _inFlight = [];
+    private readonly HashSet<string> _bouncesRequested = new(StringComparer.Ordinal);
     private DomainQueueState _state = DomainQueueState.Empty;
     private string? _lastError;
     private int _eventsSinceSnapshot;
 
-    public DomainDeliveryActor(string domain, IActorRef workers, ISpool spool, DomainActorSettings settings)
+    public DomainDeliveryActor(string domain, IActorRef workers, IActorRef bouncer, ISpool spool, DomainActorSettings settings)
     {
         _domain = new RecipientDomain(domain);
         _workers = workers;
+        _bouncer = bouncer;
         _spool = spool;
         _settings = settings;
         PersistenceId = $"domain-{_domain.Value}";
@@ -45,8 +62,17 @@ public sealed class DomainDeliveryActor : ReceivePersistentActor
         Recover<IDomainEvent>(e => _state = _state.Apply(e));
 
         Command<DomainCommands.Enqueue>(Handle);
+        Command<DomainCommands.Wake>(_ => Tick());
         Command<WorkerCommands.BatchDelivered>(Handle);
         Command<BatchFailed>(Handle);
+        Command<BounceCommands.BounceQueued>(Handle);
+        Command<BounceFailed>(failed =>
+        {
+            _bouncesRequested.Remove(failed.Id.Value);
+            _log.Warning("Bounce for {0} at {1} not queued ({2}); trying again in {3}", failed.Id, _domain, failed.Reason, BounceRetry);
+            Timers.StartSingleTimer("bounce-retry", Due.Instance, BounceRetry);
+        });
+        Command<Due>(_ => Tick());
         Command<DomainQueries.GetQueue>(_ => Sender.Tell(Status()));
         Command<SaveSnapshotSuccess>(s =>
         {
@@ -64,13 +90,15 @@ public sealed class DomainDeliveryActor : ReceivePersistentActor
 
     public override string PersistenceId { get; }
 
-    public static Props Props(string domain, IActorRef workers, ISpool spool, DomainActorSettings settings) =>
-        Akka.Actor.Props.Create(() => new DomainDeliveryActor(domain, workers, spool, settings));
+    public ITimerScheduler Timers { get; set; } = null!;
+
+    public static Props Props(string domain, IActorRef workers, IActorRef bouncer, ISpool spool, DomainActorSettings settings) =>
+        Akka.Actor.Props.Create(() => new DomainDeliveryActor(domain, workers, bouncer, spool, settings));
 
     protected override void OnReplaySuccess()
     {
-        // Recipients that were pending when the node stopped are sent again: delivery is at-least-once.
-        Dispatch();
+        // Recovery re-arms the retry timer and sends again what was pending when the node stopped (at-least-once).
+        Tick();
     }
 
     private void Handle(DomainCommands.Enqueue command)
@@ -87,7 +115,7 @@ public sealed class DomainDeliveryActor : ReceivePersistentActor
             Apply(e);
             // Acknowledge only now that the event is in the journal: the outbox marks the recipients dispatched on this.
             Sender.Tell(new DomainCommands.Enqueued(_domain, command.Id));
-            Dispatch();
+            Tick();
         });
     }
 
@@ -99,8 +127,7 @@ public sealed class DomainDeliveryActor : ReceivePersistentActor
         }
 
         var now = DateTimeOffset.UtcNow;
-        var events = delivered.Attempts.Select(a => new DomainEvents.AttemptCompleted(a.Id, a.Results, now)).ToList();
-        RecordAttempts(events);
+        RecordAttempts(delivered.Attempts.Select(a => Attempted(a.Id, a.Results, a.RemoteHost, now)).ToList());
     }
 
     private void Handle(BatchFailed failed)
@@ -113,33 +140,58 @@ public sealed class DomainDeliveryActor : ReceivePersistentActor
         _log.Warning("No result for a batch of {0} message(s) to {1}: {2}", items.Count, _domain, failed.Reason);
         var reply = new SmtpReply(451, "4.4.7", $"No result from the SMTP worker: {failed.Reason}");
         var now = DateTimeOffset.UtcNow;
-        RecordAttempts(items.Select(i => new DomainEvents.AttemptCompleted(i.Id,
-            i.Recipients.Select(r => new RecipientAttempt(r, RecipientOutcome.Deferred, reply)).ToList(), now)).ToList());
+        RecordAttempts(items.Select(i => Attempted(i.Id,
+            i.Recipients.Select(r => new RecipientAttempt(r, RecipientOutcome.Deferred, reply)).ToList(), null, now)).ToList());
+    }
+
+    private void Handle(BounceCommands.BounceQueued queued)
+    {
+        _bouncesRequested.Remove(queued.Id.Value);
+        Persist(new DomainEvents.BouncesQueued(queued.Id, queued.Recipients, DateTimeOffset.UtcNow), e =>
+        {
+            Apply(e);
+            MarkFinalInSpool(e.Id, e.Recipients);
+            Tick();
+        });
+    }
+
+    /// <summary>Builds the event for one message's attempt, choosing the retry time of its deferred recipients.</summary>
+    private DomainEvents.AttemptCompleted Attempted(QueueId id, IReadOnlyList<RecipientAttempt> results, string? remoteHost, DateTimeOffset now)
+    {
+        DateTimeOffset? retryAt = null;
+        var deferred = results.Where(r => r.Outcome == RecipientOutcome.Deferred).ToList();
+        if (deferred.Count > 0 && _state.Messages.TryGetValue(id.Value, out var message))
+        {
+            var attempts = deferred.Max(r => message.Recipients.TryGetValue(r.Recipient, out var s) ? s.Attempts : 0) + 1;
+            retryAt = RetrySchedule.NextAttempt(attempts, now, _settings.MinBackoff, _settings.MaxBackoff, Random.Shared);
+        }
+
+        return new DomainEvents.AttemptCompleted(id, results, now) { RetryAt = retryAt, RemoteHost = remoteHost };
     }
 
     private void RecordAttempts(IReadOnlyList<DomainEvents.AttemptCompleted> events)
     {
         if (events.Count == 0)
         {
-            Dispatch();
+            Tick();
             return;
         }
 
         PersistAll(events, e =>
         {
             Apply(e);
-            var final = e.Results.Where(r => r.Outcome != RecipientOutcome.Deferred).Select(r => r.Recipient).ToList();
             foreach (var failed in e.Results.Where(r => r.Outcome != RecipientOutcome.Delivered))
             {
                 _lastError = failed.Reply.ToString();
             }
 
-            if (final.Count > 0)
+            var delivered = e.Results.Where(r => r.Outcome == RecipientOutcome.Delivered).Select(r => r.Recipient).ToList();
+            if (delivered.Count > 0)
             {
-                MarkFinalInSpool(e.Id, final);
+                MarkFinalInSpool(e.Id, delivered);
             }
         });
-        DeferAsync(events[^1], _ => Dispatch());
+        DeferAsync(events[^1], _ => Tick());
     }
 
     private void Apply(IDomainEvent e)
@@ -152,13 +204,25 @@ public sealed class DomainDeliveryActor : ReceivePersistentActor
         }
     }
 
-    /// <summary>Starts sessions for pending recipients up to the per-destination connection cap.</summary>
-    private void Dispatch()
+    /// <summary>
+    /// Looks at the queue: expires what has outlived timing.retryDays, starts sessions for what is due (up to the
+    /// connection cap), asks for the bounces that are owed, and sets the timer for the next retry or expiry.
+    /// </summary>
+    private void Tick()
     {
+        var now = DateTimeOffset.UtcNow;
+        var busy = InFlightIds();
+        var expired = _state.Expired(now, _settings.RetryDays, busy);
+        if (expired.Count > 0)
+        {
+            PersistAll(expired, Apply);
+            DeferAsync(expired[^1], _ => Tick());
+            return;
+        }
+
         while (_inFlight.Count < _settings.MaxConnections)
         {
-            var busy = _inFlight.Values.SelectMany(items => items.Select(i => i.Id.Value)).ToHashSet(StringComparer.Ordinal);
-            var batch = _state.NextBatch(_settings.BatchSize, busy);
+            var batch = _state.NextBatch(_settings.BatchSize, busy, now);
             if (batch.Count == 0)
             {
                 break;
@@ -166,18 +230,42 @@ public sealed class DomainDeliveryActor : ReceivePersistentActor
 
             var id = Guid.NewGuid();
             _inFlight[id] = batch;
+            busy.UnionWith(batch.Select(b => b.Id.Value));
             _workers.Ask<WorkerCommands.BatchDelivered>(new WorkerCommands.DeliverBatch(id, _domain, batch), _settings.BatchReplyTimeout)
                 .PipeTo(Self, success: r => r, failure: error => new BatchFailed(id, error.Message));
+        }
+
+        foreach (var (messageId, recipients) in _state.PendingBounces())
+        {
+            if (_bouncesRequested.Add(messageId.Value))
+            {
+                _bouncer.Ask<BounceCommands.BounceQueued>(new BounceCommands.Bounce(messageId, recipients), BounceReplyTimeout)
+                    .PipeTo(Self, success: r => r, failure: error => new BounceFailed(messageId, error.Message));
+            }
+        }
+
+        if (_state.NextWakeUp(_settings.RetryDays) is { } wakeUp)
+        {
+            var delay = wakeUp - now;
+            Timers.StartSingleTimer("retry", Due.Instance, delay < TimeSpan.Zero ? TimeSpan.Zero : delay);
+        }
+        else
+        {
+            Timers.Cancel("retry");
         }
 
         SetReceiveTimeout(_state.Messages.IsEmpty && _inFlight.Count == 0 ? IdleBeforePassivation : null);
     }
 
+    private HashSet<string> InFlightIds() =>
+        _inFlight.Values.SelectMany(items => items.Select(i => i.Id.Value)).ToHashSet(StringComparer.Ordinal);
+
     private void PassivateIfIdle()
     {
         if (_state.Messages.IsEmpty && _inFlight.Count == 0)
         {
-            // Sharding's own idle passivation is off: it cannot see sessions in flight, whose replies come to Self.
+            // Only an empty queue passivates: an actor with deferred mail keeps its timer. Sharding's own idle
+            // passivation is off because it cannot see sessions in flight, whose replies come to Self.
             Context.Parent.Tell(new Passivate(PoisonPill.Instance));
         }
     }
@@ -201,8 +289,19 @@ public sealed class DomainDeliveryActor : ReceivePersistentActor
             recipients.Count(r => r.State == RecipientState.Deferred),
             _inFlight.Count,
             _state.Messages.IsEmpty ? null : _state.Messages.Values.Min(m => m.ArrivedAt),
-            _lastError);
+            _lastError)
+        {
+            Bouncing = recipients.Count(r => r.State == RecipientState.Bouncing),
+            NextAttempt = _state.NextWakeUp(_settings.RetryDays),
+        };
     }
 
     private sealed record BatchFailed(Guid BatchId, string Reason);
+
+    private sealed record BounceFailed(QueueId Id, string Reason);
+
+    private sealed record Due
+    {
+        public static Due Instance { get; } = new();
+    }
 }

@@ -9,11 +9,13 @@ public sealed record DomainQueueSnapshot(IReadOnlyList<DomainQueueSnapshot.Messa
 {
     public sealed record Message(string Id, DateTimeOffset ArrivedAt, IReadOnlyList<Recipient> Recipients);
 
-    public sealed record Recipient(string Address, RecipientState State, int Attempts, string? LastReply);
+    public sealed record Recipient(string Address, RecipientState State, int Attempts, string? LastReply,
+        DateTimeOffset? NextAttemptAt = null, string? RemoteMta = null, string? Status = null);
 
     public static DomainQueueSnapshot From(DomainQueueState state) => new(state.Messages.Values
         .Select(m => new Message(m.Id.Value, m.ArrivedAt,
-            m.Recipients.Select(r => new Recipient(r.Key, r.Value.State, r.Value.Attempts, r.Value.LastReply)).ToList()))
+            m.Recipients.Select(r => new Recipient(r.Key, r.Value.State, r.Value.Attempts, r.Value.LastReply,
+                r.Value.NextAttemptAt, r.Value.RemoteMta, r.Value.Status)).ToList()))
         .ToList());
 
     public DomainQueueState ToState()
@@ -22,7 +24,12 @@ public sealed record DomainQueueSnapshot(IReadOnlyList<DomainQueueSnapshot.Messa
         foreach (var m in Messages)
         {
             var recipients = ImmutableSortedDictionary.CreateRange(StringComparer.Ordinal,
-                m.Recipients.Select(r => KeyValuePair.Create(r.Address, new RecipientStatus(r.State, r.Attempts, r.LastReply))));
+                m.Recipients.Select(r => KeyValuePair.Create(r.Address, new RecipientStatus(r.State, r.Attempts, r.LastReply)
+                {
+                    NextAttemptAt = r.NextAttemptAt,
+                    RemoteMta = r.RemoteMta,
+                    Status = r.Status,
+                })));
             messages[m.Id] = new QueuedMessage(new QueueId(m.Id), m.ArrivedAt, recipients);
         }
 

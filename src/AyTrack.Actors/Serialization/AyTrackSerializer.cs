@@ -25,9 +25,12 @@ public sealed class AyTrackSerializer(ExtendedActorSystem system) : SerializerWi
     {
         ["domain.enqueued.v1"] = typeof(DomainEvents.MessageEnqueued),
         ["domain.attempt.v1"] = typeof(DomainEvents.AttemptCompleted),
+        ["domain.expired.v1"] = typeof(DomainEvents.RecipientsExpired),
+        ["domain.bounced.v1"] = typeof(DomainEvents.BouncesQueued),
         ["domain.snapshot.v1"] = typeof(DomainQueueSnapshot),
         ["domain.cmd.enqueue.v1"] = typeof(DomainCommands.Enqueue),
         ["domain.cmd.enqueued.v1"] = typeof(DomainCommands.Enqueued),
+        ["domain.cmd.wake.v1"] = typeof(DomainCommands.Wake),
         ["domain.q.get.v1"] = typeof(DomainQueries.GetQueue),
         ["domain.q.status.v1"] = typeof(DomainQueries.QueueStatus),
     };

@@ -1,5 +1,6 @@
 using Akka.Actor;
 using Akka.Event;
+using AyTrack.Core.Addresses;
 using AyTrack.Core.Domains;
 using AyTrack.Smtp.Spool;
 
@@ -33,6 +34,14 @@ public sealed class DeliverySupervisor : ReceiveActor, IWithTimers
         _onOutboxChanged = () => self.Tell(OutboxChanged.Instance);
 
         Receive<OutboxChanged>(_ => StartDrain());
+        Receive<PendingDomains>(pending =>
+        {
+            _log.Info("Waking {0} domain(s) with mail queued before this start", pending.Domains.Count);
+            foreach (var domain in pending.Domains)
+            {
+                _domains.Tell(new DomainCommands.Wake(domain));
+            }
+        });
         Receive<DrainCompleted>(completed =>
         {
             _draining = false;
@@ -58,6 +67,11 @@ public sealed class DeliverySupervisor : ReceiveActor, IWithTimers
         // The signal is the fast path; the poll covers anything accepted while this actor was not listening (a
         // restart) and Enqueues that failed.
         Timers.StartPeriodicTimer("poll", OutboxChanged.Instance, TimeSpan.Zero, SafetyPoll);
+
+        // Domain actors are started by mail; after a restart, those holding deferred mail must start without waiting
+        // for new mail, so their retry timers run again. The spool's recipients are the index of such domains.
+        _spool.PendingDomainsAsync(CancellationToken.None)
+            .PipeTo(Self, success: domains => new PendingDomains(domains), failure: error => new Status.Failure(error));
     }
 
     protected override void PostStop() => _spool.OutboxChanged -= _onOutboxChanged;
@@ -113,4 +127,6 @@ public sealed class DeliverySupervisor : ReceiveActor, IWithTimers
     }
 
     private sealed record DrainCompleted(int Dispatched);
+
+    private sealed record PendingDomains(IReadOnlyList<RecipientDomain> Domains);
 }

@@ -19,6 +19,9 @@ public static class DomainCommands
         : IWithRecipientDomain;
 
     public sealed record Enqueued(RecipientDomain Domain, QueueId Id);
+
+    /// <summary>Start the domain actor (if it is not running) so it looks at its queue: sent for domains with mail after a restart.</summary>
+    public sealed record Wake(RecipientDomain Domain) : IWithRecipientDomain;
 }
 
 public static class DomainQueries
@@ -31,7 +34,12 @@ public static class DomainQueries
         int Deferred,
         int InFlightSessions,
         DateTimeOffset? Oldest,
-        string? LastError);
+        string? LastError)
+    {
+        public int Bouncing { get; init; }
+
+        public DateTimeOffset? NextAttempt { get; init; }
+    }
 }
 
 public static class DomainEvents
@@ -39,5 +47,20 @@ public static class DomainEvents
     public sealed record MessageEnqueued(QueueId Id, RecipientDomain Domain, IReadOnlyList<string> Recipients, DateTimeOffset ArrivedAt)
         : IDomainEvent;
 
-    public sealed record AttemptCompleted(QueueId Id, IReadOnlyList<RecipientAttempt> Results, DateTimeOffset At) : IDomainEvent;
+    /// <summary>
+    /// Results of one delivery attempt of one message. <see cref="RetryAt"/> is when its deferred recipients are tried
+    /// again: chosen (with jitter) when the event is made, so replaying the journal gives the same schedule.
+    /// </summary>
+    public sealed record AttemptCompleted(QueueId Id, IReadOnlyList<RecipientAttempt> Results, DateTimeOffset At) : IDomainEvent
+    {
+        public DateTimeOffset? RetryAt { get; init; }
+
+        public string? RemoteHost { get; init; }
+    }
+
+    /// <summary>These recipients reached the end of timing.retryDays undelivered.</summary>
+    public sealed record RecipientsExpired(QueueId Id, IReadOnlyList<string> Recipients, DateTimeOffset At) : IDomainEvent;
+
+    /// <summary>The delivery status notification for these recipients is in the spool (or was not due: null sender).</summary>
+    public sealed record BouncesQueued(QueueId Id, IReadOnlyList<string> Recipients, DateTimeOffset At) : IDomainEvent;
 }

@@ -9,11 +9,28 @@ public enum RecipientState
     /// <summary>Waiting for a session.</summary>
     Pending,
 
-    /// <summary>Temporarily failed; keeps its last reply (part 2 schedules the retry).</summary>
+    /// <summary>Temporarily failed; tried again at <see cref="RecipientStatus.NextAttemptAt"/>.</summary>
     Deferred,
+
+    /// <summary>Permanently failed or expired; waiting until its delivery status notification is queued.</summary>
+    Bouncing,
 }
 
-public sealed record RecipientStatus(RecipientState State, int Attempts, string? LastReply);
+/// <summary>
+/// One recipient's delivery state. <see cref="Status"/> is the RFC 3463 code a bounce reports (the reply's enhanced
+/// code, or 5.4.7 for an expired recipient).
+/// </summary>
+public sealed record RecipientStatus(RecipientState State, int Attempts, string? LastReply)
+{
+    public DateTimeOffset? NextAttemptAt { get; init; }
+
+    public string? RemoteMta { get; init; }
+
+    public string? Status { get; init; }
+}
+
+/// <summary>A recipient whose delivery status notification must be sent.</summary>
+public sealed record BounceRecipient(string Recipient, string Status, string Diagnostic, string? RemoteMta);
 
 public sealed record QueuedMessage(QueueId Id, DateTimeOffset ArrivedAt, ImmutableSortedDictionary<string, RecipientStatus> Recipients);
 
@@ -47,14 +64,74 @@ public sealed record DomainQueueState(ImmutableSortedDictionary<string, QueuedMe
     {
         DomainEvents.MessageEnqueued e => ApplyEnqueued(e),
         DomainEvents.AttemptCompleted e => ApplyAttempt(e),
+        DomainEvents.RecipientsExpired e => Update(e.Id, e.Recipients, status => status with
+        {
+            State = RecipientState.Bouncing,
+            Status = "5.4.7",
+            LastReply = status.LastReply ?? "no delivery attempt succeeded before the message expired",
+        }),
+        DomainEvents.BouncesQueued e => Update(e.Id, e.Recipients, _ => null),
         _ => throw new ArgumentOutOfRangeException(nameof(@event), @event.GetType().Name, "unknown domain event"),
     };
 
     /// <summary>
-    /// The next messages to hand to a session: pending recipients only, oldest message first, skipping messages
-    /// already in flight.
+    /// Recipients still trying (pending or deferred, not in a session) whose message is older than the lifetime:
+    /// they give up with 5.4.7 (RFC 3463 §3.5, "delivery time expired").
     /// </summary>
-    public IReadOnlyList<BatchItem> NextBatch(int maxMessages, IReadOnlySet<string> inFlight)
+    public IReadOnlyList<DomainEvents.RecipientsExpired> Expired(DateTimeOffset now, double retryDays, IReadOnlySet<string> inFlight)
+    {
+        var expired = new List<DomainEvents.RecipientsExpired>();
+        foreach (var message in Messages.Values)
+        {
+            if (inFlight.Contains(message.Id.Value) || RetrySchedule.ExpiresAt(message.ArrivedAt, retryDays) > now)
+            {
+                continue;
+            }
+
+            var recipients = message.Recipients.Where(r => r.Value.State != RecipientState.Bouncing).Select(r => r.Key).ToList();
+            if (recipients.Count > 0)
+            {
+                expired.Add(new DomainEvents.RecipientsExpired(message.Id, recipients, now));
+            }
+        }
+
+        return expired;
+    }
+
+    /// <summary>Messages with recipients whose bounce still has to be queued.</summary>
+    public IReadOnlyList<(QueueId Id, IReadOnlyList<BounceRecipient> Recipients)> PendingBounces() => Messages.Values
+        .Select(m => (m.Id, (IReadOnlyList<BounceRecipient>)m.Recipients
+            .Where(r => r.Value.State == RecipientState.Bouncing)
+            .Select(r => new BounceRecipient(r.Key, r.Value.Status ?? "5.0.0", r.Value.LastReply ?? string.Empty, r.Value.RemoteMta))
+            .ToList()))
+        .Where(m => m.Item2.Count > 0)
+        .ToList();
+
+    /// <summary>
+    /// When the actor must next look at its queue: the earliest retry or expiry of a deferred recipient; null when
+    /// nothing waits on time.
+    /// </summary>
+    public DateTimeOffset? NextWakeUp(double retryDays)
+    {
+        DateTimeOffset? earliest = null;
+        foreach (var message in Messages.Values)
+        {
+            foreach (var status in message.Recipients.Values.Where(r => r.State == RecipientState.Deferred))
+            {
+                var expiry = RetrySchedule.ExpiresAt(message.ArrivedAt, retryDays);
+                var due = status.NextAttemptAt is { } next && next < expiry ? next : expiry;
+                earliest = earliest is null || due < earliest ? due : earliest;
+            }
+        }
+
+        return earliest;
+    }
+
+    /// <summary>
+    /// The next messages to hand to a session: pending recipients and deferred ones whose retry time has come,
+    /// oldest message first, skipping messages already in flight.
+    /// </summary>
+    public IReadOnlyList<BatchItem> NextBatch(int maxMessages, IReadOnlySet<string> inFlight, DateTimeOffset now)
     {
         var batch = new List<BatchItem>();
         foreach (var message in Messages.Values.OrderBy(m => m.ArrivedAt).ThenBy(m => m.Id.Value, StringComparer.Ordinal))
@@ -69,7 +146,8 @@ public sealed record DomainQueueState(ImmutableSortedDictionary<string, QueuedMe
                 continue;
             }
 
-            var pending = message.Recipients.Where(r => r.Value.State == RecipientState.Pending).ToList();
+            var pending = message.Recipients.Where(r => r.Value.State == RecipientState.Pending ||
+                                                         (r.Value.State == RecipientState.Deferred && r.Value.NextAttemptAt <= now)).ToList();
             if (pending.Count > 0)
             {
                 batch.Add(new BatchItem(message.Id, pending.Select(r => r.Key).ToList(), pending.Max(r => r.Value.Attempts) + 1));
@@ -108,16 +186,55 @@ public sealed record DomainQueueState(ImmutableSortedDictionary<string, QueuedMe
                 continue;
             }
 
-            recipients = result.Outcome == RecipientOutcome.Deferred
-                ? recipients.SetItem(result.Recipient, new RecipientStatus(RecipientState.Deferred, status.Attempts + 1, result.Reply.ToString()))
-                : recipients.Remove(result.Recipient);
+            recipients = result.Outcome switch
+            {
+                RecipientOutcome.Delivered => recipients.Remove(result.Recipient),
+                RecipientOutcome.Deferred => recipients.SetItem(result.Recipient, status with
+                {
+                    State = RecipientState.Deferred,
+                    Attempts = status.Attempts + 1,
+                    LastReply = result.Reply.ToString(),
+                    NextAttemptAt = e.RetryAt ?? e.At,
+                    RemoteMta = e.RemoteHost ?? status.RemoteMta,
+                }),
+                _ => recipients.SetItem(result.Recipient, status with
+                {
+                    State = RecipientState.Bouncing,
+                    Attempts = status.Attempts + 1,
+                    LastReply = result.Reply.ToString(),
+                    RemoteMta = e.RemoteHost ?? status.RemoteMta,
+                    Status = result.Reply.Enhanced is { Length: > 0 } enhanced && enhanced[0] == '5' ? enhanced : "5.0.0",
+                }),
+            };
         }
 
-        return this with
-        {
-            Messages = recipients.IsEmpty
-                ? Messages.Remove(e.Id.Value)
-                : Messages.SetItem(e.Id.Value, message with { Recipients = recipients }),
-        };
+        return With(message, recipients);
     }
+
+    /// <summary>Changes (or, when <paramref name="change"/> returns null, removes) the named recipients of a message.</summary>
+    private DomainQueueState Update(QueueId id, IReadOnlyList<string> names, Func<RecipientStatus, RecipientStatus?> change)
+    {
+        if (!Messages.TryGetValue(id.Value, out var message))
+        {
+            return this;
+        }
+
+        var recipients = message.Recipients;
+        foreach (var name in names)
+        {
+            if (recipients.TryGetValue(name, out var status))
+            {
+                recipients = change(status) is { } changed ? recipients.SetItem(name, changed) : recipients.Remove(name);
+            }
+        }
+
+        return With(message, recipients);
+    }
+
+    private DomainQueueState With(QueuedMessage message, ImmutableSortedDictionary<string, RecipientStatus> recipients) => this with
+    {
+        Messages = recipients.IsEmpty
+            ? Messages.Remove(message.Id.Value)
+            : Messages.SetItem(message.Id.Value, message with { Recipients = recipients }),
+    };
 }

@@ -42,6 +42,9 @@ public interface ISpool : IAsyncDisposable
     Task MarkFinalAsync(QueueId id, IReadOnlyCollection<string> recipients, CancellationToken cancellationToken);
 
     Task<SpoolCounts> CountAsync(CancellationToken cancellationToken);
+
+    /// <summary>Domains with recipients already handed to their domain actor and not yet final.</summary>
+    Task<IReadOnlyList<RecipientDomain>> PendingDomainsAsync(CancellationToken cancellationToken);
 }
 
 public sealed record SpoolCounts(long Messages, long Recipients, long Undispatched);

@@ -62,6 +62,7 @@ public sealed class SqliteSpool : ISpool
                 final INTEGER NOT NULL DEFAULT 0,
                 PRIMARY KEY(message_id, address)) WITHOUT ROWID;
             CREATE INDEX IF NOT EXISTS recipients_outbox ON recipients(dispatched) WHERE dispatched = 0;
+            CREATE INDEX IF NOT EXISTS recipients_pending ON recipients(domain) WHERE final = 0;
             """, cancellationToken);
 
         return new SqliteSpool(connectionString, writer) { Path = path };
@@ -242,6 +243,21 @@ public sealed class SqliteSpool : ISpool
         await using var reader = await command.ExecuteReaderAsync(cancellationToken);
         await reader.ReadAsync(cancellationToken);
         return new SpoolCounts(reader.GetInt64(0), reader.GetInt64(1), reader.GetInt64(2));
+    }
+
+    public async Task<IReadOnlyList<RecipientDomain>> PendingDomainsAsync(CancellationToken cancellationToken)
+    {
+        await using var connection = await OpenReaderAsync(cancellationToken);
+        await using var command = connection.CreateCommand();
+        command.CommandText = "SELECT DISTINCT domain FROM recipients WHERE dispatched = 1 AND final = 0";
+        var domains = new List<RecipientDomain>();
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        while (await reader.ReadAsync(cancellationToken))
+        {
+            domains.Add(new RecipientDomain(reader.GetString(0)));
+        }
+
+        return domains;
     }
 
     public async ValueTask DisposeAsync()

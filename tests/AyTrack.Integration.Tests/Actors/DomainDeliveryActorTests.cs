@@ -29,7 +29,7 @@ public sealed class DomainDeliveryActorTests : TestKit, IAsyncLifetime
     public void Enqueue_is_confirmed_once_and_a_repeat_causes_no_second_delivery()
     {
         var workers = CreateTestProbe();
-        var actor = Sys.ActorOf(DomainDeliveryActor.Props(Domain.Value, workers, _spool, new DomainActorSettings(5, 10, TimeSpan.FromMinutes(1))));
+        var actor = Sys.ActorOf(DomainDeliveryActor.Props(Domain.Value, workers, CreateTestProbe(), _spool, new DomainActorSettings(5, 10, TimeSpan.FromMinutes(1))));
         var enqueue = new DomainCommands.Enqueue(Domain, new QueueId("q1"), ["a@alpha.test"], DateTimeOffset.UtcNow);
 
         actor.Tell(enqueue);
@@ -46,7 +46,7 @@ public sealed class DomainDeliveryActorTests : TestKit, IAsyncLifetime
     public void No_more_sessions_than_the_connection_cap_run_at_once()
     {
         var workers = CreateTestProbe();
-        var actor = Sys.ActorOf(DomainDeliveryActor.Props(Domain.Value, workers, _spool, new DomainActorSettings(2, 1, TimeSpan.FromMinutes(1))));
+        var actor = Sys.ActorOf(DomainDeliveryActor.Props(Domain.Value, workers, CreateTestProbe(), _spool, new DomainActorSettings(2, 1, TimeSpan.FromMinutes(1))));
         for (var i = 0; i < 5; i++)
         {
             actor.Tell(new DomainCommands.Enqueue(Domain, new QueueId($"q{i}"), [$"u{i}@alpha.test"], DateTimeOffset.UtcNow.AddSeconds(i)));
@@ -72,7 +72,7 @@ public sealed class DomainDeliveryActorTests : TestKit, IAsyncLifetime
     public void A_batch_without_a_reply_is_taken_back_as_deferred_after_the_reply_timeout()
     {
         var workers = CreateTestProbe();
-        var actor = Sys.ActorOf(DomainDeliveryActor.Props(Domain.Value, workers, _spool, new DomainActorSettings(1, 10, TimeSpan.FromMilliseconds(300))));
+        var actor = Sys.ActorOf(DomainDeliveryActor.Props(Domain.Value, workers, CreateTestProbe(), _spool, new DomainActorSettings(1, 10, TimeSpan.FromMilliseconds(300))));
 
         actor.Tell(new DomainCommands.Enqueue(Domain, new QueueId("q1"), ["a@alpha.test"], DateTimeOffset.UtcNow));
         ExpectMsg<DomainCommands.Enqueued>();
@@ -93,7 +93,7 @@ public sealed class DomainDeliveryActorTests : TestKit, IAsyncLifetime
     {
         var workers = CreateTestProbe();
         var settings = new DomainActorSettings(5, 10, TimeSpan.FromMinutes(1));
-        var first = Sys.ActorOf(DomainDeliveryActor.Props(Domain.Value, workers, _spool, settings));
+        var first = Sys.ActorOf(DomainDeliveryActor.Props(Domain.Value, workers, CreateTestProbe(), _spool, settings));
         first.Tell(new DomainCommands.Enqueue(Domain, new QueueId("q1"), ["a@alpha.test", "b@alpha.test"], DateTimeOffset.UtcNow));
         ExpectMsg<DomainCommands.Enqueued>();
         var batch = workers.ExpectMsg<WorkerCommands.DeliverBatch>();
@@ -109,7 +109,7 @@ public sealed class DomainDeliveryActorTests : TestKit, IAsyncLifetime
         first.Tell(PoisonPill.Instance);
         ExpectTerminated(first);
 
-        Sys.ActorOf(DomainDeliveryActor.Props(Domain.Value, workers, _spool, settings));
+        Sys.ActorOf(DomainDeliveryActor.Props(Domain.Value, workers, CreateTestProbe(), _spool, settings));
 
         var again = workers.ExpectMsg<WorkerCommands.DeliverBatch>();
         Assert.Equal(["b@alpha.test"], Assert.Single(again.Items).Recipients);

@@ -1,0 +1,74 @@
+using Akka.Actor;
+using Akka.Event;
+using AyTrack.Core.Addresses;
+using AyTrack.Core.Domains;
+using AyTrack.Smtp.Bounces;
+using AyTrack.Smtp.Logging;
+using AyTrack.Smtp.Spool;
+
+namespace AyTrack.Actors.Bounces;
+
+public static class BounceCommands
+{
+    /// <summary>Queue a delivery status notification for these recipients of a message. Replied to with <see cref="BounceQueued"/>.</summary>
+    public sealed record Bounce(QueueId Id, IReadOnlyList<BounceRecipient> Recipients);
+
+    /// <summary>The notification is durable in the spool, or was not due (null sender, message gone).</summary>
+    public sealed record BounceQueued(QueueId Id, IReadOnlyList<string> Recipients);
+}
+
+/// <summary>
+/// Turns permanent failures into a DSN (RFC 3464) sent with MAIL FROM:&lt;&gt; to the envelope sender (RFC 5321 §4.5.5),
+/// through the same spool and pipeline as any other mail. A message whose sender is null is never bounced: that
+/// is how bounce loops are avoided; the delivery log records it instead.
+/// </summary>
+public sealed class BounceActor : ReceiveActor
+{
+    public BounceActor(ISpool spool, DeliveryLog deliveryLog, string reportingMta)
+    {
+        var log = Context.GetLogger();
+        ReceiveAsync<BounceCommands.Bounce>(async bounce =>
+        {
+            var replyTo = Sender;
+            var names = bounce.Recipients.Select(r => r.Recipient).ToList();
+            try
+            {
+                var original = await spool.LoadAsync(bounce.Id, CancellationToken.None);
+                string outcome;
+                if (original is null)
+                {
+                    log.Warning("Cannot bounce {0}: the message is no longer in the spool", bounce.Id);
+                    outcome = "failed-not-bounced";
+                }
+                else if (original.Envelope.Sender.Length == 0)
+                {
+                    log.Info("Not bouncing {0}: its sender is null (a bounce is never bounced)", bounce.Id);
+                    outcome = "failed-not-bounced";
+                }
+                else
+                {
+                    var now = DateTimeOffset.UtcNow;
+                    var dsn = DsnBuilder.Build(original.Envelope, original.Body, bounce.Recipients, reportingMta, now);
+                    var id = QueueId.New();
+                    await spool.AcceptAsync(
+                        new SpoolEnvelope(id, string.Empty, [EmailAddress.Parse(original.Envelope.Sender)], now, false, $"<{dsn.MessageId}>"),
+                        DsnBuilder.ToBytes(dsn), CancellationToken.None);
+                    log.Info("Bounced {0} recipient(s) of {1} to <{2}> as {3}", names.Count, bounce.Id, original.Envelope.Sender, id);
+                    outcome = "bounced";
+                }
+
+                deliveryLog.Write(bounce.Recipients.Select(r => new DeliveryLogEntry(DateTimeOffset.UtcNow, bounce.Id.Value,
+                    original?.Envelope.MessageIdHeader, r.Recipient, outcome, $"{r.Status} {r.Diagnostic}", r.RemoteMta, null, false, 0)));
+                replyTo.Tell(new BounceCommands.BounceQueued(bounce.Id, names));
+            }
+            catch (Exception error)
+            {
+                log.Error(error, "Could not queue the bounce for {0}; it will be tried again", bounce.Id);
+                replyTo.Tell(new Status.Failure(error));
+            }
+        });
+    }
+
+    public static Props Props(ISpool spool, DeliveryLog deliveryLog, string reportingMta) =>
+        Akka.Actor.Props.Create(() => new BounceActor(spool, deliveryLog, reportingMta));
+}
