@@ -21,12 +21,13 @@ public static class DeliveryLogReader
     }
 
     /// <summary>Polls the log (it is written by another thread) until a line for the recipient appears.</summary>
-    public static async Task<JsonElement> WaitForAsync(string dataDir, string recipient, TimeSpan timeout)
+    public static async Task<JsonElement> WaitForAsync(string dataDir, string recipient, TimeSpan timeout, string? outcome = null)
     {
         using var cts = new CancellationTokenSource(timeout);
         while (true)
         {
-            var line = Read(dataDir).FirstOrDefault(e => e.GetProperty("recipient").GetString() == recipient);
+            var line = Read(dataDir).FirstOrDefault(e => e.GetProperty("recipient").GetString() == recipient &&
+                                                         (outcome is null || e.GetProperty("outcome").GetString() == outcome));
             if (line.ValueKind != JsonValueKind.Undefined)
             {
                 return line;

@@ -59,6 +59,7 @@ public sealed class TestNode : IAsyncDisposable
         using var client = new SmtpClient();
         await client.ConnectAsync(SmtpEndpoint.Address.ToString(), SmtpEndpoint.Port, MailKit.Security.SecureSocketOptions.None);
         var from = sender is null ? message.From.Mailboxes.First() : new MailboxAddress(string.Empty, sender);
+        // MailKit writes MAIL FROM:<> for an empty address: the null reverse-path of bounces.
         var to = recipients.Length > 0
             ? recipients.Select(r => new MailboxAddress(string.Empty, r)).ToList()
             : message.To.Mailboxes.ToList();

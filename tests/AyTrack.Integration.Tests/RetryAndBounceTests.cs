@@ -1,0 +1,136 @@
+using AyTrack.Integration.Tests.Support;
+using MimeKit;
+using SmtpServer.Protocol;
+using Xunit;
+
+namespace AyTrack.Integration.Tests;
+
+/// <summary>What happens when delivery goes wrong: retries, bounces (RFC 3464 DSNs) and expiry.</summary>
+public sealed class RetryAndBounceTests
+{
+    private static readonly TimeSpan Patience = TimeSpan.FromSeconds(45);
+
+    private static readonly string[] FastRetries =
+    [
+        "--AyTrack:Delivery:MinBackoff=00:00:00.500",
+        "--AyTrack:Delivery:MaxBackoff=00:00:01",
+    ];
+
+    [Fact]
+    public async Task A_temporary_failure_is_retried_and_then_delivered()
+    {
+        // Story: the MX answers 451 to the first two attempts, then accepts.
+        await using var world = LoopbackWorld.LoopbackWorld.Create();
+        var sink = world.AddDomain("busy.test");
+        var attempts = 0;
+        sink.DataReply = _ => Interlocked.Increment(ref attempts) <= 2 ? new SmtpResponse(SmtpReplyCode.Aborted, "4.3.0 try again later") : null;
+        await using var node = await TestNode.StartAsync(world, FastRetries);
+
+        await node.SendAsync(TestNode.NewMessage("app@sender.test", ["x@busy.test"], "retry me"));
+
+        Assert.Single(await sink.WaitForAsync(1, Patience));
+        Assert.Equal(3, attempts);
+        await DeliveryLogReader.WaitForAsync(node.DataDir, "x@busy.test", Patience, outcome: "delivered");
+        var log = DeliveryLogReader.Read(node.DataDir).Where(e => e.GetProperty("recipient").GetString() == "x@busy.test").ToList();
+        Assert.Equal(["deferred", "deferred", "delivered"], log.Select(e => e.GetProperty("outcome").GetString()));
+        Assert.Equal([1, 2, 3], log.Select(e => e.GetProperty("attempt").GetInt32()));
+    }
+
+    [Fact]
+    public async Task A_permanent_failure_bounces_a_DSN_to_the_sender()
+    {
+        await using var world = LoopbackWorld.LoopbackWorld.Create();
+        var target = world.AddDomain("strict.test");
+        target.RecipientReply = r => r.StartsWith("ghost@") ? new SmtpResponse(SmtpReplyCode.MailboxUnavailable, "5.1.1 <ghost@strict.test>: user unknown") : null;
+        var senders = world.AddDomain("sender.test");
+        await using var node = await TestNode.StartAsync(world, FastRetries);
+        var original = TestNode.NewMessage("app@sender.test", ["ghost@strict.test", "real@strict.test"], "who is there");
+
+        await node.SendAsync(original);
+
+        Assert.Equal(["real@strict.test"], Assert.Single(await target.WaitForAsync(1, Patience)).To);
+        var bounce = Assert.Single(await senders.WaitForAsync(1, Patience));
+        Assert.Equal(string.Empty, bounce.From);
+        Assert.Equal(["app@sender.test"], bounce.To);
+        var dsn = bounce.Parse();
+        Assert.Equal("auto-replied", dsn.Headers["Auto-Submitted"]);
+        Assert.Equal(original.MessageId, dsn.InReplyTo);
+        var report = Assert.IsType<MultipartReport>(dsn.Body);
+        Assert.Equal("delivery-status", report.ReportType);
+        var status = Assert.Single(report.OfType<MessageDeliveryStatus>());
+        Assert.Equal("dns; aytrack.test", status.StatusGroups[0]["Reporting-MTA"]);
+        var recipient = Assert.Single(status.StatusGroups.Skip(1), g => g.Count > 0);
+        Assert.Equal("rfc822; ghost@strict.test", recipient["Final-Recipient"]);
+        Assert.Equal("failed", recipient["Action"]);
+        Assert.Equal("5.1.1", recipient["Status"]);
+        Assert.Equal("dns; mx.strict.test", recipient["Remote-MTA"]);
+        Assert.StartsWith("smtp; 550 5.1.1 <ghost@strict.test>: user unknown", recipient["Diagnostic-Code"]);
+        var headers = Assert.Single(report.OfType<TextRfc822Headers>());
+        Assert.Equal("who is there", headers.Message?.Subject);
+    }
+
+    [Fact]
+    public async Task A_domain_with_null_MX_bounces_at_once_with_5_1_10()
+    {
+        await using var world = LoopbackWorld.LoopbackWorld.Create();
+        world.Dns.AddNullMx("nomail.test");
+        var senders = world.AddDomain("sender.test");
+        await using var node = await TestNode.StartAsync(world, FastRetries);
+
+        await node.SendAsync(TestNode.NewMessage("app@sender.test", ["x@nomail.test"], "null mx"));
+
+        var report = Assert.IsType<MultipartReport>(Assert.Single(await senders.WaitForAsync(1, Patience)).Parse().Body);
+        var recipient = report.OfType<MessageDeliveryStatus>().Single().StatusGroups[1];
+        Assert.Equal("5.1.10", recipient["Status"]);
+        Assert.Equal("rfc822; x@nomail.test", recipient["Final-Recipient"]);
+    }
+
+    [Fact]
+    public async Task Mail_still_deferred_when_retry_days_run_out_expires_with_5_4_7()
+    {
+        // Story: the MX is down for good; retryDays is a few seconds (decimals allowed), so the message expires.
+        await using var world = LoopbackWorld.LoopbackWorld.Create();
+        world.AddDownHost("mx.down.test");
+        world.Dns.AddMx("down.test", 10, "mx.down.test");
+        var senders = world.AddDomain("sender.test");
+        await using var node = await TestNode.StartAsync(world, [.. FastRetries, "--AyTrack:Settings:Timing:RetryDays=0.00004"]);
+
+        await node.SendAsync(TestNode.NewMessage("app@sender.test", ["x@down.test"], "too late"));
+
+        var report = Assert.IsType<MultipartReport>(Assert.Single(await senders.WaitForAsync(1, Patience)).Parse().Body);
+        var recipient = report.OfType<MessageDeliveryStatus>().Single().StatusGroups[1];
+        Assert.Equal("5.4.7", recipient["Status"]);
+        Assert.StartsWith("smtp; 451 4.4.1 Connection to mx.down.test", recipient["Diagnostic-Code"]);
+        var attempts = DeliveryLogReader.Read(node.DataDir).Count(e => e.GetProperty("recipient").GetString() == "x@down.test"
+                                                                       && e.GetProperty("outcome").GetString() == "deferred");
+        Assert.True(attempts >= 2, $"expected retries before expiry, saw {attempts} attempt(s)");
+    }
+
+    [Fact]
+    public async Task A_bounce_is_never_bounced()
+    {
+        // Story: a message with the null sender (itself a bounce) fails permanently: it is logged, no DSN is sent.
+        await using var world = LoopbackWorld.LoopbackWorld.Create();
+        var target = world.AddDomain("strict.test");
+        target.RecipientReply = _ => new SmtpResponse(SmtpReplyCode.MailboxUnavailable, "5.1.1 user unknown");
+        var senders = world.AddDomain("sender.test");
+        await using var node = await TestNode.StartAsync(world, FastRetries);
+
+        await node.SendAsync(TestNode.NewMessage("app@sender.test", ["ghost@strict.test"], "a bounce"), sender: string.Empty);
+
+        var logged = await DeliveryLogReader.WaitForAsync(node.DataDir, "ghost@strict.test", Patience, outcome: "failed-not-bounced");
+        Assert.StartsWith("5.1.1 550 5.1.1 user unknown", logged.GetProperty("reply").GetString());
+        // The message has left the spool: nothing more is coming to the sender's domain.
+        await WaitUntilAsync(async () => (await node.Spool.CountAsync(CancellationToken.None)).Messages == 0);
+        Assert.Empty(senders.Received);
+    }
+
+    private static async Task WaitUntilAsync(Func<Task<bool>> condition)
+    {
+        using var cts = new CancellationTokenSource(Patience);
+        while (!await condition())
+        {
+            await Task.Delay(20, cts.Token);
+        }
+    }
+}
