@@ -80,6 +80,14 @@ public sealed class LoopbackWorld : IAsyncDisposable
         return ip;
     }
 
+    /// <summary>Starts a receiving SMTP host on the address of a host that was down until now.</summary>
+    public SmtpSink BringUp(string host, IPAddress address)
+    {
+        var sink = SmtpSink.Start(host, new IPEndPoint(address, MxPort));
+        _owned.Add(sink);
+        return sink;
+    }
+
     /// <summary>A host that accepts connections and then hangs (says nothing) or drops them.</summary>
     public SilentHost AddSilentHost(string host, bool drop)
     {

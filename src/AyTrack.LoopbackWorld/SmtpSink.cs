@@ -118,6 +118,31 @@ public sealed class SmtpSink : IAsyncDisposable
         }
     }
 
+    /// <summary>Waits until messages with all these Message-IDs have arrived (duplicates allowed: delivery is at-least-once).</summary>
+    public async Task<IReadOnlyList<ReceivedMessage>> WaitForMessageIdsAsync(IEnumerable<string> messageIds, TimeSpan timeout)
+    {
+        var wanted = messageIds.ToHashSet(StringComparer.Ordinal);
+        using var cts = new CancellationTokenSource(timeout);
+        while (true)
+        {
+            var received = Received;
+            var missing = wanted.Except(received.Select(m => m.Parse().MessageId ?? string.Empty)).Count();
+            if (missing == 0)
+            {
+                return received;
+            }
+
+            try
+            {
+                await _arrivals.WaitAsync(cts.Token);
+            }
+            catch (OperationCanceledException)
+            {
+                throw new TimeoutException($"sink {Name} is still missing {missing} of {wanted.Count} messages after {timeout}");
+            }
+        }
+    }
+
     /// <summary>A self-signed certificate for a sink that offers STARTTLS.</summary>
     public static X509Certificate2 CreateCertificate(string subject)
     {

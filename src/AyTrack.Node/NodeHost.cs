@@ -57,6 +57,8 @@ public static class NodeHost
             sp.GetRequiredService<DeliveryLog>(), options.Listener.EffectiveServerName,
             sp.GetRequiredService<ILogger<DirectMxTransport>>()));
         services.AddProblemDetails();
+        // The listener's grace for open transactions, then the actor system's coordinated shutdown (leave the cluster).
+        services.Configure<HostOptions>(o => o.ShutdownTimeout = options.Listener.ShutdownGrace + TimeSpan.FromSeconds(30));
 
         var journal = PrepareJournal(options, dataDir);
         services.AddAkka("aytrack", (akka, _) =>

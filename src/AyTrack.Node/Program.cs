@@ -9,4 +9,15 @@ var logger = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("AyT
 logger.LogInformation("AyTrack is running. SMTP: {Smtp}  Admin: {Admin}  Data: {DataDir}  Admin token: {Token}",
     info.SmtpEndpoint, string.Join(", ", app.Urls), info.DataDir, token.FilePath ?? "from AyTrack:Admin:Token");
 
+// Where this node listens, for tools and tests that start it with port 0: written once everything is bound.
+var nodeFile = Path.Combine(info.DataDir, "node.json");
+await File.WriteAllTextAsync(nodeFile + ".tmp", System.Text.Json.JsonSerializer.Serialize(new
+{
+    pid = Environment.ProcessId,
+    smtp = info.SmtpEndpoint?.ToString(),
+    admin = app.Urls.First(),
+}));
+File.Move(nodeFile + ".tmp", nodeFile, overwrite: true);
+
 await app.WaitForShutdownAsync();
+logger.LogInformation("AyTrack stopped");

@@ -125,6 +125,35 @@ public sealed class RetryAndBounceTests
         Assert.Empty(senders.Received);
     }
 
+    [Fact]
+    public async Task Each_deferred_message_is_attempted_once_per_retry_never_twice_at_once()
+    {
+        // Story: 300 messages for a domain that is down. Sessions fail fast while more mail arrives; every message
+        // must see exactly one first attempt before its (distant) retry time.
+        const int count = 300;
+        await using var world = LoopbackWorld.LoopbackWorld.Create();
+        world.AddDownHost("mx.later.test");
+        world.Dns.AddMx("later.test", 10, "mx.later.test");
+        await using var node = await TestNode.StartAsync(world, "--AyTrack:Delivery:MinBackoff=00:10:00");
+
+        await Task.WhenAll(Enumerable.Range(0, 4).Select(async session =>
+        {
+            for (var i = session; i < count; i += 4)
+            {
+                await node.SendAsync(TestNode.NewMessage("app@sender.test", [$"user{i}@later.test"], $"m{i}"));
+            }
+        }));
+
+        using var cts = new CancellationTokenSource(Patience);
+        IReadOnlyList<System.Text.Json.JsonElement> lines;
+        while ((lines = DeliveryLogReader.Read(node.DataDir)).Select(l => l.GetProperty("recipient").GetString()).Distinct().Count() < count)
+        {
+            await Task.Delay(50, cts.Token);
+        }
+
+        Assert.All(lines.GroupBy(l => l.GetProperty("recipient").GetString()), g => Assert.Single(g));
+    }
+
     private static async Task WaitUntilAsync(Func<Task<bool>> condition)
     {
         using var cts = new CancellationTokenSource(Patience);

@@ -121,18 +121,18 @@ public sealed class DomainDeliveryActor : ReceivePersistentActor, IWithTimers
 
     private void Handle(WorkerCommands.BatchDelivered delivered)
     {
-        if (!_inFlight.Remove(delivered.BatchId))
+        if (!_inFlight.ContainsKey(delivered.BatchId))
         {
             return;
         }
 
         var now = DateTimeOffset.UtcNow;
-        RecordAttempts(delivered.Attempts.Select(a => Attempted(a.Id, a.Results, a.RemoteHost, now)).ToList());
+        RecordAttempts(delivered.BatchId, delivered.Attempts.Select(a => Attempted(a.Id, a.Results, a.RemoteHost, now)).ToList());
     }
 
     private void Handle(BatchFailed failed)
     {
-        if (!_inFlight.Remove(failed.BatchId, out var items))
+        if (!_inFlight.TryGetValue(failed.BatchId, out var items))
         {
             return;
         }
@@ -140,7 +140,7 @@ public sealed class DomainDeliveryActor : ReceivePersistentActor, IWithTimers
         _log.Warning("No result for a batch of {0} message(s) to {1}: {2}", items.Count, _domain, failed.Reason);
         var reply = new SmtpReply(451, "4.4.7", $"No result from the SMTP worker: {failed.Reason}");
         var now = DateTimeOffset.UtcNow;
-        RecordAttempts(items.Select(i => Attempted(i.Id,
+        RecordAttempts(failed.BatchId, items.Select(i => Attempted(i.Id,
             i.Recipients.Select(r => new RecipientAttempt(r, RecipientOutcome.Deferred, reply)).ToList(), null, now)).ToList());
     }
 
@@ -169,14 +169,20 @@ public sealed class DomainDeliveryActor : ReceivePersistentActor, IWithTimers
         return new DomainEvents.AttemptCompleted(id, results, now) { RetryAt = retryAt, RemoteHost = remoteHost };
     }
 
-    private void RecordAttempts(IReadOnlyList<DomainEvents.AttemptCompleted> events)
+    /// <summary>
+    /// Persists a batch's results. The batch counts as in flight until the last result is applied: a Tick in between
+    /// would otherwise see its messages as pending again and send them twice.
+    /// </summary>
+    private void RecordAttempts(Guid batchId, IReadOnlyList<DomainEvents.AttemptCompleted> events)
     {
         if (events.Count == 0)
         {
+            _inFlight.Remove(batchId);
             Tick();
             return;
         }
 
+        var remaining = events.Count;
         PersistAll(events, e =>
         {
             Apply(e);
@@ -190,8 +196,13 @@ public sealed class DomainDeliveryActor : ReceivePersistentActor, IWithTimers
             {
                 MarkFinalInSpool(e.Id, delivered);
             }
+
+            if (--remaining == 0)
+            {
+                _inFlight.Remove(batchId);
+                Tick();
+            }
         });
-        DeferAsync(events[^1], _ => Tick());
     }
 
     private void Apply(IDomainEvent e)
@@ -215,8 +226,17 @@ public sealed class DomainDeliveryActor : ReceivePersistentActor, IWithTimers
         var expired = _state.Expired(now, _settings.RetryDays, busy);
         if (expired.Count > 0)
         {
-            PersistAll(expired, Apply);
-            DeferAsync(expired[^1], _ => Tick());
+            // Tick again only once every expiry is applied (a DeferAsync handler could run while later persists are
+            // still pending).
+            var remaining = expired.Count;
+            PersistAll(expired, e =>
+            {
+                Apply(e);
+                if (--remaining == 0)
+                {
+                    Tick();
+                }
+            });
             return;
         }
 

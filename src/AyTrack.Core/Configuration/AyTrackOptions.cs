@@ -45,6 +45,9 @@ public sealed class ListenerOptions
 
     public int MaxRecipients { get; set; } = 1000;
 
+    /// <summary>How long a graceful stop waits for SMTP transactions under way to finish.</summary>
+    public TimeSpan ShutdownGrace { get; set; } = TimeSpan.FromSeconds(30);
+
     /// <summary>Name in the greeting, EHLO reply and Received header; defaults to the machine's host name.</summary>
     public string? ServerName { get; set; }
 

@@ -14,10 +14,16 @@ namespace AyTrack.Smtp.Listener;
 /// Refusals are thrown as <see cref="SmtpResponseException"/> because that is the library's only way to send a
 /// reply code other than its fixed "550 mailbox unavailable".
 /// </summary>
-public sealed class ListenerPolicy(ListenerOptions options, NetworkList allowedNetworks) : IMailboxFilter
+public sealed class ListenerPolicy(ListenerOptions options, NetworkList allowedNetworks, ListenerGate gate) : IMailboxFilter
 {
     public Task<bool> CanAcceptFromAsync(ISessionContext context, IMailbox from, int size, CancellationToken cancellationToken)
     {
+        if (gate.Stopping)
+        {
+            SessionState.Of(context).InTransaction = false;
+            throw new SmtpResponseException(ListenerReplies.ShuttingDown, quit: true);
+        }
+
         EnsureAllowedPeer(context);
         if (!IsNullPath(from))
         {

@@ -17,6 +17,9 @@ internal sealed class SessionState
 
     public int RecipientCount { get; set; }
 
+    /// <summary>Between an accepted MAIL FROM and the reply to its data (or RSET): a graceful stop waits for this.</summary>
+    public bool InTransaction { get; set; }
+
     public static SessionState Of(ISessionContext context)
     {
         if (context.Properties.TryGetValue(Key, out var existing) && existing is SessionState state)
@@ -48,6 +51,7 @@ internal sealed class SessionState
                     break;
                 case MailCommand mail:
                     state.Reset();
+                    state.InTransaction = true;
                     state.SmtpUtf8 = mail.Parameters.Keys.Any(k => k.Equals("SMTPUTF8", StringComparison.OrdinalIgnoreCase));
                     break;
                 case RsetCommand:
@@ -61,5 +65,6 @@ internal sealed class SessionState
     {
         RecipientCount = 0;
         SmtpUtf8 = false;
+        InTransaction = false;
     }
 }

@@ -17,6 +17,8 @@ public sealed class SmtpListener : IAsyncDisposable
     private readonly SmtpServer.SmtpServer _server;
     private readonly TaskCompletionSource<IPEndPoint> _bound = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly ILogger _logger;
+    private readonly ListenerGate _gate = new();
+    private readonly TimeSpan _shutdownGrace;
     private Task? _running;
 
     public SmtpListener(ListenerOptions options, ISpool spool, ILoggerFactory loggerFactory)
@@ -25,6 +27,7 @@ public sealed class SmtpListener : IAsyncDisposable
         var serverName = options.EffectiveServerName;
         var allowed = options.AllowedNetworkList;
         var endpoint = options.ParsedEndpoint;
+        _shutdownGrace = options.ShutdownGrace;
 
         var serverOptions = new SmtpServerOptionsBuilder()
             .ServerName(serverName)
@@ -34,7 +37,7 @@ public sealed class SmtpListener : IAsyncDisposable
             .MaxMessageSize(options.MaxMessageSize, MaxMessageSizeHandling.Ignore)
             .MaxRetryCount(20)
             .CommandWaitTimeout(TimeSpan.FromMinutes(5))
-            .CustomSmtpGreeting(_ => $"220 {serverName} ESMTP AyTrack")
+            .CustomSmtpGreeting(_ => _gate.Stopping ? $"421 4.3.2 {serverName} is shutting down, try again later" : $"220 {serverName} ESMTP AyTrack")
             .Build();
 
         var listenerFactory = new EndpointListenerFactory();
@@ -42,12 +45,22 @@ public sealed class SmtpListener : IAsyncDisposable
 
         var services = new ServiceProvider();
         services.Add(listenerFactory);
-        services.Add(new ListenerPolicy(options, allowed));
+        services.Add(new ListenerPolicy(options, allowed, _gate));
         services.Add(new SpoolMessageStore(spool, options, serverName, loggerFactory.CreateLogger<SpoolMessageStore>()));
 
         _server = new SmtpServer.SmtpServer(serverOptions, services);
-        _server.SessionCreated += (_, e) => SessionState.Track(e.Context);
-        _server.SessionFaulted += (_, e) => _logger.LogWarning(e.Exception, "SMTP session faulted");
+        _server.SessionCreated += (_, e) =>
+        {
+            SessionState.Track(e.Context);
+            _gate.Opened(e.Context);
+        };
+        _server.SessionCompleted += (_, e) => _gate.Closed(e.Context);
+        _server.SessionCancelled += (_, e) => _gate.Closed(e.Context);
+        _server.SessionFaulted += (_, e) =>
+        {
+            _gate.Closed(e.Context);
+            _logger.LogWarning(e.Exception, "SMTP session faulted");
+        };
     }
 
     /// <summary>The address actually bound (port 0 in the configuration picks a free port).</summary>
@@ -68,8 +81,26 @@ public sealed class SmtpListener : IAsyncDisposable
         return bound;
     }
 
+    /// <summary>
+    /// Graceful stop: new sessions get 421 4.3.2 and no new transaction starts; transactions under way get up to
+    /// AyTrack:Listener:ShutdownGrace to finish (a message whose data is in is stored and answered); then the
+    /// remaining idle sessions are closed.
+    /// </summary>
     public async Task StopAsync()
     {
+        _gate.Stop();
+        var deadline = DateTime.UtcNow + _shutdownGrace;
+        while (_gate.SessionsInTransaction > 0 && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(50);
+        }
+
+        if (_gate.SessionsInTransaction > 0)
+        {
+            _logger.LogWarning("{Count} SMTP transaction(s) still open after {Grace}; closing them (their clients keep the mail)",
+                _gate.SessionsInTransaction, _shutdownGrace);
+        }
+
         _server.Shutdown();
         if (_running is not null)
         {

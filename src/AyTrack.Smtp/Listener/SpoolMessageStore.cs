@@ -21,6 +21,19 @@ public sealed class SpoolMessageStore(ISpool spool, ListenerOptions options, str
     public override async Task<SmtpResponse> SaveAsync(ISessionContext context, IMessageTransaction transaction,
         ReadOnlySequence<byte> buffer, CancellationToken cancellationToken)
     {
+        try
+        {
+            return await AcceptAsync(context, transaction, buffer, cancellationToken);
+        }
+        finally
+        {
+            SessionState.Of(context).InTransaction = false;
+        }
+    }
+
+    private async Task<SmtpResponse> AcceptAsync(ISessionContext context, IMessageTransaction transaction,
+        ReadOnlySequence<byte> buffer, CancellationToken cancellationToken)
+    {
         // RFC 1870 §4: the limit applies to the data itself, whatever SIZE= the client declared.
         if (buffer.Length > options.MaxMessageSize)
         {
@@ -53,7 +66,8 @@ public sealed class SpoolMessageStore(ISpool spool, ListenerOptions options, str
             body[^1] = (byte)'\n';
 
             var envelope = new SpoolEnvelope(id, sender, recipients, now, session.SmtpUtf8, MessageData.FindHeader(body, "Message-ID"));
-            await spool.AcceptAsync(envelope, body, cancellationToken);
+            // Not the session's token: once the data is in, a stopping listener still finishes storing it.
+            await spool.AcceptAsync(envelope, body, CancellationToken.None);
             logger.LogInformation("Accepted {QueueId} from {Peer}: {Size} bytes, sender <{Sender}>, {Recipients} recipient(s)",
                 id, peer, buffer.Length, sender, recipients.Count);
             return ListenerReplies.Queued(id.Value);

@@ -1,0 +1,108 @@
+using System.Diagnostics;
+using System.Net;
+using System.Runtime.InteropServices;
+using System.Text.Json;
+
+namespace AyTrack.Integration.Tests.Support;
+
+/// <summary>
+/// An AyTrack node as a separate operating-system process (the built AyTrack.Node.dll), for what only a real process
+/// shows: SIGKILL and SIGTERM. Its output goes to node-N.log in the data directory.
+/// </summary>
+public sealed class NodeProcess : IAsyncDisposable
+{
+    private readonly Process _process;
+
+    private NodeProcess(Process process, string dataDir, IPEndPoint smtp, Uri admin)
+    {
+        _process = process;
+        DataDir = dataDir;
+        SmtpEndpoint = smtp;
+        AdminUrl = admin;
+    }
+
+    public string DataDir { get; }
+
+    public IPEndPoint SmtpEndpoint { get; }
+
+    public Uri AdminUrl { get; }
+
+    public bool HasExited => _process.HasExited;
+
+    public int ExitCode => _process.ExitCode;
+
+    public static async Task<NodeProcess> StartAsync(string dataDir, IEnumerable<string> arguments)
+    {
+        Directory.CreateDirectory(dataDir);
+        var nodeFile = Path.Combine(dataDir, "node.json");
+        File.Delete(nodeFile);
+        var dll = Path.Combine(AppContext.BaseDirectory, "AyTrack.Node.dll");
+        var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        start.ArgumentList.Add(dll);
+        foreach (var argument in arguments)
+        {
+            start.ArgumentList.Add(argument);
+        }
+
+        var process = Process.Start(start)!;
+        var log = new StreamWriter(Path.Combine(dataDir, $"node-{process.Id}.log")) { AutoFlush = true };
+        process.OutputDataReceived += (_, e) => { if (e.Data is not null) { lock (log) { log.WriteLine(e.Data); } } };
+        process.ErrorDataReceived += (_, e) => { if (e.Data is not null) { lock (log) { log.WriteLine(e.Data); } } };
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(90));
+        while (!File.Exists(nodeFile))
+        {
+            if (process.HasExited)
+            {
+                throw new InvalidOperationException($"the node exited with {process.ExitCode} before it was ready; see {dataDir}");
+            }
+
+            await Task.Delay(50, cts.Token);
+        }
+
+        var info = JsonDocument.Parse(await File.ReadAllTextAsync(nodeFile, cts.Token)).RootElement;
+        var node = new NodeProcess(process, dataDir, IPEndPoint.Parse(info.GetProperty("smtp").GetString()!),
+            new Uri(info.GetProperty("admin").GetString()!));
+        using var http = new HttpClient { BaseAddress = node.AdminUrl };
+        while (!(await http.GetAsync("/healthz", cts.Token)).IsSuccessStatusCode)
+        {
+            await Task.Delay(50, cts.Token);
+        }
+
+        return node;
+    }
+
+    /// <summary>SIGKILL: the process dies at once, with no chance to clean up.</summary>
+    public async Task KillAsync()
+    {
+        _process.Kill();
+        await _process.WaitForExitAsync();
+    }
+
+    /// <summary>SIGTERM: the graceful stop an init system asks for.</summary>
+    public void Terminate()
+    {
+        if (kill(_process.Id, 15) != 0)
+        {
+            throw new InvalidOperationException($"kill(SIGTERM) failed with errno {Marshal.GetLastWin32Error()}");
+        }
+    }
+
+    public Task WaitForExitAsync(TimeSpan timeout) => _process.WaitForExitAsync().WaitAsync(timeout);
+
+    public async ValueTask DisposeAsync()
+    {
+        if (!_process.HasExited)
+        {
+            _process.Kill();
+            await _process.WaitForExitAsync();
+        }
+
+        _process.Dispose();
+    }
+
+    [DllImport("libc", SetLastError = true)]
+    private static extern int kill(int pid, int sig);
+}
