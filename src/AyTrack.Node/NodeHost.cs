@@ -120,9 +120,11 @@ public static class NodeHost
             MxResolver.ParseServer(server);
         }
 
-        if (options.Settings.Timing.Threads is < 1 or > 500)
+        var settingsErrors = AyTrack.Core.Settings.SettingsDocument.Validate(options.Settings);
+        if (settingsErrors.Count > 0)
         {
-            throw new InvalidOperationException("AyTrack:Settings:Timing:Threads must be between 1 and 500");
+            throw new InvalidOperationException("Invalid AyTrack:Settings: " + string.Join("; ",
+                settingsErrors.Select(e => $"{e.Key} {string.Join(", ", e.Value)}")));
         }
 
         if (options.Settings.Mode != AyTrack.Core.Settings.DeliveryMode.Direct)

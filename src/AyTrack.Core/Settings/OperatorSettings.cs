@@ -42,7 +42,8 @@ public sealed class RelaySettings
 
     public string Username { get; set; } = string.Empty;
 
-    public string Password { get; set; } = string.Empty;
+    /// <summary>Write-only: read back only as passwordSet; encrypted at rest.</summary>
+    public Secret Password { get; set; } = Secret.Empty;
 
     public bool AllowPlaintextAuth { get; set; }
 
