@@ -6,10 +6,13 @@ using Akka.Routing;
 using AyTrack.Actors.Bounces;
 using AyTrack.Actors.Domains;
 using AyTrack.Actors.Serialization;
+using AyTrack.Actors.Settings;
 using AyTrack.Actors.Supervisor;
 using AyTrack.Actors.Workers;
 using AyTrack.Core.Configuration;
+using AyTrack.Core.Delivery;
 using AyTrack.Core.Domains;
+using AyTrack.Core.Settings;
 using AyTrack.Smtp.Delivery;
 using AyTrack.Smtp.Logging;
 using AyTrack.Smtp.Spool;
@@ -37,14 +40,14 @@ public static class AyTrackActors
     /// Registers AyTrack's actors: the AyTrack serializer for events and messages, the SMTP worker pool (its size is
     /// timing.threads), the domain actors as a shard region, and the supervisor that feeds them from the outbox.
     /// </summary>
-    public static AkkaConfigurationBuilder AddAyTrackActors(this AkkaConfigurationBuilder builder, AyTrackOptions options)
+    public static AkkaConfigurationBuilder AddAyTrackActors(this AkkaConfigurationBuilder builder, AyTrackOptions options,
+        IReadOnlyCollection<string> configuredSettingPaths)
     {
         var delivery = options.Delivery;
         var domainSettings = new DomainActorSettings(delivery.MaxConnectionsPerDestination, delivery.BatchSize, delivery.BatchReplyTimeout)
         {
             MinBackoff = delivery.MinBackoff,
             MaxBackoff = delivery.MaxBackoff,
-            RetryDays = options.Settings.Timing.RetryDays,
         };
 
         return builder
@@ -63,7 +66,10 @@ public static class AyTrackActors
             .WithShardRegion<DomainRegion>(DomainTypeName, (_, registry, resolver) =>
             {
                 var spool = resolver.GetService<ISpool>();
-                return domain => DomainDeliveryActor.Props(domain, registry.Get<SmtpWorkerPool>(), registry.Get<BounceActor>(), spool, domainSettings);
+                var live = resolver.GetService<LiveSettings>();
+                var rate = resolver.GetService<DeliveryRate>();
+                return domain => DomainDeliveryActor.Props(domain, registry.Get<SmtpWorkerPool>(), registry.Get<BounceActor>(), spool,
+                    domainSettings, live, rate);
             }, new DomainMessageExtractor(options.Cluster.NumberOfShards), new ShardOptions
             {
                 StateStoreMode = StateStoreMode.DData,
@@ -71,11 +77,18 @@ public static class AyTrackActors
                 // Domain actors passivate themselves when their queue is empty; see DomainDeliveryActor.
                 ShouldPassivateIdleEntities = false,
             })
+            .WithDistributedPubSub(role: "delivery")
+            .WithSingleton<ConfigActor>("config",
+                (_, _, resolver) => ConfigActor.Props(options.Settings, configuredSettingPaths, resolver.GetService<SecretBox>()),
+                new ClusterSingletonOptions { Role = "delivery" }, createProxyToo: true)
             .WithActors((system, registry, resolver) =>
             {
                 var supervisor = system.ActorOf(
                     DeliverySupervisor.Props(resolver.GetService<ISpool>(), registry.Get<DomainRegion>()), "delivery-supervisor");
                 registry.Register<DeliverySupervisor>(supervisor);
+                var agent = system.ActorOf(SettingsAgent.Props(registry.Get<ConfigActor>(), registry.Get<SmtpWorkerPool>(), supervisor,
+                    resolver.GetService<LiveSettings>(), resolver.GetService<DeliveryRate>(), resolver.GetService<SecretBox>()), "settings-agent");
+                registry.Register<SettingsAgent>(agent);
             });
     }
 }

@@ -6,6 +6,8 @@ using Akka.Persistence.Sql.Hosting;
 using Akka.Remote.Hosting;
 using AyTrack.Actors;
 using AyTrack.Core.Configuration;
+using AyTrack.Core.Delivery;
+using AyTrack.Core.Settings;
 using AyTrack.Node.Admin;
 using AyTrack.Smtp.Delivery;
 using AyTrack.Smtp.Dns;
@@ -51,6 +53,11 @@ public static class NodeHost
         services.AddSingleton(AdminToken.Load(options.Admin.Token, dataDir));
         services.AddSingleton<ISpool>(_ => SqliteSpool.OpenAsync(Path.Combine(dataDir, "spool.db")).GetAwaiter().GetResult());
         services.AddSingleton(new MxResolver(options.Dns));
+        services.AddSingleton(new LiveSettings(options.Settings));
+        services.AddSingleton(new DeliveryRate(DateTimeOffset.UtcNow));
+        services.AddSingleton(SecretBox.LoadOrCreate(string.IsNullOrWhiteSpace(options.Secrets.KeyFile)
+            ? Path.Combine(dataDir, "secrets.key")
+            : Path.GetFullPath(options.Secrets.KeyFile)));
         services.AddSingleton(new DeliveryLog(dataDir, options.DeliveryLog));
         services.AddSingleton<IDeliveryTransport>(sp => new DirectMxTransport(
             sp.GetRequiredService<MxResolver>(), sp.GetRequiredService<ISpool>(), options.Delivery,
@@ -72,7 +79,7 @@ public static class NodeHost
                 .WithRemoting("127.0.0.1", 0)
                 .WithClustering(new Akka.Cluster.Hosting.ClusterOptions { Roles = ["delivery"] })
                 .WithSqlPersistence(journal, ProviderName.SQLiteMS, autoInitialize: true)
-                .AddAyTrackActors(options)
+                .AddAyTrackActors(options, ConfiguredSettingPaths(builder.Configuration))
                 .AddStartup((system, _) =>
                 {
                     // A single node is a one-node cluster: it joins itself, so the same sharding code runs on one node and many.
@@ -107,6 +114,20 @@ public static class NodeHost
         });
         app.MapInjectionApi();
         return app;
+    }
+
+    /// <summary>
+    /// The settings' JSON paths that configuration sets (AyTrack:Settings:Timing:Threads → timing.threads), so the
+    /// seeded settings can say which values came from configuration and which are defaults.
+    /// </summary>
+    private static IReadOnlyCollection<string> ConfiguredSettingPaths(IConfiguration configuration)
+    {
+        var section = configuration.GetSection($"{AyTrackOptions.SectionName}:Settings");
+        return section.AsEnumerable(makePathsRelative: true)
+            .Where(kv => kv.Value is not null)
+            .Select(kv => string.Join('.', kv.Key.Split(':').TakeWhile(p => !int.TryParse(p, out _))
+                .Select(p => char.ToLowerInvariant(p[0]) + p[1..])))
+            .ToHashSet(StringComparer.Ordinal);
     }
 
     private static void Validate(AyTrackOptions options)

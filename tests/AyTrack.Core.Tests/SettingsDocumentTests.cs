@@ -90,3 +90,24 @@ public sealed class SettingsDocumentTests
         Assert.Equal(["is required when mode is DirectThenRelay"], errors["relay.host"]);
     }
 }
+
+public sealed class SecretBoxTests
+{
+    [Fact]
+    [System.Runtime.Versioning.UnsupportedOSPlatform("windows")]
+    public void Secrets_round_trip_never_appear_in_the_sealed_text_and_the_key_file_is_owner_only()
+    {
+        var dir = Directory.CreateTempSubdirectory("aytrack-key").FullName;
+        var keyFile = Path.Combine(dir, "secrets.key");
+        var box = SecretBox.LoadOrCreate(keyFile);
+
+        var sealedText = box.Seal(new Secret("hunter2"));
+        var again = SecretBox.LoadOrCreate(keyFile);
+
+        Assert.DoesNotContain("hunter2", sealedText);
+        Assert.NotEqual(sealedText, box.Seal(new Secret("hunter2")));
+        Assert.Equal("hunter2", again.Open(sealedText).Reveal());
+        Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(keyFile));
+        Directory.Delete(dir, true);
+    }
+}

@@ -7,6 +7,7 @@ using AyTrack.Actors.Workers;
 using AyTrack.Core.Addresses;
 using AyTrack.Core.Delivery;
 using AyTrack.Core.Domains;
+using AyTrack.Core.Settings;
 using AyTrack.Smtp.Spool;
 
 namespace AyTrack.Actors.Domains;
@@ -17,9 +18,6 @@ public sealed record DomainActorSettings(int MaxConnections, int BatchSize, Time
     public TimeSpan MinBackoff { get; init; } = TimeSpan.FromMinutes(5);
 
     public TimeSpan MaxBackoff { get; init; } = TimeSpan.FromHours(1);
-
-    /// <summary>timing.retryDays: the lifetime of a message from its arrival.</summary>
-    public double RetryDays { get; init; } = 5;
 
     public int SnapshotEvery { get; init; } = 200;
 }
@@ -42,6 +40,8 @@ public sealed class DomainDeliveryActor : ReceivePersistentActor, IWithTimers
     private readonly IActorRef _bouncer;
     private readonly ISpool _spool;
     private readonly DomainActorSettings _settings;
+    private readonly LiveSettings _live;
+    private readonly DeliveryRate _rate;
     private readonly ILoggingAdapter _log = Context.GetLogger();
     private readonly Dictionary<Guid, IReadOnlyList<BatchItem>> _inFlight = [];
     private readonly HashSet<string> _bouncesRequested = new(StringComparer.Ordinal);
@@ -49,8 +49,11 @@ public sealed class DomainDeliveryActor : ReceivePersistentActor, IWithTimers
     private string? _lastError;
     private int _eventsSinceSnapshot;
 
-    public DomainDeliveryActor(string domain, IActorRef workers, IActorRef bouncer, ISpool spool, DomainActorSettings settings)
+    public DomainDeliveryActor(string domain, IActorRef workers, IActorRef bouncer, ISpool spool, DomainActorSettings settings,
+        LiveSettings live, DeliveryRate rate)
     {
+        _live = live;
+        _rate = rate;
         _domain = new RecipientDomain(domain);
         _workers = workers;
         _bouncer = bouncer;
@@ -92,8 +95,9 @@ public sealed class DomainDeliveryActor : ReceivePersistentActor, IWithTimers
 
     public ITimerScheduler Timers { get; set; } = null!;
 
-    public static Props Props(string domain, IActorRef workers, IActorRef bouncer, ISpool spool, DomainActorSettings settings) =>
-        Akka.Actor.Props.Create(() => new DomainDeliveryActor(domain, workers, bouncer, spool, settings));
+    public static Props Props(string domain, IActorRef workers, IActorRef bouncer, ISpool spool, DomainActorSettings settings,
+        LiveSettings live, DeliveryRate rate) =>
+        Akka.Actor.Props.Create(() => new DomainDeliveryActor(domain, workers, bouncer, spool, settings, live, rate));
 
     protected override void OnReplaySuccess()
     {
@@ -217,13 +221,16 @@ public sealed class DomainDeliveryActor : ReceivePersistentActor, IWithTimers
 
     /// <summary>
     /// Looks at the queue: expires what has outlived timing.retryDays, starts sessions for what is due (up to the
-    /// connection cap), asks for the bounces that are owed, and sets the timer for the next retry or expiry.
+    /// connection cap, while the sending schedule is open and the rate cap allows), asks for the bounces that are
+    /// owed, and sets the timer for the next retry, expiry, schedule opening or rate refill.
     /// </summary>
     private void Tick()
     {
         var now = DateTimeOffset.UtcNow;
+        var live = _live.Current;
+        var retryDays = live.Settings.Timing.RetryDays;
         var busy = InFlightIds();
-        var expired = _state.Expired(now, _settings.RetryDays, busy);
+        var expired = _state.Expired(now, retryDays, busy);
         if (expired.Count > 0)
         {
             // Tick again only once every expiry is applied (a DeferAsync handler could run while later persists are
@@ -240,19 +247,18 @@ public sealed class DomainDeliveryActor : ReceivePersistentActor, IWithTimers
             return;
         }
 
-        while (_inFlight.Count < _settings.MaxConnections)
+        DateTimeOffset? blockedUntil = null;
+        if (!live.Schedule.IsOpen(now))
         {
-            var batch = _state.NextBatch(_settings.BatchSize, busy, now);
-            if (batch.Count == 0)
+            // Outside every sending window nothing starts; mail keeps queuing and moves at the next opening.
+            if (_state.NextBatch(1, busy, now).Count > 0)
             {
-                break;
+                blockedUntil = live.Schedule.NextChange(now);
             }
-
-            var id = Guid.NewGuid();
-            _inFlight[id] = batch;
-            busy.UnionWith(batch.Select(b => b.Id.Value));
-            _workers.Ask<WorkerCommands.BatchDelivered>(new WorkerCommands.DeliverBatch(id, _domain, batch), _settings.BatchReplyTimeout)
-                .PipeTo(Self, success: r => r, failure: error => new BatchFailed(id, error.Message));
+        }
+        else
+        {
+            blockedUntil = Dispatch(now, busy);
         }
 
         foreach (var (messageId, recipients) in _state.PendingBounces())
@@ -264,9 +270,15 @@ public sealed class DomainDeliveryActor : ReceivePersistentActor, IWithTimers
             }
         }
 
-        if (_state.NextWakeUp(_settings.RetryDays) is { } wakeUp)
+        var wakeUp = _state.NextWakeUp(retryDays);
+        if (blockedUntil is { } blocked && (wakeUp is null || blocked < wakeUp))
         {
-            var delay = wakeUp - now;
+            wakeUp = blocked;
+        }
+
+        if (wakeUp is { } due)
+        {
+            var delay = due - now;
             Timers.StartSingleTimer("retry", Due.Instance, delay < TimeSpan.Zero ? TimeSpan.Zero : delay);
         }
         else
@@ -275,6 +287,38 @@ public sealed class DomainDeliveryActor : ReceivePersistentActor, IWithTimers
         }
 
         SetReceiveTimeout(_state.Messages.IsEmpty && _inFlight.Count == 0 ? IdleBeforePassivation : null);
+    }
+
+    /// <summary>Starts sessions up to the connection cap and the rate cap; returns when the rate cap allows more, if it stopped.</summary>
+    private DateTimeOffset? Dispatch(DateTimeOffset now, HashSet<string> busy)
+    {
+        while (_inFlight.Count < _settings.MaxConnections)
+        {
+            var batch = _state.NextBatch(_settings.BatchSize, busy, now);
+            if (batch.Count == 0)
+            {
+                break;
+            }
+
+            var allowed = _rate.TryTake(batch.Count, now);
+            if (allowed == 0)
+            {
+                return now + _rate.UntilNext(now);
+            }
+
+            if (allowed < batch.Count)
+            {
+                batch = batch.Take(allowed).ToList();
+            }
+
+            var id = Guid.NewGuid();
+            _inFlight[id] = batch;
+            busy.UnionWith(batch.Select(b => b.Id.Value));
+            _workers.Ask<WorkerCommands.BatchDelivered>(new WorkerCommands.DeliverBatch(id, _domain, batch), _settings.BatchReplyTimeout)
+                .PipeTo(Self, success: r => r, failure: error => new BatchFailed(id, error.Message));
+        }
+
+        return null;
     }
 
     private HashSet<string> InFlightIds() =>
@@ -312,7 +356,7 @@ public sealed class DomainDeliveryActor : ReceivePersistentActor, IWithTimers
             _lastError)
         {
             Bouncing = recipients.Count(r => r.State == RecipientState.Bouncing),
-            NextAttempt = _state.NextWakeUp(_settings.RetryDays),
+            NextAttempt = _state.NextWakeUp(_live.Current.Settings.Timing.RetryDays),
         };
     }
 

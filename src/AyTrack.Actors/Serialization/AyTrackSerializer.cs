@@ -3,6 +3,7 @@ using System.Text.Json;
 using Akka.Actor;
 using Akka.Serialization;
 using AyTrack.Actors.Domains;
+using AyTrack.Actors.Settings;
 using AyTrack.Core.Domains;
 
 namespace AyTrack.Actors.Serialization;
@@ -33,6 +34,20 @@ public sealed class AyTrackSerializer(ExtendedActorSystem system) : SerializerWi
         ["domain.cmd.wake.v1"] = typeof(DomainCommands.Wake),
         ["domain.q.get.v1"] = typeof(DomainQueries.GetQueue),
         ["domain.q.status.v1"] = typeof(DomainQueries.QueueStatus),
+        ["settings.seeded.v1"] = typeof(ConfigEvents.SettingsSeeded),
+        ["settings.changed.v1"] = typeof(ConfigEvents.SettingsChanged),
+        ["settings.published.v1"] = typeof(SettingsPublished),
+        ["settings.cmd.get.v1"] = typeof(ConfigCommands.GetSettings),
+        ["settings.cmd.change.v1"] = typeof(ConfigCommands.ChangeSettings),
+        ["settings.cmd.history.v1"] = typeof(ConfigCommands.GetHistory),
+        ["settings.r.current.v1"] = typeof(ConfigReplies.CurrentSettings),
+        ["settings.r.changed.v1"] = typeof(ConfigReplies.Changed),
+        ["settings.r.rejected.v1"] = typeof(ConfigReplies.Rejected),
+        ["settings.r.conflict.v1"] = typeof(ConfigReplies.VersionConflict),
+        ["settings.r.history.v1"] = typeof(ConfigReplies.History),
+        ["threads.override.v1"] = typeof(ThreadCommands.OverrideThreads),
+        ["threads.get.v1"] = typeof(ThreadCommands.GetThreads),
+        ["threads.status.v1"] = typeof(ThreadCommands.ThreadsStatus),
     };
 
     private static readonly IReadOnlyDictionary<Type, string> ManifestsByType =

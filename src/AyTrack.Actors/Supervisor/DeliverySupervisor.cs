@@ -6,6 +6,15 @@ using AyTrack.Smtp.Spool;
 
 namespace AyTrack.Actors.Supervisor;
 
+public static class SupervisorCommands
+{
+    /// <summary>Wake every domain that holds queued mail (after a restart, or when a settings change should act at once).</summary>
+    public sealed record WakePending
+    {
+        public static WakePending Instance { get; } = new();
+    }
+}
+
 /// <summary>
 /// Moves accepted mail from the spool's outbox to the domain actors: splits each message's recipients by domain
 /// (always, also when everything goes through a relay, so queues and retry state stay per domain), sends an
@@ -34,9 +43,10 @@ public sealed class DeliverySupervisor : ReceiveActor, IWithTimers
         _onOutboxChanged = () => self.Tell(OutboxChanged.Instance);
 
         Receive<OutboxChanged>(_ => StartDrain());
+        Receive<SupervisorCommands.WakePending>(_ => WakePending());
         Receive<PendingDomains>(pending =>
         {
-            _log.Info("Waking {0} domain(s) with mail queued before this start", pending.Domains.Count);
+            _log.Info("Waking {0} domain(s) with queued mail", pending.Domains.Count);
             foreach (var domain in pending.Domains)
             {
                 _domains.Tell(new DomainCommands.Wake(domain));
@@ -70,8 +80,17 @@ public sealed class DeliverySupervisor : ReceiveActor, IWithTimers
 
         // Domain actors are started by mail; after a restart, those holding deferred mail must start without waiting
         // for new mail, so their retry timers run again. The spool's recipients are the index of such domains.
-        _spool.PendingDomainsAsync(CancellationToken.None)
-            .PipeTo(Self, success: domains => new PendingDomains(domains), failure: error => new Status.Failure(error));
+        WakePending();
+    }
+
+    private void WakePending()
+    {
+        var log = _log;
+        _spool.PendingDomainsAsync(CancellationToken.None).PipeTo(Self, success: domains => new PendingDomains(domains), failure: error =>
+        {
+            log.Warning("Could not list domains with queued mail: {0}", error.Message);
+            return new PendingDomains([]);
+        });
     }
 
     protected override void PostStop() => _spool.OutboxChanged -= _onOutboxChanged;

@@ -28,6 +28,8 @@ public sealed class AyTrackOptions
 
     public ClusterOptions Cluster { get; set; } = new();
 
+    public SecretsOptions Secrets { get; set; } = new();
+
     /// <summary>Operator settings; they seed the settings store on first start.</summary>
     public OperatorSettings Settings { get; set; } = new();
 
@@ -122,6 +124,12 @@ public sealed class PersistenceOptions
 
     /// <summary>Empty with sqlite: files in the data directory.</summary>
     public string ConnectionString { get; set; } = string.Empty;
+}
+
+public sealed class SecretsOptions
+{
+    /// <summary>Key that encrypts secrets at rest; empty: &lt;DataDir&gt;/secrets.key. Cluster nodes share one.</summary>
+    public string KeyFile { get; set; } = string.Empty;
 }
 
 public sealed class ClusterOptions

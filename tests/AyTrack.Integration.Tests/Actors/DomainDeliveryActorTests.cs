@@ -5,6 +5,7 @@ using AyTrack.Actors.Workers;
 using AyTrack.Core.Addresses;
 using AyTrack.Core.Delivery;
 using AyTrack.Core.Domains;
+using AyTrack.Core.Settings;
 using AyTrack.Smtp.Spool;
 using Xunit;
 
@@ -15,6 +16,8 @@ public sealed class DomainDeliveryActorTests : TestKit, IAsyncLifetime
 {
     private static readonly RecipientDomain Domain = new("alpha.test");
     private readonly string _dir = Directory.CreateTempSubdirectory("aytrack-actor").FullName;
+    private readonly LiveSettings _live = new(new OperatorSettings());
+    private readonly DeliveryRate _rate = new(DateTimeOffset.UtcNow);
     private SqliteSpool _spool = null!;
 
     public async Task InitializeAsync() => _spool = await SqliteSpool.OpenAsync(Path.Combine(_dir, "spool.db"));
@@ -29,7 +32,7 @@ public sealed class DomainDeliveryActorTests : TestKit, IAsyncLifetime
     public void Enqueue_is_confirmed_once_and_a_repeat_causes_no_second_delivery()
     {
         var workers = CreateTestProbe();
-        var actor = Sys.ActorOf(DomainDeliveryActor.Props(Domain.Value, workers, CreateTestProbe(), _spool, new DomainActorSettings(5, 10, TimeSpan.FromMinutes(1))));
+        var actor = Sys.ActorOf(Create(workers, new DomainActorSettings(5, 10, TimeSpan.FromMinutes(1))));
         var enqueue = new DomainCommands.Enqueue(Domain, new QueueId("q1"), ["a@alpha.test"], DateTimeOffset.UtcNow);
 
         actor.Tell(enqueue);
@@ -46,7 +49,7 @@ public sealed class DomainDeliveryActorTests : TestKit, IAsyncLifetime
     public void No_more_sessions_than_the_connection_cap_run_at_once()
     {
         var workers = CreateTestProbe();
-        var actor = Sys.ActorOf(DomainDeliveryActor.Props(Domain.Value, workers, CreateTestProbe(), _spool, new DomainActorSettings(2, 1, TimeSpan.FromMinutes(1))));
+        var actor = Sys.ActorOf(Create(workers, new DomainActorSettings(2, 1, TimeSpan.FromMinutes(1))));
         for (var i = 0; i < 5; i++)
         {
             actor.Tell(new DomainCommands.Enqueue(Domain, new QueueId($"q{i}"), [$"u{i}@alpha.test"], DateTimeOffset.UtcNow.AddSeconds(i)));
@@ -72,7 +75,7 @@ public sealed class DomainDeliveryActorTests : TestKit, IAsyncLifetime
     public void A_batch_without_a_reply_is_taken_back_as_deferred_after_the_reply_timeout()
     {
         var workers = CreateTestProbe();
-        var actor = Sys.ActorOf(DomainDeliveryActor.Props(Domain.Value, workers, CreateTestProbe(), _spool, new DomainActorSettings(1, 10, TimeSpan.FromMilliseconds(300))));
+        var actor = Sys.ActorOf(Create(workers, new DomainActorSettings(1, 10, TimeSpan.FromMilliseconds(300))));
 
         actor.Tell(new DomainCommands.Enqueue(Domain, new QueueId("q1"), ["a@alpha.test"], DateTimeOffset.UtcNow));
         ExpectMsg<DomainCommands.Enqueued>();
@@ -93,7 +96,7 @@ public sealed class DomainDeliveryActorTests : TestKit, IAsyncLifetime
     {
         var workers = CreateTestProbe();
         var settings = new DomainActorSettings(5, 10, TimeSpan.FromMinutes(1));
-        var first = Sys.ActorOf(DomainDeliveryActor.Props(Domain.Value, workers, CreateTestProbe(), _spool, settings));
+        var first = Sys.ActorOf(Create(workers, settings));
         first.Tell(new DomainCommands.Enqueue(Domain, new QueueId("q1"), ["a@alpha.test", "b@alpha.test"], DateTimeOffset.UtcNow));
         ExpectMsg<DomainCommands.Enqueued>();
         var batch = workers.ExpectMsg<WorkerCommands.DeliverBatch>();
@@ -109,12 +112,15 @@ public sealed class DomainDeliveryActorTests : TestKit, IAsyncLifetime
         first.Tell(PoisonPill.Instance);
         ExpectTerminated(first);
 
-        Sys.ActorOf(DomainDeliveryActor.Props(Domain.Value, workers, CreateTestProbe(), _spool, settings));
+        Sys.ActorOf(Create(workers, settings));
 
         var again = workers.ExpectMsg<WorkerCommands.DeliverBatch>();
         Assert.Equal(["b@alpha.test"], Assert.Single(again.Items).Recipients);
         Assert.Equal("q1", again.Items[0].Id.Value);
     }
+
+    private Props Create(IActorRef workers, DomainActorSettings settings) =>
+        DomainDeliveryActor.Props(Domain.Value, workers, CreateTestProbe(), _spool, settings, _live, _rate);
 
     private static WorkerCommands.BatchDelivered Delivered(WorkerCommands.DeliverBatch batch) =>
         new(batch.BatchId, batch.Items.Select(i => new MessageAttempt(i.Id,

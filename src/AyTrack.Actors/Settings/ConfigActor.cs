@@ -1,0 +1,185 @@
+using System.Text.Json.Nodes;
+using Akka.Actor;
+using Akka.Cluster.Tools.PublishSubscribe;
+using Akka.Event;
+using Akka.Persistence;
+using AyTrack.Core.Settings;
+
+namespace AyTrack.Actors.Settings;
+
+/// <summary>
+/// Owns the operator settings: a persistent cluster singleton. Configuration seeds version 1 on the very first start
+/// only; afterwards every change is a persisted event with who, from which node and when (the audit history), and
+/// is published to every node. Validation is <see cref="SettingsDocument"/>'s: an invalid patch changes nothing.
+/// </summary>
+public sealed class ConfigActor : ReceivePersistentActor
+{
+    private readonly SecretBox _secrets;
+    private readonly ILoggingAdapter _log = Context.GetLogger();
+    private readonly List<ConfigReplies.HistoryEntry> _history = [];
+    private OperatorSettings _settings = new();
+    private Dictionary<string, string> _sources = new(StringComparer.Ordinal);
+    private long _version;
+
+    public ConfigActor(OperatorSettings seed, IReadOnlyCollection<string> configuredPaths, SecretBox secrets)
+    {
+        _secrets = secrets;
+        Recover<ConfigEvents.SettingsSeeded>(Apply);
+        Recover<ConfigEvents.SettingsChanged>(Apply);
+        Recover<RecoveryCompleted>(_ =>
+        {
+            if (_version == 0)
+            {
+                Self.Tell(new Seed(seed, configuredPaths));
+            }
+        });
+
+        Command<Seed>(s =>
+        {
+            if (_version != 0)
+            {
+                return;
+            }
+
+            var document = SettingsDocument.ToJson(s.Settings);
+            var sources = Leaves(document).ToDictionary(p => p, p => s.ConfiguredPaths.Contains(p) ? "configuration" : "default", StringComparer.Ordinal);
+            Persist(new ConfigEvents.SettingsSeeded(document.ToJsonString(), SealPassword(s.Settings), sources, DateTimeOffset.UtcNow), e =>
+            {
+                Apply(e);
+                Publish();
+            });
+        });
+        Command<ConfigCommands.GetSettings>(_ => Sender.Tell(Current()));
+        Command<ConfigCommands.GetHistory>(_ => Sender.Tell(new ConfigReplies.History(_history.ToList())));
+        Command<ConfigCommands.ChangeSettings>(Handle);
+    }
+
+    public static Props Props(OperatorSettings seed, IReadOnlyCollection<string> configuredPaths, SecretBox secrets) =>
+        Akka.Actor.Props.Create(() => new ConfigActor(seed, configuredPaths, secrets));
+
+    public override string PersistenceId => "aytrack-settings";
+
+    private void Handle(ConfigCommands.ChangeSettings change)
+    {
+        if (change.ExpectedVersion is { } expected && expected != _version)
+        {
+            Sender.Tell(new ConfigReplies.VersionConflict(_version));
+            return;
+        }
+
+        JsonNode? patch;
+        try
+        {
+            patch = JsonNode.Parse(change.Patch);
+        }
+        catch (System.Text.Json.JsonException error)
+        {
+            Sender.Tell(new ConfigReplies.Rejected(new Dictionary<string, string[]> { ["$"] = [$"not valid JSON: {error.Message}"] }));
+            return;
+        }
+
+        var (updated, errors) = SettingsDocument.ApplyPatch(_settings, patch);
+        if (updated is null)
+        {
+            Sender.Tell(new ConfigReplies.Rejected(errors));
+            return;
+        }
+
+        var before = SettingsDocument.ToJson(_settings);
+        var after = SettingsDocument.ToJson(updated);
+        var changed = Leaves(after).Where(p => Value(before, p) != Value(after, p)).ToList();
+        if (!_settings.Relay.Password.Equals(updated.Relay.Password))
+        {
+            changed.Add("relay.password");
+        }
+
+        if (changed.Count == 0)
+        {
+            Sender.Tell(new ConfigReplies.Changed(Current()));
+            return;
+        }
+
+        var @event = new ConfigEvents.SettingsChanged(_version + 1, after.ToJsonString(), SealPassword(updated), changed.Distinct().ToList(),
+            change.By, change.Node, DateTimeOffset.UtcNow);
+        Persist(@event, e =>
+        {
+            Apply(e);
+            // Paths only, never values: the audit log must not carry the password.
+            _log.Info("Settings version {0} by {1} on {2}: {3}", e.Version, e.By, e.Node, string.Join(", ", e.Changed));
+            Sender.Tell(new ConfigReplies.Changed(Current()));
+            Publish();
+        });
+    }
+
+    private void Apply(ConfigEvents.SettingsSeeded e)
+    {
+        _settings = Restore(e.Document, e.SealedPassword);
+        _sources = new Dictionary<string, string>(e.Sources, StringComparer.Ordinal);
+        _version = 1;
+        _history.Add(new ConfigReplies.HistoryEntry(1, e.At, "startup", "configuration", ["(seeded from configuration)"]));
+    }
+
+    private void Apply(ConfigEvents.SettingsChanged e)
+    {
+        _settings = Restore(e.Document, e.SealedPassword);
+        _version = e.Version;
+        foreach (var path in e.Changed)
+        {
+            _sources[path] = $"api ({e.By}, {e.At:yyyy-MM-dd HH:mm:ss}Z)";
+        }
+
+        _history.Add(new ConfigReplies.HistoryEntry(e.Version, e.At, e.By, e.Node, e.Changed));
+    }
+
+    private OperatorSettings Restore(string document, string? sealedPassword) => SettingsWire.Restore(document, sealedPassword, _secrets);
+
+    private string? SealPassword(OperatorSettings settings) => settings.Relay.Password.IsSet ? _secrets.Seal(settings.Relay.Password) : null;
+
+    private ConfigReplies.CurrentSettings Current() =>
+        new(_version, SettingsDocument.ToJson(_settings).ToJsonString(), SealPassword(_settings), new Dictionary<string, string>(_sources));
+
+    private void Publish()
+    {
+        var current = Current();
+        DistributedPubSub.Get(Context.System).Mediator.Tell(new Publish(SettingsPublished.Topic,
+            new SettingsPublished(current.Version, current.Document, current.SealedPassword)));
+    }
+
+    /// <summary>The JSON paths of the settings' values; a list counts as one value.</summary>
+    private static IEnumerable<string> Leaves(JsonNode node, string prefix = "")
+    {
+        if (node is JsonObject obj)
+        {
+            foreach (var (name, child) in obj)
+            {
+                if (child is null)
+                {
+                    yield return prefix + name;
+                    continue;
+                }
+
+                foreach (var leaf in Leaves(child, prefix + name + "."))
+                {
+                    yield return leaf;
+                }
+            }
+        }
+        else
+        {
+            yield return prefix.TrimEnd('.');
+        }
+    }
+
+    private static string? Value(JsonNode root, string path)
+    {
+        JsonNode? node = root;
+        foreach (var part in path.Split('.'))
+        {
+            node = node?[part];
+        }
+
+        return node?.ToJsonString();
+    }
+
+    private sealed record Seed(OperatorSettings Settings, IReadOnlyCollection<string> ConfiguredPaths);
+}

@@ -1,0 +1,45 @@
+namespace AyTrack.Actors.Settings;
+
+/// <summary>
+/// Messages of the config actor. They cross nodes (the actor is a cluster singleton), so they carry the settings as
+/// their JSON document and the password sealed with the cluster's shared secrets key, never in clear.
+/// </summary>
+public static class ConfigCommands
+{
+    public sealed record GetSettings;
+
+    /// <summary>Apply a JSON merge patch. <see cref="ExpectedVersion"/> (from If-Match) must match the current version when given.</summary>
+    public sealed record ChangeSettings(string Patch, long? ExpectedVersion, string By, string Node);
+
+    public sealed record GetHistory;
+}
+
+public static class ConfigReplies
+{
+    public sealed record CurrentSettings(long Version, string Document, string? SealedPassword, IReadOnlyDictionary<string, string> Sources);
+
+    public sealed record Changed(CurrentSettings Settings);
+
+    public sealed record Rejected(IReadOnlyDictionary<string, string[]> Errors);
+
+    public sealed record VersionConflict(long CurrentVersion);
+
+    public sealed record History(IReadOnlyList<HistoryEntry> Entries);
+
+    public sealed record HistoryEntry(long Version, DateTimeOffset At, string By, string Node, IReadOnlyList<string> Changed);
+}
+
+/// <summary>Published to every node (distributed pub-sub topic <see cref="Topic"/>) after each change.</summary>
+public sealed record SettingsPublished(long Version, string Document, string? SealedPassword)
+{
+    public const string Topic = "aytrack.settings";
+}
+
+public static class ConfigEvents
+{
+    /// <summary>The first start: configuration (or the defaults) became version 1.</summary>
+    public sealed record SettingsSeeded(string Document, string? SealedPassword, IReadOnlyDictionary<string, string> Sources, DateTimeOffset At);
+
+    public sealed record SettingsChanged(long Version, string Document, string? SealedPassword, IReadOnlyList<string> Changed,
+        string By, string Node, DateTimeOffset At);
+}

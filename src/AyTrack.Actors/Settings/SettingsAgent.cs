@@ -1,0 +1,132 @@
+using Akka.Actor;
+using Akka.Cluster;
+using Akka.Cluster.Tools.PublishSubscribe;
+using Akka.Event;
+using Akka.Routing;
+using AyTrack.Actors.Supervisor;
+using AyTrack.Core.Delivery;
+using AyTrack.Core.Settings;
+
+namespace AyTrack.Actors.Settings;
+
+public static class ThreadCommands
+{
+    /// <summary>Resize this node's SMTP worker pool until the next settings change or restart (an override).</summary>
+    public sealed record OverrideThreads(int Size);
+
+    public sealed record GetThreads;
+
+    public sealed record ThreadsStatus(string Node, int Routees, int Setting, int? Override);
+}
+
+/// <summary>
+/// Applies the settings on one node: subscribes to the config actor's publications, keeps <see cref="LiveSettings"/>
+/// current, resizes the SMTP worker pool to timing.threads (AdjustPoolSize), sets this node's share of
+/// timing.maxLoadPerHour from the number of up members, and wakes queued domains so a new schedule or retry lifetime
+/// acts at once.
+/// </summary>
+public sealed class SettingsAgent : ReceiveActor, IWithTimers
+{
+    private readonly IActorRef _config;
+    private readonly IActorRef _workers;
+    private readonly IActorRef _supervisor;
+    private readonly LiveSettings _live;
+    private readonly DeliveryRate _rate;
+    private readonly SecretBox _secrets;
+    private readonly ILoggingAdapter _log = Context.GetLogger();
+    private readonly Cluster _cluster = Cluster.Get(Context.System);
+    private int? _override;
+
+    public SettingsAgent(IActorRef config, IActorRef workers, IActorRef supervisor, LiveSettings live, DeliveryRate rate, SecretBox secrets)
+    {
+        _config = config;
+        _workers = workers;
+        _supervisor = supervisor;
+        _live = live;
+        _rate = rate;
+        _secrets = secrets;
+
+        Receive<SettingsPublished>(p => Apply(p.Version, p.Document, p.SealedPassword));
+        Receive<ConfigReplies.CurrentSettings>(c =>
+        {
+            Timers.Cancel("fetch");
+            Apply(c.Version, c.Document, c.SealedPassword);
+        });
+        Receive<Fetch>(_ => _config.Ask<ConfigReplies.CurrentSettings>(new ConfigCommands.GetSettings(), TimeSpan.FromSeconds(5))
+            .PipeTo(Self, failure: _ => new Status.Failure(new TimeoutException("config actor not reachable yet"))));
+        Receive<Status.Failure>(f => _log.Debug("Settings not fetched yet: {0}", f.Cause.Message));
+        Receive<ClusterEvent.IMemberEvent>(_ => ConfigureRate());
+        Receive<ClusterEvent.CurrentClusterState>(_ => ConfigureRate());
+        Receive<ThreadCommands.OverrideThreads>(o =>
+        {
+            _override = o.Size;
+            _log.Info("Worker pool of this node overridden to {0} until the next settings change", o.Size);
+            ResizeTo(o.Size);
+            Sender.Tell(new ThreadCommands.ThreadsStatus(_cluster.SelfAddress.ToString(), o.Size, _live.Current.Settings.Timing.Threads, _override));
+        });
+        Receive<ThreadCommands.GetThreads>(_ =>
+        {
+            var replyTo = Sender;
+            var setting = _live.Current.Settings.Timing.Threads;
+            var overridden = _override;
+            var node = _cluster.SelfAddress.ToString();
+            _workers.Ask<Routees>(GetRoutees.Instance, TimeSpan.FromSeconds(5))
+                .PipeTo(replyTo, success: r => new ThreadCommands.ThreadsStatus(node, r.Members.Count(), setting, overridden));
+        });
+    }
+
+    public ITimerScheduler Timers { get; set; } = null!;
+
+    public static Props Props(IActorRef config, IActorRef workers, IActorRef supervisor, LiveSettings live, DeliveryRate rate, SecretBox secrets) =>
+        Akka.Actor.Props.Create(() => new SettingsAgent(config, workers, supervisor, live, rate, secrets));
+
+    protected override void PreStart()
+    {
+        DistributedPubSub.Get(Context.System).Mediator.Tell(new Subscribe(SettingsPublished.Topic, Self));
+        _cluster.Subscribe(Self, ClusterEvent.SubscriptionInitialStateMode.InitialStateAsSnapshot, typeof(ClusterEvent.IMemberEvent));
+        // The singleton may not be up yet (it needs the cluster): ask until it answers.
+        Timers.StartPeriodicTimer("fetch", Fetch.Instance, TimeSpan.Zero, TimeSpan.FromSeconds(2));
+    }
+
+    protected override void PostStop() => _cluster.Unsubscribe(Self);
+
+    private void Apply(long version, string document, string? sealedPassword)
+    {
+        var settings = SettingsWire.Restore(document, sealedPassword, _secrets);
+        if (!_live.Update(new SettingsSnapshot(settings, version)))
+        {
+            return;
+        }
+
+        _override = null;
+        _log.Info("Applying settings version {0}: mode {1}, threads {2}, max load {3}/h, retry days {4}",
+            version, settings.Mode, settings.Timing.Threads, settings.Timing.MaxLoadPerHour, settings.Timing.RetryDays);
+        ResizeTo(settings.Timing.Threads);
+        ConfigureRate();
+        _supervisor.Tell(SupervisorCommands.WakePending.Instance);
+    }
+
+    private void ResizeTo(int size)
+    {
+        var workers = _workers;
+        workers.Ask<Routees>(GetRoutees.Instance, TimeSpan.FromSeconds(5)).ContinueWith(t =>
+        {
+            if (t.IsCompletedSuccessfully && t.Result.Members.Count() is var current && current != size)
+            {
+                // A removed routee is stopped after the batch in hand: no session is cut.
+                workers.Tell(new AdjustPoolSize(size - current));
+            }
+        });
+    }
+
+    private void ConfigureRate()
+    {
+        var up = _cluster.State.Members.Count(m => m.Status == MemberStatus.Up);
+        _rate.Configure(_live.Current.Settings.Timing.MaxLoadPerHour, Math.Max(1, up), DateTimeOffset.UtcNow);
+    }
+
+    private sealed record Fetch
+    {
+        public static Fetch Instance { get; } = new();
+    }
+}

@@ -1,0 +1,36 @@
+namespace AyTrack.Core.Settings;
+
+/// <summary>One version of the operator settings as this node applies it.</summary>
+public sealed record SettingsSnapshot(OperatorSettings Settings, long Version)
+{
+    public SendingSchedule Schedule { get; } = new(Settings.Timing.Schedule);
+}
+
+/// <summary>
+/// The settings this node currently applies. The node's settings agent replaces the snapshot when the config actor
+/// publishes a change; domain actors read it on every tick, so a change acts from their next look at the queue.
+/// </summary>
+public sealed class LiveSettings(OperatorSettings initial)
+{
+    private volatile SettingsSnapshot _current = new(initial, 0);
+
+    public SettingsSnapshot Current => _current;
+
+    /// <summary>Takes a newer version; an older or equal one (a late or repeated publication) is ignored.</summary>
+    public bool Update(SettingsSnapshot snapshot)
+    {
+        while (true)
+        {
+            var current = _current;
+            if (snapshot.Version <= current.Version && current.Version != 0)
+            {
+                return false;
+            }
+
+            if (Interlocked.CompareExchange(ref _current, snapshot, current) == current)
+            {
+                return true;
+            }
+        }
+    }
+}
