@@ -113,6 +113,7 @@ public static class NodeHost
             return up && listening ? Results.Ok(body) : Results.Json(body, statusCode: StatusCodes.Status503ServiceUnavailable);
         });
         app.MapInjectionApi();
+        app.MapOperatorApi();
         return app;
     }
 

@@ -47,11 +47,26 @@ public sealed class ConfigActor : ReceivePersistentActor
             {
                 Apply(e);
                 Publish();
+                Stash.UnstashAll();
             });
         });
-        Command<ConfigCommands.GetSettings>(_ => Sender.Tell(Current()));
-        Command<ConfigCommands.GetHistory>(_ => Sender.Tell(new ConfigReplies.History(_history.ToList())));
-        Command<ConfigCommands.ChangeSettings>(Handle);
+
+        // Until version 1 exists (the first start's seed), questions wait rather than see defaults.
+        Command<ConfigCommands.GetSettings>(_ => WhenSeeded(() => Sender.Tell(Current())));
+        Command<ConfigCommands.GetHistory>(_ => WhenSeeded(() => Sender.Tell(new ConfigReplies.History(_history.ToList()))));
+        Command<ConfigCommands.ChangeSettings>(change => WhenSeeded(() => Handle(change)));
+    }
+
+    private void WhenSeeded(Action action)
+    {
+        if (_version == 0)
+        {
+            Stash.Stash();
+        }
+        else
+        {
+            action();
+        }
     }
 
     public static Props Props(OperatorSettings seed, IReadOnlyCollection<string> configuredPaths, SecretBox secrets) =>

@@ -1,0 +1,211 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Akka.Actor;
+using Akka.Cluster;
+using Akka.Cluster.Sharding;
+using Akka.Hosting;
+using AyTrack.Actors;
+using AyTrack.Actors.Settings;
+using AyTrack.Core.Domains;
+using AyTrack.Core.Addresses;
+using AyTrack.Smtp.Spool;
+
+namespace AyTrack.Node.Admin;
+
+/// <summary>Reply of GET /api/threads: one line per node.</summary>
+public sealed record NodeThreads(string Node, int Routees, int Setting, int? Override);
+
+/// <summary>Body of POST /api/threads.</summary>
+public sealed record ThreadsRequest(int? Size, string? Node);
+
+/// <summary>Reply of GET /api/settings?include=sources.</summary>
+public sealed record SettingsWithSources(long Version, JsonNode Settings, IReadOnlyDictionary<string, string> Sources);
+
+/// <summary>One member in GET /api/cluster.</summary>
+public sealed record ClusterMember(string Address, string Status, IReadOnlyList<string> Roles, bool Reachable, int Shards, bool Self);
+
+public sealed record ClusterView(string Self, string? Leader, IReadOnlyList<ClusterMember> Members);
+
+/// <summary>One node of GET /api/actors.</summary>
+public sealed record ActorNode(string Name, string Path, IReadOnlyList<ActorNode> Children);
+
+/// <summary>One domain in GET /api/queues.</summary>
+public sealed record DomainQueue(string Domain, int Pending, int Deferred, int Bouncing, int Sessions, DateTimeOffset? Oldest,
+    DateTimeOffset? NextAttempt, string? LastError);
+
+public sealed record QueuesView(long Undispatched, IReadOnlyList<DomainQueue> Domains);
+
+/// <summary>
+/// The operator endpoints: settings (read, merge-patch, history), threads, cluster, actor tree and queues. Each has
+/// one `aytrack` CLI command, sharing these request and reply types.
+/// </summary>
+public static class OperatorApi
+{
+    private static readonly TimeSpan AskTimeout = TimeSpan.FromSeconds(10);
+
+    public static void MapOperatorApi(this IEndpointRouteBuilder app)
+    {
+        app.MapGet("/api/settings", GetSettingsAsync);
+        app.MapMethods("/api/settings", ["PATCH"], PatchSettingsAsync);
+        app.MapGet("/api/settings/history", async (IRequiredActor<ConfigActor> config) =>
+            Results.Ok((await config.ActorRef.Ask<ConfigReplies.History>(new ConfigCommands.GetHistory(), AskTimeout)).Entries));
+        app.MapGet("/api/threads", GetThreadsAsync);
+        app.MapPost("/api/threads", PostThreadsAsync);
+        app.MapGet("/api/cluster", GetClusterAsync);
+        app.MapGet("/api/actors", (ActorSystem system) => Results.Ok(Tree(((ExtendedActorSystem)system).Guardian.Parent)));
+        app.MapGet("/api/queues", GetQueuesAsync);
+        app.MapGet("/api/queues/{domain}", GetQueueAsync);
+    }
+
+    public static string ETag(long version) => $"\"v{version}\"";
+
+    private static async Task<IResult> GetSettingsAsync(HttpContext http, IRequiredActor<ConfigActor> config, string? include)
+    {
+        var current = await config.ActorRef.Ask<ConfigReplies.CurrentSettings>(new ConfigCommands.GetSettings(), AskTimeout);
+        http.Response.Headers.ETag = ETag(current.Version);
+        var document = JsonNode.Parse(current.Document)!;
+        return include == "sources"
+            ? Results.Ok(new SettingsWithSources(current.Version, document, current.Sources))
+            : Results.Text(document.ToJsonString(), "application/json");
+    }
+
+    private static async Task<IResult> PatchSettingsAsync(HttpContext http, IRequiredActor<ConfigActor> config, ActorSystem system)
+    {
+        var mediaType = http.Request.ContentType?.Split(';')[0].Trim();
+        if (mediaType is not ("application/json" or "application/merge-patch+json"))
+        {
+            return Results.Problem("Send a JSON merge patch as application/merge-patch+json or application/json.",
+                statusCode: StatusCodes.Status415UnsupportedMediaType);
+        }
+
+        long? expected = null;
+        var ifMatch = http.Request.Headers.IfMatch.ToString();
+        if (ifMatch.Length > 0 && ifMatch != "*")
+        {
+            if (!long.TryParse(ifMatch.Trim('"', 'W', '/').TrimStart('v'), out var version))
+            {
+                return Results.ValidationProblem(new Dictionary<string, string[]> { ["If-Match"] = ["must be an ETag from GET /api/settings"] });
+            }
+
+            expected = version;
+        }
+
+        using var reader = new StreamReader(http.Request.Body);
+        var patch = await reader.ReadToEndAsync();
+        var by = http.Request.Headers["X-AyTrack-Client"].FirstOrDefault() is { Length: > 0 } client
+            ? $"{client} from {http.Connection.RemoteIpAddress}"
+            : $"api from {http.Connection.RemoteIpAddress}";
+        var reply = await config.ActorRef.Ask<object>(
+            new ConfigCommands.ChangeSettings(patch, expected, by, Cluster.Get(system).SelfAddress.ToString()), AskTimeout);
+        switch (reply)
+        {
+            case ConfigReplies.Changed changed:
+                http.Response.Headers.ETag = ETag(changed.Settings.Version);
+                return Results.Text(changed.Settings.Document, "application/json");
+            case ConfigReplies.VersionConflict conflict:
+                http.Response.Headers.ETag = ETag(conflict.CurrentVersion);
+                return Results.Problem("The settings changed since you read them; read them again and reapply your change.",
+                    statusCode: StatusCodes.Status412PreconditionFailed);
+            case ConfigReplies.Rejected rejected:
+                return Results.ValidationProblem(rejected.Errors);
+            default:
+                return Results.Problem("Unexpected reply from the config actor.", statusCode: StatusCodes.Status500InternalServerError);
+        }
+    }
+
+    private static async Task<IResult> GetThreadsAsync(ActorSystem system)
+    {
+        var cluster = Cluster.Get(system);
+        var nodes = await Task.WhenAll(cluster.State.Members.Where(m => m.Status == MemberStatus.Up).Select(async m =>
+        {
+            var status = await system.ActorSelection($"{m.Address}/user/settings-agent")
+                .Ask<ThreadCommands.ThreadsStatus>(new ThreadCommands.GetThreads(), AskTimeout);
+            return new NodeThreads(status.Node, status.Routees, status.Setting, status.Override);
+        }));
+        return Results.Ok(nodes);
+    }
+
+    private static async Task<IResult> PostThreadsAsync(ThreadsRequest request, ActorSystem system, IRequiredActor<ConfigActor> config, HttpContext http)
+    {
+        if (request.Size is not (>= 1 and <= 500))
+        {
+            return Results.ValidationProblem(new Dictionary<string, string[]> { ["size"] = ["must be between 1 and 500"] });
+        }
+
+        if (request.Node is { Length: > 0 } node)
+        {
+            var member = Cluster.Get(system).State.Members.FirstOrDefault(m => m.Address.ToString() == node && m.Status == MemberStatus.Up);
+            if (member is null)
+            {
+                return Results.ValidationProblem(new Dictionary<string, string[]> { ["node"] = [$"'{node}' is not an up member of the cluster"] });
+            }
+
+            var status = await system.ActorSelection($"{member.Address}/user/settings-agent")
+                .Ask<ThreadCommands.ThreadsStatus>(new ThreadCommands.OverrideThreads(request.Size.Value), AskTimeout);
+            return Results.Ok(new NodeThreads(status.Node, status.Routees, status.Setting, status.Override));
+        }
+
+        var patch = new JsonObject { ["timing"] = new JsonObject { ["threads"] = request.Size.Value } }.ToJsonString();
+        var reply = await config.ActorRef.Ask<object>(new ConfigCommands.ChangeSettings(patch, null,
+            $"api from {http.Connection.RemoteIpAddress}", Cluster.Get(system).SelfAddress.ToString()), AskTimeout);
+        return reply is ConfigReplies.Changed
+            ? Results.Accepted("/api/threads", new { setting = request.Size.Value })
+            : Results.Problem("The change was not applied.", statusCode: StatusCodes.Status500InternalServerError);
+    }
+
+    private static async Task<IResult> GetClusterAsync(ActorSystem system, IRequiredActor<DomainRegion> region)
+    {
+        var cluster = Cluster.Get(system);
+        var state = cluster.State;
+        var self = cluster.SelfAddress;
+        var shards = new Dictionary<Address, int>();
+        try
+        {
+            var stats = await region.ActorRef.Ask<ClusterShardingStats>(new GetClusterShardingStats(TimeSpan.FromSeconds(3)), AskTimeout);
+            // The local region reports itself under the local address (no host): count it as this node's.
+            shards = stats.Regions.ToDictionary(r => r.Key.HasGlobalScope ? r.Key : self, r => r.Value.Stats.Count);
+        }
+        catch (Exception error) when (error is TimeoutException or AskTimeoutException)
+        {
+            // Shard counts are a convenience; the membership view stands without them.
+        }
+
+        var members = state.Members.Select(m => new ClusterMember(m.Address.ToString(), m.Status.ToString(), m.Roles.ToList(),
+            !state.Unreachable.Contains(m), shards.GetValueOrDefault(m.Address), m.Address == self)).ToList();
+        return Results.Ok(new ClusterView(self.ToString(), state.Leader?.ToString(), members));
+    }
+
+    private static async Task<IResult> GetQueuesAsync(ISpool spool, IRequiredActor<DomainRegion> region)
+    {
+        var counts = await spool.CountAsync(CancellationToken.None);
+        var domains = await spool.PendingDomainsAsync(CancellationToken.None);
+        var queues = await Task.WhenAll(domains.Select(d => QueueAsync(region.ActorRef, d)));
+        return Results.Ok(new QueuesView(counts.Undispatched, queues.OrderBy(q => q.Domain, StringComparer.Ordinal).ToList()));
+    }
+
+    private static async Task<IResult> GetQueueAsync(string domain, IRequiredActor<DomainRegion> region)
+    {
+        if (!DomainName.TryNormalize(domain, out var normalized, out var error))
+        {
+            return Results.ValidationProblem(new Dictionary<string, string[]> { ["domain"] = [error] });
+        }
+
+        return Results.Ok(await QueueAsync(region.ActorRef, new Core.Addresses.RecipientDomain(normalized)));
+    }
+
+    private static async Task<DomainQueue> QueueAsync(IActorRef region, Core.Addresses.RecipientDomain domain)
+    {
+        var status = await region.Ask<DomainQueries.QueueStatus>(new DomainQueries.GetQueue(domain), AskTimeout);
+        return new DomainQueue(status.Domain.Value, status.Pending, status.Deferred, status.Bouncing, status.InFlightSessions,
+            status.Oldest, status.NextAttempt, status.LastError);
+    }
+
+    /// <summary>The live actor tree below <paramref name="actor"/>, read from the actor cells (what `pbm actor hierarchy` shows).</summary>
+    private static ActorNode Tree(IActorRef actor)
+    {
+        var children = actor is ActorRefWithCell withCell
+            ? withCell.Children.OrderBy(c => c.Path.Name, StringComparer.Ordinal).Select(Tree).ToList()
+            : [];
+        return new ActorNode(actor.Path.Name, actor.Path.ToStringWithoutAddress(), children);
+    }
+}
