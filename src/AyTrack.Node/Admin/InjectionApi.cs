@@ -1,13 +1,11 @@
 using AyTrack.Core.Addresses;
 using AyTrack.Core.Configuration;
 using AyTrack.Core.Messages;
+using AyTrack.Contracts;
 using AyTrack.Smtp.Spool;
 using Microsoft.AspNetCore.Http.HttpResults;
 
 namespace AyTrack.Node.Admin;
-
-/// <summary>Reply of POST /api/messages.</summary>
-public sealed record InjectedMessage(string Id, string MessageId);
 
 /// <summary>
 /// POST /api/messages: applications hand over a raw message (message/rfc822) with its envelope in the query

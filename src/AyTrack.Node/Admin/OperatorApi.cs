@@ -8,32 +8,10 @@ using AyTrack.Actors;
 using AyTrack.Actors.Settings;
 using AyTrack.Core.Domains;
 using AyTrack.Core.Addresses;
+using AyTrack.Contracts;
 using AyTrack.Smtp.Spool;
 
 namespace AyTrack.Node.Admin;
-
-/// <summary>Reply of GET /api/threads: one line per node.</summary>
-public sealed record NodeThreads(string Node, int Routees, int Setting, int? Override);
-
-/// <summary>Body of POST /api/threads.</summary>
-public sealed record ThreadsRequest(int? Size, string? Node);
-
-/// <summary>Reply of GET /api/settings?include=sources.</summary>
-public sealed record SettingsWithSources(long Version, JsonNode Settings, IReadOnlyDictionary<string, string> Sources);
-
-/// <summary>One member in GET /api/cluster.</summary>
-public sealed record ClusterMember(string Address, string Status, IReadOnlyList<string> Roles, bool Reachable, int Shards, bool Self);
-
-public sealed record ClusterView(string Self, string? Leader, IReadOnlyList<ClusterMember> Members);
-
-/// <summary>One node of GET /api/actors.</summary>
-public sealed record ActorNode(string Name, string Path, IReadOnlyList<ActorNode> Children);
-
-/// <summary>One domain in GET /api/queues.</summary>
-public sealed record DomainQueue(string Domain, int Pending, int Deferred, int Bouncing, int Sessions, DateTimeOffset? Oldest,
-    DateTimeOffset? NextAttempt, string? LastError);
-
-public sealed record QueuesView(long Undispatched, IReadOnlyList<DomainQueue> Domains);
 
 /// <summary>
 /// The operator endpoints: settings (read, merge-patch, history), threads, cluster, actor tree and queues. Each has
@@ -48,7 +26,8 @@ public static class OperatorApi
         app.MapGet("/api/settings", GetSettingsAsync);
         app.MapMethods("/api/settings", ["PATCH"], PatchSettingsAsync);
         app.MapGet("/api/settings/history", async (IRequiredActor<ConfigActor> config) =>
-            Results.Ok((await config.ActorRef.Ask<ConfigReplies.History>(new ConfigCommands.GetHistory(), AskTimeout)).Entries));
+            Results.Ok((await config.ActorRef.Ask<ConfigReplies.History>(new ConfigCommands.GetHistory(), AskTimeout)).Entries
+                .Select(e => new SettingsHistoryEntry(e.Version, e.At, e.By, e.Node, e.Changed))));
         app.MapGet("/api/threads", GetThreadsAsync);
         app.MapPost("/api/threads", PostThreadsAsync);
         app.MapGet("/api/cluster", GetClusterAsync);

@@ -1,0 +1,3 @@
+using AyTrack.Cli;
+
+return await AyTrackCli.RunAsync(args, Console.Out, Console.Error);

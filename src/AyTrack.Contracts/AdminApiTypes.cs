@@ -1,0 +1,35 @@
+using System.Text.Json.Nodes;
+
+namespace AyTrack.Contracts;
+
+// The admin API's request and reply types, shared by the node (which serves them) and the aytrack CLI (which reads
+// them), so the two cannot drift apart.
+
+/// <summary>Reply of POST /api/messages.</summary>
+public sealed record InjectedMessage(string Id, string MessageId);
+
+/// <summary>Reply of GET /api/threads: one line per node.</summary>
+public sealed record NodeThreads(string Node, int Routees, int Setting, int? Override);
+
+/// <summary>Body of POST /api/threads.</summary>
+public sealed record ThreadsRequest(int? Size, string? Node);
+
+/// <summary>Reply of GET /api/settings?include=sources.</summary>
+public sealed record SettingsWithSources(long Version, JsonNode Settings, IReadOnlyDictionary<string, string> Sources);
+
+/// <summary>One member in GET /api/cluster.</summary>
+public sealed record ClusterMember(string Address, string Status, IReadOnlyList<string> Roles, bool Reachable, int Shards, bool Self);
+
+public sealed record ClusterView(string Self, string? Leader, IReadOnlyList<ClusterMember> Members);
+
+/// <summary>One node of GET /api/actors.</summary>
+public sealed record ActorNode(string Name, string Path, IReadOnlyList<ActorNode> Children);
+
+/// <summary>One domain in GET /api/queues.</summary>
+public sealed record DomainQueue(string Domain, int Pending, int Deferred, int Bouncing, int Sessions, DateTimeOffset? Oldest,
+    DateTimeOffset? NextAttempt, string? LastError);
+
+public sealed record QueuesView(long Undispatched, IReadOnlyList<DomainQueue> Domains);
+
+/// <summary>One entry of GET /api/settings/history.</summary>
+public sealed record SettingsHistoryEntry(long Version, DateTimeOffset At, string By, string Node, IReadOnlyList<string> Changed);

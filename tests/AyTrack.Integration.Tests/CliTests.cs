@@ -1,0 +1,116 @@
+using AyTrack.Cli;
+using AyTrack.Integration.Tests.Support;
+using Xunit;
+
+namespace AyTrack.Integration.Tests;
+
+/// <summary>The aytrack CLI against a running node, as an operator types it.</summary>
+public sealed class CliTests
+{
+    private static async Task<(int Exit, string Out, string Err)> RunAsync(TestNode node, params string[] args)
+    {
+        var output = new StringWriter();
+        var error = new StringWriter();
+        var exit = await AyTrackCli.RunAsync([.. args, "--url", node.AdminUrl.ToString(), "--token", node.Token], output, error);
+        return (exit, output.ToString(), error.ToString());
+    }
+
+    [Fact]
+    public async Task Settings_set_changes_live_values_show_says_where_they_came_from_and_history_names_the_cli()
+    {
+        await using var world = LoopbackWorld.LoopbackWorld.Create();
+        await using var node = await TestNode.StartAsync(world, "--AyTrack:Settings:Timing:Threads=4");
+
+        var set = await RunAsync(node, "settings", "set", "timing.threads=6", "relay.host=smtp.relay.test", "relay.tls=StartTls",
+            "timing.schedule.windows=[{\"days\":[\"Mon\",\"Fri\"],\"start\":\"22:00\",\"end\":\"06:00\"}]");
+        var show = await RunAsync(node, "settings", "show");
+        var history = await RunAsync(node, "settings", "history");
+
+        Assert.Equal(0, set.Exit);
+        Assert.Contains("timing.threads = 6", set.Out);
+        Assert.Contains("relay.tls = StartTls", set.Out);
+        Assert.Matches(@"timing\.threads\s+6\s+api \(aytrack-cli", show.Out);
+        Assert.Matches(@"relay\.port\s+25\s+default", show.Out);
+        Assert.Contains("22:00", show.Out);
+        Assert.Contains("aytrack-cli", history.Out);
+        Assert.Contains("timing.threads", history.Out);
+    }
+
+    [Fact]
+    public async Task An_invalid_value_prints_the_reason_by_key_and_exits_non_zero()
+    {
+        await using var world = LoopbackWorld.LoopbackWorld.Create();
+        await using var node = await TestNode.StartAsync(world);
+
+        var result = await RunAsync(node, "settings", "set", "timing.threads=0", "relay.port=http");
+
+        Assert.Equal(1, result.Exit);
+        Assert.Contains("timing.threads: must be between 1 and 500", result.Err);
+        Assert.Contains("relay.port: must be between 1 and 65535", result.Err);
+    }
+
+    [Fact]
+    public async Task Threads_resize_and_list_show_the_live_routee_count()
+    {
+        await using var world = LoopbackWorld.LoopbackWorld.Create();
+        await using var node = await TestNode.StartAsync(world, "--AyTrack:Settings:Timing:Threads=2");
+
+        var resize = await RunAsync(node, "threads", "resize", "5");
+        Assert.Equal(0, resize.Exit);
+        string listed;
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        do
+        {
+            listed = (await RunAsync(node, "threads")).Out;
+            await Task.Delay(50, cts.Token);
+        }
+        while (!System.Text.RegularExpressions.Regex.IsMatch(listed, @"akka\.tcp://aytrack@\S+\s+5\s+5\s+-"));
+
+        var json = await RunAsync(node, "threads", "--json");
+        Assert.Contains("\"routees\":5", json.Out);
+    }
+
+    [Fact]
+    public async Task Cluster_actor_and_queue_palettes_print_tables()
+    {
+        await using var world = LoopbackWorld.LoopbackWorld.Create();
+        await using var node = await TestNode.StartAsync(world);
+
+        var cluster = await RunAsync(node, "cluster", "show");
+        var actors = await RunAsync(node, "actor", "hierarchy");
+        var queues = await RunAsync(node, "queue", "show");
+
+        Assert.Contains("(this node)", cluster.Out);
+        Assert.Contains(" Up ", cluster.Out);
+        Assert.Contains("smtp-workers", actors.Out);
+        Assert.Contains("settings-agent", actors.Out);
+        Assert.StartsWith("0 recipient(s) accepted", queues.Out);
+    }
+
+    [Fact]
+    public async Task A_node_that_is_not_running_is_one_line_not_a_stack_trace()
+    {
+        var output = new StringWriter();
+        var error = new StringWriter();
+
+        var exit = await AyTrackCli.RunAsync(["threads", "--url", "http://127.0.0.1:1", "--token", "x"], output, error);
+
+        Assert.Equal(2, exit);
+        Assert.StartsWith("No AyTrack node answers at http://127.0.0.1:1/", error.ToString());
+        Assert.Single(error.ToString().Trim().Split('\n'));
+    }
+
+    [Fact]
+    public async Task A_wrong_token_says_how_to_give_the_right_one()
+    {
+        await using var world = LoopbackWorld.LoopbackWorld.Create();
+        await using var node = await TestNode.StartAsync(world);
+        var output = new StringWriter();
+        var error = new StringWriter();
+
+        var exit = await AyTrackCli.RunAsync(["settings", "show", "--url", node.AdminUrl.ToString(), "--token", "wrong"], output, error);
+
+        Assert.Equal(2, exit);
+        Assert.Contains("refused the token", error.ToString());
+    }
+}
