@@ -100,6 +100,16 @@ public sealed class ConfigActor : ReceivePersistentActor
             return;
         }
 
+        if (updated.Mode != DeliveryMode.Direct)
+        {
+            // Accepting a relay mode that no transport honours yet would silently keep delivering direct.
+            Sender.Tell(new ConfigReplies.Rejected(new Dictionary<string, string[]>
+            {
+                ["mode"] = [$"{updated.Mode} is not available yet: this build delivers Direct only"],
+            }));
+            return;
+        }
+
         var before = SettingsDocument.ToJson(_settings);
         var after = SettingsDocument.ToJson(updated);
         var changed = Leaves(after).Where(p => Value(before, p) != Value(after, p)).ToList();

@@ -22,10 +22,12 @@ public sealed class DeliveryRate
         lock (_gate)
         {
             Refill(now);
+            var wasUnlimited = Unlimited;
             Unlimited = maxLoadPerHour <= 0;
             _perSecond = Unlimited ? 0 : maxLoadPerHour / 3600.0 / Math.Max(1, upNodes);
             _capacity = Math.Max(1, _perSecond * 60);
-            _tokens = Math.Min(_tokens, _capacity);
+            // A cap that is new starts with a full minute's allowance; a changed cap keeps what is left of it.
+            _tokens = wasUnlimited ? _capacity : Math.Min(_tokens, _capacity);
         }
     }
 

@@ -1,0 +1,112 @@
+using Akka.Actor;
+using Akka.TestKit.Xunit2;
+using AyTrack.Actors.Domains;
+using AyTrack.Actors.Workers;
+using AyTrack.Core.Addresses;
+using AyTrack.Core.Delivery;
+using AyTrack.Core.Domains;
+using AyTrack.Core.Settings;
+using AyTrack.Smtp.Spool;
+using Xunit;
+
+namespace AyTrack.Integration.Tests.Actors;
+
+/// <summary>The sending schedule and the rate cap as the domain actor applies them.</summary>
+public sealed class LiveTimingTests : TestKit, IAsyncLifetime
+{
+    private static readonly RecipientDomain Domain = new("alpha.test");
+    private readonly string _dir = Directory.CreateTempSubdirectory("aytrack-timing").FullName;
+    private SqliteSpool _spool = null!;
+
+    public async Task InitializeAsync() => _spool = await SqliteSpool.OpenAsync(Path.Combine(_dir, "spool.db"));
+
+    public async Task DisposeAsync()
+    {
+        await _spool.DisposeAsync();
+        Directory.Delete(_dir, true);
+    }
+
+    [Fact]
+    public void Outside_every_window_mail_queues_and_the_scheduler_message_at_the_opening_sends_it()
+    {
+        // A window that opens at the next full minute (UTC) and stays open a minute; the domain actor must hold the
+        // message until then and send it on its own timer, with no new mail and no settings change.
+        var now = DateTimeOffset.UtcNow;
+        var opening = new DateTimeOffset(now.Year, now.Month, now.Day, now.Hour, now.Minute, 0, TimeSpan.Zero).AddMinutes(1);
+        var live = new LiveSettings(WithWindow(opening));
+        var workers = CreateTestProbe();
+        var actor = Sys.ActorOf(DomainDeliveryActor.Props(Domain.Value, workers, CreateTestProbe(), _spool,
+            new DomainActorSettings(5, 10, TimeSpan.FromMinutes(1)), live, new DeliveryRate(now)));
+
+        actor.Tell(new DomainCommands.Enqueue(Domain, new QueueId("q1"), ["a@alpha.test"], DateTimeOffset.UtcNow));
+        ExpectMsg<DomainCommands.Enqueued>();
+        Assert.False(live.Current.Schedule.IsOpen(DateTimeOffset.UtcNow));
+        workers.ExpectNoMsg(TimeSpan.FromMilliseconds(Math.Min(2000, Math.Max(0, (opening - DateTimeOffset.UtcNow).TotalMilliseconds - 500))));
+
+        var batch = workers.ExpectMsg<WorkerCommands.DeliverBatch>(opening - DateTimeOffset.UtcNow + TimeSpan.FromSeconds(10));
+        Assert.True(DateTimeOffset.UtcNow >= opening);
+        Assert.Equal("q1", Assert.Single(batch.Items).Id.Value);
+    }
+
+    [Fact]
+    public void A_closed_gate_that_a_settings_change_opens_sends_at_the_next_wake()
+    {
+        var closed = WithWindow(DateTimeOffset.UtcNow.AddHours(3));
+        var live = new LiveSettings(closed);
+        var workers = CreateTestProbe();
+        var actor = Sys.ActorOf(DomainDeliveryActor.Props(Domain.Value, workers, CreateTestProbe(), _spool,
+            new DomainActorSettings(5, 10, TimeSpan.FromMinutes(1)), live, new DeliveryRate(DateTimeOffset.UtcNow)));
+        actor.Tell(new DomainCommands.Enqueue(Domain, new QueueId("q1"), ["a@alpha.test"], DateTimeOffset.UtcNow));
+        ExpectMsg<DomainCommands.Enqueued>();
+        workers.ExpectNoMsg(TimeSpan.FromMilliseconds(500));
+
+        live.Update(new SettingsSnapshot(new OperatorSettings(), 2));
+        actor.Tell(new DomainCommands.Wake(Domain));
+
+        workers.ExpectMsg<WorkerCommands.DeliverBatch>();
+    }
+
+    [Fact]
+    public void The_rate_cap_limits_how_many_deliveries_start()
+    {
+        // 360 per hour on one node: 0.1 per second, a minute's burst of 6.
+        var now = DateTimeOffset.UtcNow;
+        var rate = new DeliveryRate(now);
+        rate.Configure(360, 1, now);
+        rate.TryTake(int.MaxValue, now);
+        rate.Configure(360, 1, now);
+        var workers = CreateTestProbe();
+        var actor = Sys.ActorOf(DomainDeliveryActor.Props(Domain.Value, workers, CreateTestProbe(), _spool,
+            new DomainActorSettings(20, 1, TimeSpan.FromMinutes(1)), new LiveSettings(new OperatorSettings()), rate));
+
+        for (var i = 0; i < 10; i++)
+        {
+            actor.Tell(new DomainCommands.Enqueue(Domain, new QueueId($"q{i}"), [$"u{i}@alpha.test"], now.AddMilliseconds(i)));
+            ExpectMsg<DomainCommands.Enqueued>();
+        }
+
+        // The bucket was drained before: only what refills (0.1/s) may start, so at most one within two seconds.
+        var started = 0;
+        while (workers.HasMessages || started == 0)
+        {
+            workers.ExpectMsg<WorkerCommands.DeliverBatch>(TimeSpan.FromSeconds(15));
+            started++;
+        }
+
+        workers.ExpectNoMsg(TimeSpan.FromSeconds(2));
+        Assert.Equal(1, started);
+    }
+
+    private static OperatorSettings WithWindow(DateTimeOffset start)
+    {
+        var settings = new OperatorSettings();
+        var utc = start.UtcDateTime;
+        settings.Timing.Schedule.Windows.Add(new ScheduleWindow
+        {
+            Days = [SettingsDocument.DayNames[((int)utc.DayOfWeek + 6) % 7]],
+            Start = utc.ToString("HH:mm"),
+            End = utc.AddMinutes(1).ToString("HH:mm"),
+        });
+        return settings;
+    }
+}
