@@ -68,8 +68,9 @@ public static class AyTrackActors
                 var spool = resolver.GetService<ISpool>();
                 var live = resolver.GetService<LiveSettings>();
                 var rate = resolver.GetService<DeliveryRate>();
+                var deliveryLog = resolver.GetService<DeliveryLog>();
                 return domain => DomainDeliveryActor.Props(domain, registry.Get<SmtpWorkerPool>(), registry.Get<BounceActor>(), spool,
-                    domainSettings, live, rate);
+                    domainSettings, live, rate, deliveryLog);
             }, new DomainMessageExtractor(options.Cluster.NumberOfShards), new ShardOptions
             {
                 StateStoreMode = StateStoreMode.DData,

@@ -156,13 +156,38 @@ public static class AyTrackCli
                 output.WriteLine($"{domains.Undispatched} recipient(s) accepted and not yet handed to their domain");
             }
 
-            output.Write(Output.Table(["domain", "pending", "deferred", "bouncing", "sessions", "oldest", "next attempt", "last error"],
+            output.Write(Output.Table(["domain", "pending", "deferred", "held", "bouncing", "sessions", "oldest", "next attempt", "last error"],
                 domains.Domains.Select(d => (IReadOnlyList<string?>)
                 [
-                    d.Domain, Count(d.Pending), Count(d.Deferred), Count(d.Bouncing), Count(d.Sessions), Time(d.Oldest), Time(d.NextAttempt), d.LastError,
+                    d.Domain, Count(d.Pending), Count(d.Deferred), Count(d.Held), Count(d.Bouncing), Count(d.Sessions), Time(d.Oldest),
+                    Time(d.NextAttempt), d.LastError,
                 ])));
         }));
         queue.Subcommands.Add(queueShow);
+        foreach (var (verb, what) in new[]
+                 {
+                     ("retry", "Try deferred mail now"), ("hold", "Stop trying (and expiring) until released"),
+                     ("release", "Undo a hold and try at once"), ("delete", "Drop without delivery or bounce"),
+                     ("bounce", "Give up now and send the sender a DSN"),
+                 })
+        {
+            var target = new Argument<string>("domain|message-id") { Description = "A recipient domain, or a queue id from the delivery log" };
+            var command = new Command(verb, what + " (a domain's mail, or one message)") { target };
+            command.SetAction(p => Run(p, error, async () =>
+            {
+                using var client = Client(p);
+                var which = p.GetValue(target)!;
+                // Queue ids are hexadecimal without dots; every domain has one.
+                var path = which.Contains('.')
+                    ? $"/api/queues/{Uri.EscapeDataString(which)}/{verb}"
+                    : $"/api/messages/{Uri.EscapeDataString(which)}/{verb}";
+                var result = await client.PostAsync<QueueActionResult>(path, new { });
+                output.WriteLine(p.GetValue(json)
+                    ? JsonSerializer.Serialize(result, AdminClient.Json)
+                    : $"{result.Operation}: {result.Recipients} recipient(s) of {which}");
+            }));
+            queue.Subcommands.Add(command);
+        }
         root.Subcommands.Add(queue);
 
         return await root.Parse(args).InvokeAsync(new InvocationConfiguration { Output = output, Error = error });

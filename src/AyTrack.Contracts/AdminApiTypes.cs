@@ -27,7 +27,13 @@ public sealed record ActorNode(string Name, string Path, IReadOnlyList<ActorNode
 
 /// <summary>One domain in GET /api/queues.</summary>
 public sealed record DomainQueue(string Domain, int Pending, int Deferred, int Bouncing, int Sessions, DateTimeOffset? Oldest,
-    DateTimeOffset? NextAttempt, string? LastError);
+    DateTimeOffset? NextAttempt, string? LastError)
+{
+    public int Held { get; init; }
+}
+
+/// <summary>Reply of POST /api/queues/{domain}/{action} and /api/messages/{id}/{action}.</summary>
+public sealed record QueueActionResult(string Operation, int Recipients);
 
 public sealed record QueuesView(long Undispatched, IReadOnlyList<DomainQueue> Domains);
 

@@ -8,6 +8,7 @@ using AyTrack.Core.Addresses;
 using AyTrack.Core.Delivery;
 using AyTrack.Core.Domains;
 using AyTrack.Core.Settings;
+using AyTrack.Smtp.Logging;
 using AyTrack.Smtp.Spool;
 
 namespace AyTrack.Actors.Domains;
@@ -42,6 +43,7 @@ public sealed class DomainDeliveryActor : ReceivePersistentActor, IWithTimers
     private readonly DomainActorSettings _settings;
     private readonly LiveSettings _live;
     private readonly DeliveryRate _rate;
+    private readonly DeliveryLog? _deliveryLog;
     private readonly ILoggingAdapter _log = Context.GetLogger();
     private readonly Dictionary<Guid, IReadOnlyList<BatchItem>> _inFlight = [];
     private readonly HashSet<string> _bouncesRequested = new(StringComparer.Ordinal);
@@ -50,8 +52,9 @@ public sealed class DomainDeliveryActor : ReceivePersistentActor, IWithTimers
     private int _eventsSinceSnapshot;
 
     public DomainDeliveryActor(string domain, IActorRef workers, IActorRef bouncer, ISpool spool, DomainActorSettings settings,
-        LiveSettings live, DeliveryRate rate)
+        LiveSettings live, DeliveryRate rate, DeliveryLog? deliveryLog)
     {
+        _deliveryLog = deliveryLog;
         _live = live;
         _rate = rate;
         _domain = new RecipientDomain(domain);
@@ -66,6 +69,7 @@ public sealed class DomainDeliveryActor : ReceivePersistentActor, IWithTimers
 
         Command<DomainCommands.Enqueue>(Handle);
         Command<DomainCommands.Wake>(_ => Tick());
+        Command<DomainCommands.QueueAction>(Handle);
         Command<WorkerCommands.BatchDelivered>(Handle);
         Command<BatchFailed>(Handle);
         Command<BounceCommands.BounceQueued>(Handle);
@@ -96,8 +100,8 @@ public sealed class DomainDeliveryActor : ReceivePersistentActor, IWithTimers
     public ITimerScheduler Timers { get; set; } = null!;
 
     public static Props Props(string domain, IActorRef workers, IActorRef bouncer, ISpool spool, DomainActorSettings settings,
-        LiveSettings live, DeliveryRate rate) =>
-        Akka.Actor.Props.Create(() => new DomainDeliveryActor(domain, workers, bouncer, spool, settings, live, rate));
+        LiveSettings live, DeliveryRate rate, DeliveryLog? deliveryLog = null) =>
+        Akka.Actor.Props.Create(() => new DomainDeliveryActor(domain, workers, bouncer, spool, settings, live, rate, deliveryLog));
 
     protected override void OnReplaySuccess()
     {
@@ -146,6 +150,38 @@ public sealed class DomainDeliveryActor : ReceivePersistentActor, IWithTimers
         var now = DateTimeOffset.UtcNow;
         RecordAttempts(failed.BatchId, items.Select(i => Attempted(i.Id,
             i.Recipients.Select(r => new RecipientAttempt(r, RecipientOutcome.Deferred, reply)).ToList(), null, now)).ToList());
+    }
+
+    private void Handle(DomainCommands.QueueAction action)
+    {
+        var events = _state.Act(action.Operation, action.Id, DateTimeOffset.UtcNow, InFlightIds());
+        var count = events.Sum(e => e.Recipients.Count);
+        if (events.Count == 0)
+        {
+            Sender.Tell(new DomainCommands.QueueActionDone(_domain, action.Operation, 0));
+            return;
+        }
+
+        var remaining = events.Count;
+        var replyTo = Sender;
+        PersistAll(events, e =>
+        {
+            Apply(e);
+            if (e.Operation == QueueOperation.Delete)
+            {
+                // Deleted by an operator is a final state of its own: no delivery, no bounce, and the log says so.
+                MarkFinalInSpool(e.Id, e.Recipients);
+                _deliveryLog?.Write(e.Recipients.Select(r => new DeliveryLogEntry(e.At, e.Id.Value, null, r, "deleted",
+                    "deleted by the operator", null, null, false, 0)));
+            }
+
+            if (--remaining == 0)
+            {
+                _log.Info("Operator {0} on {1}{2}: {3} recipient(s)", action.Operation, _domain, action.Id is null ? string.Empty : $" message {action.Id}", count);
+                replyTo.Tell(new DomainCommands.QueueActionDone(_domain, action.Operation, count));
+                Tick();
+            }
+        });
     }
 
     private void Handle(BounceCommands.BounceQueued queued)
@@ -349,13 +385,14 @@ public sealed class DomainDeliveryActor : ReceivePersistentActor, IWithTimers
         var recipients = _state.Messages.Values.SelectMany(m => m.Recipients.Values).ToList();
         return new DomainQueries.QueueStatus(
             _domain,
-            recipients.Count(r => r.State == RecipientState.Pending),
-            recipients.Count(r => r.State == RecipientState.Deferred),
+            recipients.Count(r => r.State == RecipientState.Pending && !r.Held),
+            recipients.Count(r => r.State == RecipientState.Deferred && !r.Held),
             _inFlight.Count,
             _state.Messages.IsEmpty ? null : _state.Messages.Values.Min(m => m.ArrivedAt),
             _lastError)
         {
             Bouncing = recipients.Count(r => r.State == RecipientState.Bouncing),
+            Held = recipients.Count(r => r.Held),
             NextAttempt = _state.NextWakeUp(_live.Current.Settings.Timing.RetryDays),
         };
     }

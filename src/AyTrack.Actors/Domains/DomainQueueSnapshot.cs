@@ -10,12 +10,12 @@ public sealed record DomainQueueSnapshot(IReadOnlyList<DomainQueueSnapshot.Messa
     public sealed record Message(string Id, DateTimeOffset ArrivedAt, IReadOnlyList<Recipient> Recipients);
 
     public sealed record Recipient(string Address, RecipientState State, int Attempts, string? LastReply,
-        DateTimeOffset? NextAttemptAt = null, string? RemoteMta = null, string? Status = null);
+        DateTimeOffset? NextAttemptAt = null, string? RemoteMta = null, string? Status = null, bool Held = false);
 
     public static DomainQueueSnapshot From(DomainQueueState state) => new(state.Messages.Values
         .Select(m => new Message(m.Id.Value, m.ArrivedAt,
             m.Recipients.Select(r => new Recipient(r.Key, r.Value.State, r.Value.Attempts, r.Value.LastReply,
-                r.Value.NextAttemptAt, r.Value.RemoteMta, r.Value.Status)).ToList()))
+                r.Value.NextAttemptAt, r.Value.RemoteMta, r.Value.Status, r.Value.Held)).ToList()))
         .ToList());
 
     public DomainQueueState ToState()
@@ -29,6 +29,7 @@ public sealed record DomainQueueSnapshot(IReadOnlyList<DomainQueueSnapshot.Messa
                     NextAttemptAt = r.NextAttemptAt,
                     RemoteMta = r.RemoteMta,
                     Status = r.Status,
+                    Held = r.Held,
                 })));
             messages[m.Id] = new QueuedMessage(new QueueId(m.Id), m.ArrivedAt, recipients);
         }

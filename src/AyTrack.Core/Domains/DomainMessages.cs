@@ -20,8 +20,35 @@ public static class DomainCommands
 
     public sealed record Enqueued(RecipientDomain Domain, QueueId Id);
 
+    /// <summary>
+    /// An operator's action on this domain's queue, or on one message (<see cref="Id"/>) in it. Replied to with
+    /// <see cref="QueueActionDone"/> once persisted.
+    /// </summary>
+    public sealed record QueueAction(RecipientDomain Domain, QueueId? Id, QueueOperation Operation) : IWithRecipientDomain;
+
+    public sealed record QueueActionDone(RecipientDomain Domain, QueueOperation Operation, int Recipients);
+
     /// <summary>Start the domain actor (if it is not running) so it looks at its queue: sent for domains with mail after a restart.</summary>
     public sealed record Wake(RecipientDomain Domain) : IWithRecipientDomain;
+}
+
+/// <summary>What an operator can do to queued mail (Postfix's postqueue -f / postsuper -h, -H, -d, and a forced bounce).</summary>
+public enum QueueOperation
+{
+    /// <summary>Try deferred recipients now instead of at their retry time.</summary>
+    Retry,
+
+    /// <summary>Keep recipients queued without trying them (and without expiring them) until released.</summary>
+    Hold,
+
+    /// <summary>Undo a hold; released recipients are tried at once.</summary>
+    Release,
+
+    /// <summary>Drop recipients without delivery and without a bounce.</summary>
+    Delete,
+
+    /// <summary>Give up on recipients now: a DSN goes to the sender as for a permanent failure.</summary>
+    Bounce,
 }
 
 public static class DomainQueries
@@ -37,6 +64,8 @@ public static class DomainQueries
         string? LastError)
     {
         public int Bouncing { get; init; }
+
+        public int Held { get; init; }
 
         public DateTimeOffset? NextAttempt { get; init; }
     }
@@ -60,6 +89,9 @@ public static class DomainEvents
 
     /// <summary>These recipients reached the end of timing.retryDays undelivered.</summary>
     public sealed record RecipientsExpired(QueueId Id, IReadOnlyList<string> Recipients, DateTimeOffset At) : IDomainEvent;
+
+    /// <summary>An operator acted on these recipients (see <see cref="QueueOperation"/>).</summary>
+    public sealed record OperatorActed(QueueId Id, QueueOperation Operation, IReadOnlyList<string> Recipients, DateTimeOffset At) : IDomainEvent;
 
     /// <summary>The delivery status notification for these recipients is in the spool (or was not due: null sender).</summary>
     public sealed record BouncesQueued(QueueId Id, IReadOnlyList<string> Recipients, DateTimeOffset At) : IDomainEvent;

@@ -27,6 +27,9 @@ public sealed record RecipientStatus(RecipientState State, int Attempts, string?
     public string? RemoteMta { get; init; }
 
     public string? Status { get; init; }
+
+    /// <summary>Held by an operator: neither tried nor expired until released.</summary>
+    public bool Held { get; init; }
 }
 
 /// <summary>A recipient whose delivery status notification must be sent.</summary>
@@ -71,8 +74,54 @@ public sealed record DomainQueueState(ImmutableSortedDictionary<string, QueuedMe
             LastReply = status.LastReply ?? "no delivery attempt succeeded before the message expired",
         }),
         DomainEvents.BouncesQueued e => Update(e.Id, e.Recipients, _ => null),
+        DomainEvents.OperatorActed e => Update(e.Id, e.Recipients, status => e.Operation switch
+        {
+            QueueOperation.Retry => status with { NextAttemptAt = e.At },
+            QueueOperation.Hold => status with { Held = true },
+            QueueOperation.Release => status with { Held = false, NextAttemptAt = e.At },
+            QueueOperation.Delete => null,
+            QueueOperation.Bounce => status with
+            {
+                State = RecipientState.Bouncing,
+                Held = false,
+                Status = "5.0.0",
+                LastReply = status.LastReply is null ? "bounced by the operator" : $"bounced by the operator; last reply: {status.LastReply}",
+            },
+            _ => status,
+        }),
         _ => throw new ArgumentOutOfRangeException(nameof(@event), @event.GetType().Name, "unknown domain event"),
     };
+
+    /// <summary>
+    /// The recipients an operator's action applies to (all messages, or one): retry takes deferred ones, hold takes
+    /// those still trying, release takes held ones, delete and bounce take every recipient not already bouncing.
+    /// </summary>
+    public IReadOnlyList<DomainEvents.OperatorActed> Act(QueueOperation operation, QueueId? id, DateTimeOffset now, IReadOnlySet<string> inFlight)
+    {
+        var events = new List<DomainEvents.OperatorActed>();
+        foreach (var message in Messages.Values.Where(m => id is null || m.Id == id))
+        {
+            // A message in a session is left alone by destructive actions: its result is on its way.
+            if (inFlight.Contains(message.Id.Value) && operation is QueueOperation.Delete or QueueOperation.Bounce or QueueOperation.Hold)
+            {
+                continue;
+            }
+
+            var recipients = message.Recipients.Where(r => operation switch
+            {
+                QueueOperation.Retry => r.Value.State == RecipientState.Deferred && !r.Value.Held,
+                QueueOperation.Hold => r.Value.State != RecipientState.Bouncing && !r.Value.Held,
+                QueueOperation.Release => r.Value.Held,
+                _ => r.Value.State != RecipientState.Bouncing,
+            }).Select(r => r.Key).ToList();
+            if (recipients.Count > 0)
+            {
+                events.Add(new DomainEvents.OperatorActed(message.Id, operation, recipients, now));
+            }
+        }
+
+        return events;
+    }
 
     /// <summary>
     /// Recipients still trying (pending or deferred, not in a session) whose message is older than the lifetime:
@@ -88,7 +137,7 @@ public sealed record DomainQueueState(ImmutableSortedDictionary<string, QueuedMe
                 continue;
             }
 
-            var recipients = message.Recipients.Where(r => r.Value.State != RecipientState.Bouncing).Select(r => r.Key).ToList();
+            var recipients = message.Recipients.Where(r => r.Value.State != RecipientState.Bouncing && !r.Value.Held).Select(r => r.Key).ToList();
             if (recipients.Count > 0)
             {
                 expired.Add(new DomainEvents.RecipientsExpired(message.Id, recipients, now));
@@ -116,7 +165,7 @@ public sealed record DomainQueueState(ImmutableSortedDictionary<string, QueuedMe
         DateTimeOffset? earliest = null;
         foreach (var message in Messages.Values)
         {
-            foreach (var status in message.Recipients.Values.Where(r => r.State == RecipientState.Deferred))
+            foreach (var status in message.Recipients.Values.Where(r => r.State == RecipientState.Deferred && !r.Held))
             {
                 var expiry = RetrySchedule.ExpiresAt(message.ArrivedAt, retryDays);
                 var due = status.NextAttemptAt is { } next && next < expiry ? next : expiry;
@@ -146,8 +195,8 @@ public sealed record DomainQueueState(ImmutableSortedDictionary<string, QueuedMe
                 continue;
             }
 
-            var pending = message.Recipients.Where(r => r.Value.State == RecipientState.Pending ||
-                                                         (r.Value.State == RecipientState.Deferred && r.Value.NextAttemptAt <= now)).ToList();
+            var pending = message.Recipients.Where(r => !r.Value.Held && (r.Value.State == RecipientState.Pending ||
+                                                         (r.Value.State == RecipientState.Deferred && r.Value.NextAttemptAt <= now))).ToList();
             if (pending.Count > 0)
             {
                 batch.Add(new BatchItem(message.Id, pending.Select(r => r.Key).ToList(), pending.Max(r => r.Value.Attempts) + 1));

@@ -34,6 +34,8 @@ public static class OperatorApi
         app.MapGet("/api/actors", (ActorSystem system) => Results.Ok(Tree(((ExtendedActorSystem)system).Guardian.Parent)));
         app.MapGet("/api/queues", GetQueuesAsync);
         app.MapGet("/api/queues/{domain}", GetQueueAsync);
+        app.MapPost("/api/queues/{domain}/{action}", ActOnDomainAsync);
+        app.MapPost("/api/messages/{id}/{action}", ActOnMessageAsync);
     }
 
     public static string ETag(long version) => $"\"v{version}\"";
@@ -169,14 +171,54 @@ public static class OperatorApi
             return Results.ValidationProblem(new Dictionary<string, string[]> { ["domain"] = [error] });
         }
 
-        return Results.Ok(await QueueAsync(region.ActorRef, new Core.Addresses.RecipientDomain(normalized)));
+        return Results.Ok(await QueueAsync(region.ActorRef, new RecipientDomain(normalized)));
     }
 
-    private static async Task<DomainQueue> QueueAsync(IActorRef region, Core.Addresses.RecipientDomain domain)
+    private static async Task<IResult> ActOnDomainAsync(string domain, string action, IRequiredActor<DomainRegion> region)
+    {
+        if (!Enum.TryParse<QueueOperation>(action, ignoreCase: true, out var operation) || int.TryParse(action, out _))
+        {
+            return UnknownAction(action);
+        }
+
+        if (!DomainName.TryNormalize(domain, out var normalized, out var error))
+        {
+            return Results.ValidationProblem(new Dictionary<string, string[]> { ["domain"] = [error] });
+        }
+
+        var done = await region.ActorRef.Ask<DomainCommands.QueueActionDone>(
+            new DomainCommands.QueueAction(new RecipientDomain(normalized), null, operation), AskTimeout);
+        return Results.Ok(new QueueActionResult(operation.ToString(), done.Recipients));
+    }
+
+    private static async Task<IResult> ActOnMessageAsync(string id, string action, ISpool spool, IRequiredActor<DomainRegion> region)
+    {
+        if (!Enum.TryParse<QueueOperation>(action, ignoreCase: true, out var operation) || int.TryParse(action, out _))
+        {
+            return UnknownAction(action);
+        }
+
+        var message = await spool.LoadAsync(new QueueId(id), CancellationToken.None);
+        if (message is null)
+        {
+            return Results.Problem($"No queued message has the id {id}.", statusCode: StatusCodes.Status404NotFound);
+        }
+
+        var results = await Task.WhenAll(message.Envelope.Recipients.Select(r => r.Domain).Distinct().Select(domain =>
+            region.ActorRef.Ask<DomainCommands.QueueActionDone>(new DomainCommands.QueueAction(domain, message.Envelope.Id, operation), AskTimeout)));
+        return Results.Ok(new QueueActionResult(operation.ToString(), results.Sum(r => r.Recipients)));
+    }
+
+    private static IResult UnknownAction(string action) => Results.ValidationProblem(new Dictionary<string, string[]>
+    {
+        ["action"] = [$"'{action}' is not one of retry, hold, release, delete, bounce"],
+    });
+
+    private static async Task<DomainQueue> QueueAsync(IActorRef region, RecipientDomain domain)
     {
         var status = await region.Ask<DomainQueries.QueueStatus>(new DomainQueries.GetQueue(domain), AskTimeout);
         return new DomainQueue(status.Domain.Value, status.Pending, status.Deferred, status.Bouncing, status.InFlightSessions,
-            status.Oldest, status.NextAttempt, status.LastError);
+            status.Oldest, status.NextAttempt, status.LastError) { Held = status.Held };
     }
 
     /// <summary>The live actor tree below <paramref name="actor"/>, read from the actor cells (what `pbm actor hierarchy` shows).</summary>
