@@ -41,7 +41,9 @@ public sealed class HousekeepingTests(ITestOutputHelper output)
             await Task.Delay(50, cts.Token);
         }
 
-        // Every event before the latest snapshot is deleted: at most one snapshot interval (200) stays per domain.
+        // Every event before the latest snapshot is deleted. What stays per domain is bounded by the snapshot interval
+        // (200): the events since the last snapshot, plus at most one interval whose snapshot and deletion are still
+        // being written, plus the newest deleted row that the journal keeps for its sequence number.
         await using var journal = new SqliteConnection($"Data Source={Path.Combine(node.DataDir, "journal.db")};Mode=ReadOnly");
         await journal.OpenAsync();
         await using var query = journal.CreateCommand();
@@ -56,7 +58,7 @@ public sealed class HousekeepingTests(ITestOutputHelper output)
         }
 
         Assert.Equal(["domain-one.test", "domain-two.test"], rows.Keys.Order());
-        Assert.All(rows.Values, events => Assert.InRange(events, 1, 200));
+        Assert.All(rows.Values, events => Assert.InRange(events, 1, 401));
         output.WriteLine($"{count} messages delivered in {elapsed.TotalSeconds:F1} s; journal rows left per domain: " +
                          string.Join(", ", rows.Select(r => $"{r.Key}={r.Value}")));
     }
