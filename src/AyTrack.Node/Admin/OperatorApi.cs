@@ -73,9 +73,7 @@ public static class OperatorApi
 
         using var reader = new StreamReader(http.Request.Body);
         var patch = await reader.ReadToEndAsync();
-        var by = http.Request.Headers["X-AyTrack-Client"].FirstOrDefault() is { Length: > 0 } client
-            ? $"{client} from {http.Connection.RemoteIpAddress}"
-            : $"api from {http.Connection.RemoteIpAddress}";
+        var by = Caller(http);
         var reply = await config.ActorRef.Ask<object>(
             new ConfigCommands.ChangeSettings(patch, expected, by, Cluster.Get(system).SelfAddress.ToString()), AskTimeout);
         switch (reply)
@@ -128,7 +126,7 @@ public static class OperatorApi
 
         var patch = new JsonObject { ["timing"] = new JsonObject { ["threads"] = request.Size.Value } }.ToJsonString();
         var reply = await config.ActorRef.Ask<object>(new ConfigCommands.ChangeSettings(patch, null,
-            $"api from {http.Connection.RemoteIpAddress}", Cluster.Get(system).SelfAddress.ToString()), AskTimeout);
+            Caller(http), Cluster.Get(system).SelfAddress.ToString()), AskTimeout);
         return reply is ConfigReplies.Changed
             ? Results.Accepted("/api/threads", new { setting = request.Size.Value })
             : Results.Problem("The change was not applied.", statusCode: StatusCodes.Status500InternalServerError);
@@ -208,6 +206,11 @@ public static class OperatorApi
             region.ActorRef.Ask<DomainCommands.QueueActionDone>(new DomainCommands.QueueAction(domain, message.Envelope.Id, operation), AskTimeout)));
         return Results.Ok(new QueueActionResult(operation.ToString(), results.Sum(r => r.Recipients)));
     }
+
+    /// <summary>Who made a change, for the audit history: the client's own name (the CLI sends one) and its address.</summary>
+    private static string Caller(HttpContext http) => http.Request.Headers["X-AyTrack-Client"].FirstOrDefault() is { Length: > 0 } client
+        ? $"{client} from {http.Connection.RemoteIpAddress}"
+        : $"api from {http.Connection.RemoteIpAddress}";
 
     private static IResult UnknownAction(string action) => Results.ValidationProblem(new Dictionary<string, string[]>
     {
