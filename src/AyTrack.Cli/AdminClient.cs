@@ -49,6 +49,8 @@ public sealed class AdminClient : IDisposable
         Content = new StringContent(mergePatch, Encoding.UTF8, "application/merge-patch+json"),
     });
 
+    public Task DeleteAsync(string path) => SendAsync<JsonElement?>(new HttpRequestMessage(HttpMethod.Delete, path));
+
     public void Dispose() => _http.Dispose();
 
     private async Task<T> SendAsync<T>(HttpRequestMessage request)
@@ -80,7 +82,12 @@ public sealed class AdminClient : IDisposable
                 throw new CliException(Describe(response.StatusCode, text));
             }
 
-            if (typeof(T) == typeof(JsonElement))
+            if (text.Length == 0 && default(T) is null)
+            {
+                return default!;
+            }
+
+            if (typeof(T) == typeof(JsonElement) || typeof(T) == typeof(JsonElement?))
             {
                 return (T)(object)JsonDocument.Parse(text).RootElement.Clone();
             }

@@ -190,6 +190,45 @@ public static class AyTrackCli
         }
         root.Subcommands.Add(queue);
 
+        // certs
+        var certs = new Command("certs", "Certificates trusted for the external server beyond the system's");
+        var certsList = new Command("list", "Trusted CAs and pinned server certificates");
+        certsList.SetAction(p => Run(p, error, async () =>
+        {
+            using var client = Client(p);
+            var list = await client.GetAsync<List<TrustedCertificateView>>("/api/certs");
+            output.Write(p.GetValue(json)
+                ? JsonSerializer.Serialize(list, AdminClient.Json) + Environment.NewLine
+                : Output.Table(["kind", "sha256", "subject", "not after"], list.Select(c => (IReadOnlyList<string?>)[c.Kind, c.Sha256, c.Subject, Time(c.NotAfter)])));
+        }));
+        var file = new Argument<FileInfo>("file") { Description = "PEM file" };
+        var kind = new Option<string>("--kind") { Description = "Ca (trust certificates it issued) or Pinned (trust exactly this one)", DefaultValueFactory = _ => "Ca" };
+        var certsAdd = new Command("add", "Trust a certificate from a PEM file") { file, kind };
+        certsAdd.SetAction(p => Run(p, error, async () =>
+        {
+            var path = p.GetValue(file)!;
+            if (!path.Exists)
+            {
+                throw new CliException($"{path.FullName} does not exist");
+            }
+
+            using var client = Client(p);
+            var added = await client.PostAsync<TrustedCertificateView>("/api/certs", new TrustCertificateRequest(await File.ReadAllTextAsync(path.FullName), p.GetValue(kind), null));
+            output.WriteLine($"trusted ({added.Kind}): {added.Subject} sha256 {added.Sha256}");
+        }));
+        var fingerprint = new Argument<string>("sha256") { Description = "Fingerprint as listed" };
+        var certsRemove = new Command("remove", "Stop trusting a certificate") { fingerprint };
+        certsRemove.SetAction(p => Run(p, error, async () =>
+        {
+            using var client = Client(p);
+            await client.DeleteAsync($"/api/certs/{Uri.EscapeDataString(p.GetValue(fingerprint)!)}");
+            output.WriteLine($"removed {p.GetValue(fingerprint)}");
+        }));
+        certs.Subcommands.Add(certsList);
+        certs.Subcommands.Add(certsAdd);
+        certs.Subcommands.Add(certsRemove);
+        root.Subcommands.Add(certs);
+
         return await root.Parse(args).InvokeAsync(new InvocationConfiguration { Output = output, Error = error });
     }
 

@@ -39,3 +39,9 @@ public sealed record QueuesView(long Undispatched, IReadOnlyList<DomainQueue> Do
 
 /// <summary>One entry of GET /api/settings/history.</summary>
 public sealed record SettingsHistoryEntry(long Version, DateTimeOffset At, string By, string Node, IReadOnlyList<string> Changed);
+
+/// <summary>Body of POST /api/certs: a PEM certificate, trusted as an extra CA or pinned as a server's own certificate.</summary>
+public sealed record TrustCertificateRequest(string? Pem, string? Kind, string? Sha256);
+
+/// <summary>One trusted certificate in GET /api/certs.</summary>
+public sealed record TrustedCertificateView(string Kind, string Sha256, string Subject, DateTimeOffset? NotAfter);

@@ -114,6 +114,7 @@ public static class NodeHost
         });
         app.MapInjectionApi();
         app.MapOperatorApi();
+        app.MapCertificatesApi();
         return app;
     }
 
