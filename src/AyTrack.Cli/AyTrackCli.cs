@@ -229,6 +229,34 @@ public static class AyTrackCli
         certs.Subcommands.Add(certsRemove);
         root.Subcommands.Add(certs);
 
+        // suggest
+        var email = new Argument<string?>("email") { Arity = ArgumentArity.ZeroOrOne, Description = "The sender address whose domain's DNS and autoconfig are asked too" };
+        var suggest = new Command("suggest", "Find the external SMTP server from this machine's mail clients, DNS and autoconfig") { email };
+        suggest.SetAction(p => Run(p, error, async () =>
+        {
+            using var client = Client(p);
+            var address = p.GetValue(email);
+            var found = await client.GetAsync<List<SuggestionView>>(
+                "/api/settings/suggest" + (address is null ? string.Empty : $"?email={Uri.EscapeDataString(address)}"));
+            if (p.GetValue(json))
+            {
+                output.WriteLine(JsonSerializer.Serialize(found, AdminClient.Json));
+                return;
+            }
+
+            if (found.Count == 0)
+            {
+                output.WriteLine("No SMTP server found in this machine's mail-client settings" + (address is null ? "; give an email address to ask DNS and autoconfig too." : $" or for {address}."));
+                return;
+            }
+
+            output.Write(Output.Table(["host", "port", "tls", "username", "source"],
+                found.Select(c => (IReadOnlyList<string?>)[c.Host, Count(c.Port), c.Tls, c.Username, string.Join("; ", c.Sources)])));
+            var best = found[0];
+            output.WriteLine($"To use the first: aytrack settings set relay.host={best.Host} relay.port={best.Port} relay.tls={best.Tls}");
+        }));
+        root.Subcommands.Add(suggest);
+
         return await root.Parse(args).InvokeAsync(new InvocationConfiguration { Output = output, Error = error });
     }
 

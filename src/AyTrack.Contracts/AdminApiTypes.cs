@@ -45,3 +45,6 @@ public sealed record TrustCertificateRequest(string? Pem, string? Kind, string? 
 
 /// <summary>One trusted certificate in GET /api/certs.</summary>
 public sealed record TrustedCertificateView(string Kind, string Sha256, string Subject, DateTimeOffset? NotAfter);
+
+/// <summary>One ranked candidate of GET /api/settings/suggest.</summary>
+public sealed record SuggestionView(string Host, int Port, string Tls, string? Username, IReadOnlyList<string> Sources, int Score);

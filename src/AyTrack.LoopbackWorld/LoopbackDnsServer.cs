@@ -16,6 +16,7 @@ public sealed class LoopbackDnsServer : IDisposable
 
     private readonly ConcurrentDictionary<string, List<(ushort Preference, string Exchange)>> _mx = new(StringComparer.OrdinalIgnoreCase);
     private readonly ConcurrentDictionary<string, List<IPAddress>> _addresses = new(StringComparer.OrdinalIgnoreCase);
+    private readonly ConcurrentDictionary<string, List<(ushort Priority, ushort Weight, ushort Port, string Target)>> _srv = new(StringComparer.OrdinalIgnoreCase);
     private readonly ConcurrentDictionary<string, bool> _servFail = new(StringComparer.OrdinalIgnoreCase);
     private readonly ConcurrentDictionary<string, bool> _noData = new(StringComparer.OrdinalIgnoreCase);
     private int _queries;
@@ -38,6 +39,13 @@ public sealed class LoopbackDnsServer : IDisposable
     public LoopbackDnsServer AddAddress(string host, IPAddress address)
     {
         _addresses.GetOrAdd(Normalize(host), _ => []).Add(address);
+        return this;
+    }
+
+    /// <summary>An SRV record (RFC 2782), e.g. _submissions._tcp.example.test.</summary>
+    public LoopbackDnsServer AddSrv(string name, ushort priority, ushort weight, ushort port, string target)
+    {
+        _srv.GetOrAdd(Normalize(name), _ => []).Add((priority, weight, port, Normalize(target)));
         return this;
     }
 
@@ -105,7 +113,7 @@ public sealed class LoopbackDnsServer : IDisposable
                 continue;
             }
 
-            var known = _mx.ContainsKey(name) || _addresses.ContainsKey(name) || _noData.ContainsKey(name);
+            var known = _mx.ContainsKey(name) || _addresses.ContainsKey(name) || _noData.ContainsKey(name) || _srv.ContainsKey(name);
             if (!known)
             {
                 response.ReturnCode = ReturnCode.NxDomain;
@@ -119,6 +127,14 @@ public sealed class LoopbackDnsServer : IDisposable
                     {
                         var target = exchange == "" ? DomainName.Root : DomainName.Parse(exchange);
                         response.AnswerRecords.Add(new MxRecord(question.Name, Ttl, preference, target));
+                    }
+
+                    break;
+                case RecordType.Srv when _srv.TryGetValue(name, out var srv):
+                    foreach (var (priority, weight, port, target) in srv)
+                    {
+                        response.AnswerRecords.Add(new SrvRecord(question.Name, Ttl, priority, weight, port,
+                            target == "" ? DomainName.Root : DomainName.Parse(target)));
                     }
 
                     break;

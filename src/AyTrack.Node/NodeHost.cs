@@ -53,6 +53,8 @@ public static class NodeHost
         services.AddSingleton(AdminToken.Load(options.Admin.Token, dataDir));
         services.AddSingleton<ISpool>(_ => SqliteSpool.OpenAsync(Path.Combine(dataDir, "spool.db")).GetAwaiter().GetResult());
         services.AddSingleton(new MxResolver(options.Dns));
+        services.AddSingleton(sp => new AyTrack.Smtp.Suggest.SuggestService(options.Suggest, sp.GetRequiredService<MxResolver>(),
+            new HttpClient(), sp.GetRequiredService<ILogger<AyTrack.Smtp.Suggest.SuggestService>>()));
         services.AddSingleton(new LiveSettings(options.Settings));
         services.AddSingleton(new DeliveryRate(DateTimeOffset.UtcNow));
         services.AddSingleton(SecretBox.LoadOrCreate(string.IsNullOrWhiteSpace(options.Secrets.KeyFile)

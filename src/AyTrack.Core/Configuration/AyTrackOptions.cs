@@ -30,6 +30,8 @@ public sealed class AyTrackOptions
 
     public SecretsOptions Secrets { get; set; } = new();
 
+    public SuggestOptions Suggest { get; set; } = new();
+
     /// <summary>Operator settings; they seed the settings store on first start.</summary>
     public OperatorSettings Settings { get; set; } = new();
 
@@ -124,6 +126,23 @@ public sealed class PersistenceOptions
 
     /// <summary>Empty with sqlite: files in the data directory.</summary>
     public string ConnectionString { get; set; } = string.Empty;
+}
+
+public sealed class SuggestOptions
+{
+    /// <summary>Home directory whose mail-client settings are read; empty: the node's user's home.</summary>
+    public string Home { get; set; } = string.Empty;
+
+    /// <summary>Autoconfig URL templates ({domain} is replaced); null: the two Mozilla locations.</summary>
+    public string[]? AutoconfigUrls { get; set; }
+
+    public TimeSpan Timeout { get; set; } = TimeSpan.FromSeconds(5);
+
+    public static readonly string[] DefaultAutoconfigUrls =
+    [
+        "https://autoconfig.{domain}/mail/config-v1.1.xml",
+        "https://{domain}/.well-known/autoconfig/mail/config-v1.1.xml",
+    ];
 }
 
 public sealed class SecretsOptions

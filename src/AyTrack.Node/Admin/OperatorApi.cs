@@ -28,6 +28,18 @@ public static class OperatorApi
         app.MapGet("/api/settings/history", async (IRequiredActor<ConfigActor> config) =>
             Results.Ok((await config.ActorRef.Ask<ConfigReplies.History>(new ConfigCommands.GetHistory(), AskTimeout)).Entries
                 .Select(e => new SettingsHistoryEntry(e.Version, e.At, e.By, e.Node, e.Changed))));
+        app.MapGet("/api/settings/suggest", async (string? email, AyTrack.Smtp.Suggest.SuggestService suggest, CancellationToken cancellationToken) =>
+        {
+            try
+            {
+                var found = await suggest.SuggestAsync(email, cancellationToken);
+                return Results.Ok(found.Select(s => new SuggestionView(s.Host, s.Port, s.Tls.ToString(), s.Username, s.Sources, s.Score)));
+            }
+            catch (ArgumentException error)
+            {
+                return Results.ValidationProblem(new Dictionary<string, string[]> { ["email"] = [error.Message.Split(" (Parameter")[0]] });
+            }
+        });
         app.MapGet("/api/threads", GetThreadsAsync);
         app.MapPost("/api/threads", PostThreadsAsync);
         app.MapGet("/api/cluster", GetClusterAsync);

@@ -124,6 +124,22 @@ public sealed class MxResolver
             : new SmtpReply(550, "5.1.2", $"Host {host} has no A or AAAA record"));
     }
 
+    /// <summary>SRV records of a service name (RFC 2782), by priority; a single "." target means "no such service" (RFC 6186 §3).</summary>
+    public async Task<IReadOnlyList<(int Priority, int Weight, int Port, string Target)>> ResolveSrvAsync(string name, CancellationToken cancellationToken)
+    {
+        if (await QueryAsync(name, QueryType.SRV, cancellationToken) is not LookupResult<IDnsQueryResponse>.Found { Value: var answer })
+        {
+            return [];
+        }
+
+        return answer.Answers.SrvRecords()
+            .Select(r => ((int)r.Priority, (int)r.Weight, (int)r.Port, r.Target.Value.TrimEnd('.')))
+            .Where(r => r.Item4.Length > 0)
+            .OrderBy(r => r.Item1)
+            .ThenByDescending(r => r.Item2)
+            .ToList();
+    }
+
     private async Task<LookupResult<IDnsQueryResponse>> QueryAsync(string name, QueryType type, CancellationToken cancellationToken)
     {
         var key = (name.ToLowerInvariant(), type);
