@@ -120,8 +120,7 @@ public static class CertificatesApi
             ["pem"] = c.Pem.Length > 0 ? c.Pem : null,
         }).ToArray());
         var patch = new JsonObject { ["trustedCertificates"] = list }.ToJsonString();
-        var by = http.Request.Headers["X-AyTrack-Client"].FirstOrDefault() is { Length: > 0 } client ? client : "api";
-        return config.Ask<object>(new ConfigCommands.ChangeSettings(patch, version, $"{by} from {http.Connection.RemoteIpAddress}",
+        return config.Ask<object>(new ConfigCommands.ChangeSettings(patch, version, OperatorApi.Caller(http),
             Cluster.Get(system).SelfAddress.ToString()), AskTimeout);
     }
 

@@ -220,7 +220,7 @@ public static class OperatorApi
     }
 
     /// <summary>Who made a change, for the audit history: the client's own name (the CLI sends one) and its address.</summary>
-    private static string Caller(HttpContext http) => http.Request.Headers["X-AyTrack-Client"].FirstOrDefault() is { Length: > 0 } client
+    internal static string Caller(HttpContext http) => http.Request.Headers["X-AyTrack-Client"].FirstOrDefault() is { Length: > 0 } client
         ? $"{client} from {http.Connection.RemoteIpAddress}"
         : $"api from {http.Connection.RemoteIpAddress}";
 
