@@ -28,6 +28,7 @@ public sealed class DirectMxTransport(
     ILogger<DirectMxTransport> logger) : IDeliveryTransport
 {
     private readonly NetworkList _allowed = options.AllowedDestinationList;
+    private readonly SessionDelivery _session = new(spool, deliveryLog, logger);
 
     public async Task<IReadOnlyList<MessageAttempt>> DeliverAsync(RecipientDomain domain, IReadOnlyList<BatchItem> items,
         CancellationToken cancellationToken)
@@ -38,8 +39,8 @@ public sealed class DirectMxTransport(
         var mx = await resolver.ResolveMxAsync(domain, cancellationToken);
         if (mx is LookupResult<MxRoute>.Failed dnsFailure)
         {
-            FailAll(remaining, dnsFailure.Reply, FailureClassification.Classify(dnsFailure.Reply), null, null, results);
-            return Logged(results, items);
+            SessionDelivery.FailAll(remaining, dnsFailure.Reply, FailureClassification.Classify(dnsFailure.Reply), null, null, results);
+            return _session.Logged(results, items);
         }
 
         var route = (MxRoute.Hosts)((LookupResult<MxRoute>.Found)mx).Value;
@@ -53,8 +54,8 @@ public sealed class DirectMxTransport(
                 // failure); a listed MX host that does not resolve is just unreachable, so the next one is tried.
                 if (route.Implicit && FailureClassification.Classify(addressFailure.Reply) == RecipientOutcome.Failed)
                 {
-                    FailAll(remaining, addressFailure.Reply, RecipientOutcome.Failed, host, null, results);
-                    return Logged(results, items);
+                    SessionDelivery.FailAll(remaining, addressFailure.Reply, RecipientOutcome.Failed, host, null, results);
+                    return _session.Logged(results, items);
                 }
 
                 lastError = addressFailure.Reply with { Code = 451, Enhanced = "4.4.3" };
@@ -89,8 +90,8 @@ public sealed class DirectMxTransport(
         }
 
         // Nothing could take the rest: connection-level failures are temporary whatever code the last host gave.
-        FailAll(remaining, lastError, RecipientOutcome.Deferred, null, null, results);
-        return Logged(results, items);
+        SessionDelivery.FailAll(remaining, lastError, RecipientOutcome.Deferred, null, null, results);
+        return _session.Logged(results, items);
     }
 
     /// <summary>Runs one session against one address; returns why it stopped early, or null when it took everything.</summary>
@@ -110,101 +111,19 @@ public sealed class DirectMxTransport(
             {
                 client = await ConnectAsync(host, ip, SecureSocketOptions.None, cancellationToken);
             }
-            catch (Exception error) when (IsConnectionFailure(error))
+            catch (Exception error) when (SessionDelivery.IsConnectionFailure(error))
             {
                 return ConnectionError(host, ip, error);
             }
         }
-        catch (Exception error) when (IsConnectionFailure(error))
+        catch (Exception error) when (SessionDelivery.IsConnectionFailure(error))
         {
             return ConnectionError(host, ip, error);
         }
 
         using (client)
         {
-            var ipText = ip.ToString();
-            while (remaining.Count > 0)
-            {
-                var item = remaining.Peek();
-                var outcome = await SendOneAsync(client, item, host, ipText, cancellationToken);
-                if (outcome is null)
-                {
-                    // The connection broke during this message: it may or may not have arrived, so it is deferred
-                    // (at-least-once); the rest try the next address.
-                    remaining.Dequeue();
-                    results.Add(Uniform(item, new SmtpReply(451, "4.4.2", $"Connection to {host} [{ip}] lost during the transaction"),
-                        RecipientOutcome.Deferred, host, ipText));
-                    return new SmtpReply(451, "4.4.2", $"Connection to {host} [{ip}] lost");
-                }
-
-                remaining.Dequeue();
-                results.Add(outcome with { Tls = client.IsSecure });
-            }
-
-            try
-            {
-                await client.DisconnectAsync(quit: true, cancellationToken);
-            }
-            catch (Exception error) when (IsConnectionFailure(error))
-            {
-                logger.LogDebug("QUIT to {Host} failed: {Error}", host, error.Message);
-            }
-        }
-
-        return null;
-    }
-
-    private async Task<MessageAttempt?> SendOneAsync(RecordingSmtpClient client, BatchItem item, string host, string ip,
-        CancellationToken cancellationToken)
-    {
-        var spooled = await spool.LoadAsync(item.Id, cancellationToken);
-        if (spooled is null)
-        {
-            return Uniform(item, new SmtpReply(554, "5.3.0", "Message is no longer in the spool"), RecipientOutcome.Failed, host, ip);
-        }
-
-        // RFC 6531 §3.2: a message that needs SMTPUTF8 must not be downgraded silently for a server without it.
-        if (spooled.Envelope.SmtpUtf8 && !client.Capabilities.HasFlag(SmtpCapabilities.UTF8))
-        {
-            return Uniform(item, new SmtpReply(553, "5.6.7", $"{host} does not support SMTPUTF8, which this message requires"),
-                RecipientOutcome.Failed, host, ip);
-        }
-
-        var format = FormatOptions.Default.Clone();
-        format.NewLineFormat = NewLineFormat.Dos;
-        format.International = spooled.Envelope.SmtpUtf8;
-        var sender = new MailboxAddress(string.Empty, spooled.Envelope.Sender);
-        var recipients = item.Recipients.Select(r => new MailboxAddress(string.Empty, r)).ToList();
-
-        client.BeginMessage();
-        try
-        {
-            using var body = new MemoryStream(spooled.Body, writable: false);
-            var message = await MimeMessage.LoadAsync(body, cancellationToken);
-            var response = await client.SendAsync(format, message, sender, recipients, cancellationToken);
-            var accepted = SmtpReply.From(250, response);
-            return new MessageAttempt(item.Id, item.Recipients.Select(r => client.Refused.TryGetValue(r, out var refused)
-                ? Result(r, refused)
-                : new RecipientAttempt(r, RecipientOutcome.Delivered, accepted)).ToList(), host, ip)
-            {
-                MessageIdHeader = spooled.Envelope.MessageIdHeader,
-            };
-        }
-        catch (SmtpCommandException rejected)
-        {
-            // MAIL FROM, all RCPTs or the DATA reply refused: recipients keep their own RCPT reply when they had one.
-            var reply = SmtpReply.From((int)rejected.StatusCode, rejected.Message);
-            return new MessageAttempt(item.Id, item.Recipients.Select(r => client.Refused.TryGetValue(r, out var refused)
-                ? Result(r, refused)
-                : new RecipientAttempt(r, FailureClassification.Classify(reply), reply)).ToList(), host, ip)
-            {
-                MessageIdHeader = spooled.Envelope.MessageIdHeader,
-            };
-        }
-        catch (Exception error) when (IsConnectionFailure(error))
-        {
-            logger.LogInformation("Session with {Host} [{Ip}] broke: {Error}", host, ip, error.Message);
-            return null;
+            return await _session.RunAsync(client, host, ip.ToString(), remaining, results, cancellationToken);
         }
     }
 
@@ -255,37 +174,5 @@ public sealed class DirectMxTransport(
             OperationCanceledException or TimeoutException => new SmtpReply(451, "4.4.2", $"Timed out connecting to {host} [{ip}]"),
             _ => new SmtpReply(451, "4.4.1", $"Connection to {host} [{ip}] failed: {error.Message}"),
         };
-    }
-
-    private static bool IsConnectionFailure(Exception error) =>
-        error is SocketException or IOException or SmtpProtocolException or ServiceNotConnectedException or TimeoutException
-            or SslHandshakeException or SmtpCommandException or OperationCanceledException or System.Security.Authentication.AuthenticationException;
-
-    private static RecipientAttempt Result(string recipient, SmtpResponse response)
-    {
-        var reply = SmtpReply.From((int)response.StatusCode, response.Response);
-        return new RecipientAttempt(recipient, FailureClassification.Classify(reply), reply);
-    }
-
-    private static MessageAttempt Uniform(BatchItem item, SmtpReply reply, RecipientOutcome outcome, string? host, string? ip) =>
-        new(item.Id, item.Recipients.Select(r => new RecipientAttempt(r, outcome, reply)).ToList(), host, ip);
-
-    private static void FailAll(Queue<BatchItem> remaining, SmtpReply reply, RecipientOutcome outcome, string? host, string? ip,
-        List<MessageAttempt> results)
-    {
-        while (remaining.TryDequeue(out var item))
-        {
-            results.Add(Uniform(item, reply, outcome, host, ip));
-        }
-    }
-
-    private IReadOnlyList<MessageAttempt> Logged(List<MessageAttempt> results, IReadOnlyList<BatchItem> items)
-    {
-        var attempts = items.ToDictionary(i => i.Id.Value, i => i.Attempt);
-        var now = DateTimeOffset.UtcNow;
-        deliveryLog.Write(results.SelectMany(m => m.Results.Select(r => new DeliveryLogEntry(
-            now, m.Id.Value, m.MessageIdHeader, r.Recipient, r.Outcome.ToString().ToLowerInvariant(), r.Reply.ToString(),
-            m.RemoteHost, m.RemoteIp, m.Tls, attempts.GetValueOrDefault(m.Id.Value, 1)))));
-        return results;
     }
 }

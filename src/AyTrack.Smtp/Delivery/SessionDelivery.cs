@@ -1,0 +1,139 @@
+using System.Net.Sockets;
+using AyTrack.Core.Delivery;
+using AyTrack.Smtp.Logging;
+using AyTrack.Smtp.Spool;
+using MailKit;
+using MailKit.Net.Smtp;
+using MailKit.Security;
+using Microsoft.Extensions.Logging;
+using MimeKit;
+
+namespace AyTrack.Smtp.Delivery;
+
+/// <summary>
+/// What every transport does once a session is open: send the batch's messages one after another over it, one result
+/// per recipient, and write the delivery log. Direct MX delivery and the external relay differ only in how they
+/// find and open the session.
+/// </summary>
+internal sealed class SessionDelivery(ISpool spool, DeliveryLog deliveryLog, ILogger logger)
+{
+    /// <summary>Sends what remains over an open session; returns why it stopped early, or null when it took everything.</summary>
+    public async Task<SmtpReply?> RunAsync(RecordingSmtpClient client, string host, string ip, Queue<BatchItem> remaining,
+        List<MessageAttempt> results, CancellationToken cancellationToken)
+    {
+        while (remaining.Count > 0)
+        {
+            var item = remaining.Peek();
+            var outcome = await SendOneAsync(client, item, host, ip, cancellationToken);
+            if (outcome is null)
+            {
+                // The connection broke during this message: it may or may not have arrived, so it is deferred
+                // (at-least-once); the rest try the next address.
+                remaining.Dequeue();
+                results.Add(Uniform(item, new SmtpReply(451, "4.4.2", $"Connection to {host} [{ip}] lost during the transaction"),
+                    RecipientOutcome.Deferred, host, ip));
+                return new SmtpReply(451, "4.4.2", $"Connection to {host} [{ip}] lost");
+            }
+
+            remaining.Dequeue();
+            results.Add(outcome with { Tls = client.IsSecure });
+        }
+
+        try
+        {
+            await client.DisconnectAsync(quit: true, cancellationToken);
+        }
+        catch (Exception error) when (IsConnectionFailure(error))
+        {
+            logger.LogDebug("QUIT to {Host} failed: {Error}", host, error.Message);
+        }
+
+        return null;
+    }
+
+    public async Task<MessageAttempt?> SendOneAsync(RecordingSmtpClient client, BatchItem item, string host, string ip,
+        CancellationToken cancellationToken)
+    {
+        var spooled = await spool.LoadAsync(item.Id, cancellationToken);
+        if (spooled is null)
+        {
+            return Uniform(item, new SmtpReply(554, "5.3.0", "Message is no longer in the spool"), RecipientOutcome.Failed, host, ip);
+        }
+
+        // RFC 6531 §3.2: a message that needs SMTPUTF8 must not be downgraded silently for a server without it.
+        if (spooled.Envelope.SmtpUtf8 && !client.Capabilities.HasFlag(SmtpCapabilities.UTF8))
+        {
+            return Uniform(item, new SmtpReply(553, "5.6.7", $"{host} does not support SMTPUTF8, which this message requires"),
+                RecipientOutcome.Failed, host, ip);
+        }
+
+        var format = FormatOptions.Default.Clone();
+        format.NewLineFormat = NewLineFormat.Dos;
+        format.International = spooled.Envelope.SmtpUtf8;
+        var sender = new MailboxAddress(string.Empty, spooled.Envelope.Sender);
+        var recipients = item.Recipients.Select(r => new MailboxAddress(string.Empty, r)).ToList();
+
+        client.BeginMessage();
+        try
+        {
+            using var body = new MemoryStream(spooled.Body, writable: false);
+            var message = await MimeMessage.LoadAsync(body, cancellationToken);
+            var response = await client.SendAsync(format, message, sender, recipients, cancellationToken);
+            var accepted = SmtpReply.From(250, response);
+            return new MessageAttempt(item.Id, item.Recipients.Select(r => client.Refused.TryGetValue(r, out var refused)
+                ? Result(r, refused)
+                : new RecipientAttempt(r, RecipientOutcome.Delivered, accepted)).ToList(), host, ip)
+            {
+                MessageIdHeader = spooled.Envelope.MessageIdHeader,
+            };
+        }
+        catch (SmtpCommandException rejected)
+        {
+            // MAIL FROM, all RCPTs or the DATA reply refused: recipients keep their own RCPT reply when they had one.
+            var reply = SmtpReply.From((int)rejected.StatusCode, rejected.Message);
+            return new MessageAttempt(item.Id, item.Recipients.Select(r => client.Refused.TryGetValue(r, out var refused)
+                ? Result(r, refused)
+                : new RecipientAttempt(r, FailureClassification.Classify(reply), reply)).ToList(), host, ip)
+            {
+                MessageIdHeader = spooled.Envelope.MessageIdHeader,
+            };
+        }
+        catch (Exception error) when (IsConnectionFailure(error))
+        {
+            logger.LogInformation("Session with {Host} [{Ip}] broke: {Error}", host, ip, error.Message);
+            return null;
+        }
+    }
+
+    public static bool IsConnectionFailure(Exception error) =>
+        error is SocketException or IOException or SmtpProtocolException or ServiceNotConnectedException or TimeoutException
+            or SslHandshakeException or SmtpCommandException or OperationCanceledException or System.Security.Authentication.AuthenticationException;
+
+    public static RecipientAttempt Result(string recipient, SmtpResponse response)
+    {
+        var reply = SmtpReply.From((int)response.StatusCode, response.Response);
+        return new RecipientAttempt(recipient, FailureClassification.Classify(reply), reply);
+    }
+
+    public static MessageAttempt Uniform(BatchItem item, SmtpReply reply, RecipientOutcome outcome, string? host, string? ip) =>
+        new(item.Id, item.Recipients.Select(r => new RecipientAttempt(r, outcome, reply)).ToList(), host, ip);
+
+    public static void FailAll(Queue<BatchItem> remaining, SmtpReply reply, RecipientOutcome outcome, string? host, string? ip,
+        List<MessageAttempt> results)
+    {
+        while (remaining.TryDequeue(out var item))
+        {
+            results.Add(Uniform(item, reply, outcome, host, ip));
+        }
+    }
+
+    public IReadOnlyList<MessageAttempt> Logged(List<MessageAttempt> results, IReadOnlyList<BatchItem> items)
+    {
+        var attempts = items.ToDictionary(i => i.Id.Value, i => i.Attempt);
+        var now = DateTimeOffset.UtcNow;
+        deliveryLog.Write(results.SelectMany(m => m.Results.Select(r => new DeliveryLogEntry(
+            now, m.Id.Value, m.MessageIdHeader, r.Recipient, r.Outcome.ToString().ToLowerInvariant(), r.Reply.ToString(),
+            m.RemoteHost, m.RemoteIp, m.Tls, attempts.GetValueOrDefault(m.Id.Value, 1)))));
+        return results;
+    }
+}
