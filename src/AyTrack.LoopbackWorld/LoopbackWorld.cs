@@ -72,6 +72,19 @@ public sealed class LoopbackWorld : IAsyncDisposable
         return sink;
     }
 
+    /// <summary>
+    /// An external SMTP server (a relay) named <paramref name="host"/>, on its own free port (relays listen on 25,
+    /// 587 or 465, not on the world's MX port).
+    /// </summary>
+    public SmtpSink AddRelay(string host, SinkOptions options)
+    {
+        var ip = NextAddress();
+        var sink = SmtpSink.Start(host, new IPEndPoint(ip, 0), options);
+        _owned.Add(sink);
+        Dns.AddAddress(host, ip);
+        return sink;
+    }
+
     /// <summary>A host name whose address has nothing listening: connections are refused.</summary>
     public IPAddress AddDownHost(string host)
     {

@@ -12,9 +12,27 @@ using SmtpServer.Storage;
 
 namespace AyTrack.LoopbackWorld;
 
+/// <summary>How a sink speaks: TLS (STARTTLS, or implicit from the first byte) and optional authentication.</summary>
+public sealed record SinkOptions
+{
+    public X509Certificate2? Certificate { get; init; }
+
+    /// <summary>Implicit TLS (RFC 8314, port 465 style) instead of offering STARTTLS.</summary>
+    public bool ImplicitTls { get; init; }
+
+    public System.Security.Authentication.SslProtocols Protocols { get; init; } =
+        System.Security.Authentication.SslProtocols.Tls12 | System.Security.Authentication.SslProtocols.Tls13;
+
+    /// <summary>When set, AUTH is offered and required; the function decides which user and password pass.</summary>
+    public Func<string, string, bool>? Authenticate { get; init; }
+}
+
 /// <summary>A message as a sink received it.</summary>
 public sealed record ReceivedMessage(string Sink, string From, IReadOnlyList<string> To, byte[] Data, Guid SessionId, bool Secure)
 {
+    /// <summary>The user the session authenticated as, if any.</summary>
+    public string? User { get; init; }
+
     public string Text => System.Text.Encoding.UTF8.GetString(Data);
 
     public MimeKit.MimeMessage Parse() => MimeKit.MimeMessage.Load(new MemoryStream(Data));
@@ -32,7 +50,7 @@ public sealed class SmtpSink : IAsyncDisposable
     private readonly Task _running;
     private int _sessions;
 
-    private SmtpSink(string name, IPEndPoint endpoint, X509Certificate2? certificate, System.Security.Authentication.SslProtocols protocols)
+    private SmtpSink(string name, IPEndPoint endpoint, SinkOptions sink)
     {
         Name = name;
         var bound = new TaskCompletionSource<IPEndPoint>(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -41,10 +59,17 @@ public sealed class SmtpSink : IAsyncDisposable
             .Endpoint(e =>
             {
                 e.Endpoint(endpoint);
-                if (certificate is not null)
+                if (sink.Certificate is not null)
                 {
-                    e.Certificate(certificate);
-                    e.SupportedSslProtocols(protocols);
+                    e.Certificate(sink.Certificate);
+                    e.SupportedSslProtocols(sink.Protocols);
+                    e.IsSecure(sink.ImplicitTls);
+                }
+
+                if (sink.Authenticate is not null)
+                {
+                    e.AuthenticationRequired();
+                    e.AllowUnsecureAuthentication();
                 }
             })
             .Build();
@@ -54,6 +79,10 @@ public sealed class SmtpSink : IAsyncDisposable
         services.Add(listenerFactory);
         services.Add(new Filter(this));
         services.Add(new Store(this));
+        if (sink.Authenticate is { } authenticate)
+        {
+            services.Add(new Authenticator(authenticate));
+        }
         _server = new SmtpServer.SmtpServer(options, services);
         _server.SessionCreated += (_, _) => Interlocked.Increment(ref _sessions);
         _running = _server.StartAsync(CancellationToken.None);
@@ -87,7 +116,9 @@ public sealed class SmtpSink : IAsyncDisposable
 
     public static SmtpSink Start(string name, IPEndPoint endpoint, X509Certificate2? certificate = null,
         System.Security.Authentication.SslProtocols protocols = System.Security.Authentication.SslProtocols.Tls12 | System.Security.Authentication.SslProtocols.Tls13) =>
-        new(name, endpoint, certificate, protocols);
+        new(name, endpoint, new SinkOptions { Certificate = certificate, Protocols = protocols });
+
+    public static SmtpSink Start(string name, IPEndPoint endpoint, SinkOptions options) => new(name, endpoint, options);
 
     /// <summary>Waits until at least <paramref name="count"/> messages have arrived, or fails after <paramref name="timeout"/>.</summary>
     public async Task<IReadOnlyList<ReceivedMessage>> WaitForAsync(int count, TimeSpan timeout)
@@ -143,6 +174,27 @@ public sealed class SmtpSink : IAsyncDisposable
         }
     }
 
+    /// <summary>A CA and a server certificate for <paramref name="host"/> that it signed, as a private PKI would issue.</summary>
+    public static (X509Certificate2 Ca, X509Certificate2 Server) CreateCaAndServerCertificate(string host)
+    {
+        using var caKey = RSA.Create(2048);
+        var caRequest = new CertificateRequest($"CN=AyTrack Test CA for {host}", caKey, HashAlgorithmName.SHA256, RSASignaturePadding.Pkcs1);
+        caRequest.CertificateExtensions.Add(new X509BasicConstraintsExtension(true, false, 0, true));
+        caRequest.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.KeyCertSign | X509KeyUsageFlags.CrlSign, true));
+        using var caCert = caRequest.CreateSelfSigned(DateTimeOffset.UtcNow.AddDays(-1), DateTimeOffset.UtcNow.AddDays(30));
+        var ca = X509CertificateLoader.LoadPkcs12(caCert.Export(X509ContentType.Pfx), null);
+
+        using var key = RSA.Create(2048);
+        var request = new CertificateRequest($"CN={host}", key, HashAlgorithmName.SHA256, RSASignaturePadding.Pkcs1);
+        var san = new SubjectAlternativeNameBuilder();
+        san.AddDnsName(host);
+        request.CertificateExtensions.Add(san.Build());
+        request.CertificateExtensions.Add(new X509BasicConstraintsExtension(false, false, 0, false));
+        using var signed = request.Create(ca, DateTimeOffset.UtcNow.AddDays(-1), DateTimeOffset.UtcNow.AddDays(29), RandomNumberGenerator.GetBytes(8));
+        using var withKey = signed.CopyWithPrivateKey(key);
+        return (ca, X509CertificateLoader.LoadPkcs12(withKey.Export(X509ContentType.Pfx), null));
+    }
+
     /// <summary>A self-signed certificate for a sink that offers STARTTLS.</summary>
     public static X509Certificate2 CreateCertificate(string subject)
     {
@@ -181,6 +233,12 @@ public sealed class SmtpSink : IAsyncDisposable
         }
     }
 
+    private sealed class Authenticator(Func<string, string, bool> check) : SmtpServer.Authentication.IUserAuthenticator
+    {
+        public Task<bool> AuthenticateAsync(ISessionContext context, string user, string password, CancellationToken cancellationToken) =>
+            Task.FromResult(check(user, password));
+    }
+
     private sealed class Store(SmtpSink sink) : MessageStore
     {
         public override async Task<SmtpResponse> SaveAsync(ISessionContext context, IMessageTransaction transaction,
@@ -202,7 +260,8 @@ public sealed class SmtpSink : IAsyncDisposable
             }
 
             var from = transaction.From.AsAddress() ?? string.Empty;
-            sink._received.Enqueue(new ReceivedMessage(sink.Name, from, to, data, context.SessionId, context.Pipe.IsSecure));
+            var user = context.Authentication.IsAuthenticated ? context.Authentication.User : null;
+            sink._received.Enqueue(new ReceivedMessage(sink.Name, from, to, data, context.SessionId, context.Pipe.IsSecure) { User = user });
             sink._arrivals.Release();
             return new SmtpResponse(SmtpReplyCode.Ok, $"2.0.0 Ok: stored by {sink.Name}");
         }

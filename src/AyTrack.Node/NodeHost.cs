@@ -61,10 +61,16 @@ public static class NodeHost
             ? Path.Combine(dataDir, "secrets.key")
             : Path.GetFullPath(options.Secrets.KeyFile)));
         services.AddSingleton(new DeliveryLog(dataDir, options.DeliveryLog));
-        services.AddSingleton<IDeliveryTransport>(sp => new DirectMxTransport(
+        services.AddSingleton(sp => new DirectMxTransport(
             sp.GetRequiredService<MxResolver>(), sp.GetRequiredService<ISpool>(), options.Delivery,
             sp.GetRequiredService<DeliveryLog>(), options.Listener.EffectiveServerName,
             sp.GetRequiredService<ILogger<DirectMxTransport>>()));
+        services.AddSingleton<RelayHealth>();
+        services.AddSingleton(sp => new RelayTransport(sp.GetRequiredService<LiveSettings>(), sp.GetRequiredService<MxResolver>(),
+            sp.GetRequiredService<ISpool>(), options.Delivery, sp.GetRequiredService<DeliveryLog>(), sp.GetRequiredService<RelayHealth>(),
+            options.Listener.EffectiveServerName, sp.GetRequiredService<ILogger<RelayTransport>>()));
+        services.AddSingleton<IDeliveryTransport>(sp => new RoutingTransport(sp.GetRequiredService<LiveSettings>(),
+            sp.GetRequiredService<DirectMxTransport>(), sp.GetRequiredService<RelayTransport>()));
         services.AddProblemDetails();
         // The listener's grace for open transactions, then the actor system's coordinated shutdown (leave the cluster).
         services.Configure<HostOptions>(o => o.ShutdownTimeout = options.Listener.ShutdownGrace + TimeSpan.FromSeconds(30));
@@ -107,11 +113,13 @@ public static class NodeHost
             await next();
         });
 
-        app.MapGet("/healthz", (ActorSystem system, NodeInfo info) =>
+        app.MapGet("/healthz", (ActorSystem system, NodeInfo info, RelayHealth relay) =>
         {
             var up = Cluster.Get(system).SelfMember.Status == MemberStatus.Up;
             var listening = info.SmtpEndpoint is not null;
-            var body = new { status = up && listening ? "ok" : "starting", cluster = Cluster.Get(system).SelfMember.Status.ToString(), smtp = info.SmtpEndpoint?.ToString() };
+            // Degraded is still ready (mail is accepted and queued) but needs an operator: e.g. the relay refuses our login.
+            var status = !(up && listening) ? "starting" : relay.Problem is null ? "ok" : "degraded";
+            var body = new { status, cluster = Cluster.Get(system).SelfMember.Status.ToString(), smtp = info.SmtpEndpoint?.ToString(), relay = relay.Problem };
             return up && listening ? Results.Ok(body) : Results.Json(body, statusCode: StatusCodes.Status503ServiceUnavailable);
         });
         app.MapInjectionApi();
@@ -150,13 +158,6 @@ public static class NodeHost
         {
             throw new InvalidOperationException("Invalid AyTrack:Settings: " + string.Join("; ",
                 settingsErrors.Select(e => $"{e.Key} {string.Join(", ", e.Value)}")));
-        }
-
-        if (options.Settings.Mode != AyTrack.Core.Settings.DeliveryMode.Direct)
-        {
-            // Refuse rather than silently deliver direct when the operator asked for a relay.
-            throw new InvalidOperationException(
-                $"AyTrack:Settings:Mode '{options.Settings.Mode}' is not available yet: this build delivers Direct only.");
         }
 
         if (!options.Persistence.Provider.Equals("sqlite", StringComparison.OrdinalIgnoreCase))

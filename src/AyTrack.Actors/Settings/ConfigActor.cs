@@ -100,15 +100,6 @@ public sealed class ConfigActor : ReceivePersistentActor
             return;
         }
 
-        if (updated.Mode != DeliveryMode.Direct)
-        {
-            // Accepting a relay mode that no transport honours yet would silently keep delivering direct.
-            Sender.Tell(new ConfigReplies.Rejected(new Dictionary<string, string[]>
-            {
-                ["mode"] = [$"{updated.Mode} is not available yet: this build delivers Direct only"],
-            }));
-            return;
-        }
 
         var before = SettingsDocument.ToJson(_settings);
         var after = SettingsDocument.ToJson(updated);

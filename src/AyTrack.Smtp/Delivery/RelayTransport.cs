@@ -1,0 +1,307 @@
+using System.Net;
+using System.Net.Security;
+using System.Net.Sockets;
+using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
+using AyTrack.Core.Addresses;
+using AyTrack.Core.Configuration;
+using AyTrack.Core.Delivery;
+using AyTrack.Core.Settings;
+using AyTrack.Smtp.Dns;
+using AyTrack.Smtp.Logging;
+using AyTrack.Smtp.Spool;
+using MailKit.Security;
+using Microsoft.Extensions.Logging;
+
+namespace AyTrack.Smtp.Delivery;
+
+/// <summary>The external server's state that operators must see: a refused login is their problem to fix.</summary>
+public sealed class RelayHealth
+{
+    private volatile string? _problem;
+
+    /// <summary>Null when the last attempt worked; otherwise what went wrong (shown by /healthz and the queue view).</summary>
+    public string? Problem => _problem;
+
+    public void Failed(string problem) => _problem = problem;
+
+    public void Worked() => _problem = null;
+}
+
+/// <summary>
+/// Delivers through the external SMTP server of the settings (relay.*), read at every attempt so a change acts
+/// on the next one. TLS: None = STARTTLS when offered, unvalidated, plain otherwise (RFC 7435); SslOnConnect =
+/// implicit TLS from the first byte (RFC 8314); StartTls = STARTTLS required. Both of the latter validate the
+/// certificate against the system's trust plus trustedCertificates (an extra CA, or a pinned certificate). The
+/// password is only sent over an encrypted connection unless relay.allowPlaintextAuth. At most
+/// relay.maxConnections sessions run at once on this node.
+/// </summary>
+public sealed class RelayTransport(
+    LiveSettings live,
+    MxResolver resolver,
+    ISpool spool,
+    DeliveryOptions options,
+    DeliveryLog deliveryLog,
+    RelayHealth health,
+    string heloName,
+    ILogger<RelayTransport> logger) : IDeliveryTransport
+{
+    private readonly NetworkList _allowed = options.AllowedDestinationList;
+    private readonly SessionDelivery _session = new(spool, deliveryLog, logger);
+    private readonly object _gate = new();
+    private readonly Queue<TaskCompletionSource> _waiting = new();
+    private int _open;
+
+    public async Task<IReadOnlyList<MessageAttempt>> DeliverAsync(RecipientDomain domain, IReadOnlyList<BatchItem> items, CancellationToken cancellationToken)
+    {
+        var settings = live.Current.Settings;
+        var relay = settings.Relay;
+        var results = new List<MessageAttempt>(items.Count);
+        var remaining = new Queue<BatchItem>(items);
+        if (relay.Host.Trim().Length == 0)
+        {
+            SessionDelivery.FailAll(remaining, new SmtpReply(451, "4.3.5", "The external server is not set (relay.host)"), RecipientOutcome.Deferred, null, null, results);
+            return _session.Logged(results, items);
+        }
+
+        await EnterAsync(relay.MaxConnections, cancellationToken);
+        try
+        {
+            var failure = await DeliverViaRelayAsync(relay, settings.TrustedCertificates, remaining, results, cancellationToken);
+            if (failure is not null)
+            {
+                SessionDelivery.FailAll(remaining, failure, RecipientOutcome.Deferred, relay.Host, null, results);
+            }
+        }
+        finally
+        {
+            Leave();
+        }
+
+        return _session.Logged(results, items);
+    }
+
+    private async Task<SmtpReply?> DeliverViaRelayAsync(RelaySettings relay, IReadOnlyList<TrustedCertificate> trusted, Queue<BatchItem> remaining,
+        List<MessageAttempt> results, CancellationToken cancellationToken)
+    {
+        var addresses = await resolver.ResolveAddressesAsync(relay.Host, cancellationToken);
+        if (addresses is LookupResult<IReadOnlyList<IPAddress>>.Failed dns)
+        {
+            return dns.Reply with { Code = 451, Enhanced = "4.4.3" };
+        }
+
+        SmtpReply? lastError = null;
+        foreach (var ip in ((LookupResult<IReadOnlyList<IPAddress>>.Found)addresses).Value)
+        {
+            if (!_allowed.Contains(ip))
+            {
+                lastError = new SmtpReply(451, "4.4.1", $"{relay.Host} [{ip}] is outside AyTrack:Delivery:AllowedDestinations; not contacted");
+                continue;
+            }
+
+            var validation = new CertificateCheck(relay.Host, trusted);
+            RecordingSmtpClient client;
+            try
+            {
+                client = await ConnectAsync(relay, ip, validation, cancellationToken);
+            }
+            catch (Exception error) when (SessionDelivery.IsConnectionFailure(error) || error is NotSupportedException)
+            {
+                lastError = Describe(relay, ip, error, validation);
+                logger.LogWarning("External server {Host} [{Ip}]: {Problem}", relay.Host, ip, lastError.Text);
+                health.Failed(lastError.ToString());
+                continue;
+            }
+
+            using (client)
+            {
+                if (relay.RequiresAuth)
+                {
+                    if (!client.IsSecure && !relay.AllowPlaintextAuth)
+                    {
+                        var refused = new SmtpReply(451, "4.7.0",
+                            $"Not sending the password for {relay.Host} over an unencrypted connection (set relay.tls, or relay.allowPlaintextAuth)");
+                        health.Failed(refused.ToString());
+                        return refused;
+                    }
+
+                    try
+                    {
+                        await client.AuthenticateAsync(relay.Username, relay.Password.Reveal(), cancellationToken);
+                    }
+                    catch (AuthenticationException error)
+                    {
+                        // A refused login is the operator's to fix: the mail waits (deferred, not bounced) and the
+                        // problem is loud in the log, /healthz and the queue view.
+                        var refused = new SmtpReply(535, "5.7.8", $"{relay.Host} refused the login of '{relay.Username}': {error.Message}");
+                        logger.LogError("External server {Host} refused the login of {User}: {Error}; mail stays queued", relay.Host, relay.Username, error.Message);
+                        health.Failed(refused.ToString());
+                        return refused;
+                    }
+                }
+
+                health.Worked();
+                lastError = await _session.RunAsync(client, relay.Host, ip.ToString(), remaining, results, cancellationToken);
+                if (remaining.Count == 0)
+                {
+                    return null;
+                }
+            }
+        }
+
+        return lastError ?? new SmtpReply(451, "4.4.1", $"The external server {relay.Host} could not be reached");
+    }
+
+    private async Task<RecordingSmtpClient> ConnectAsync(RelaySettings relay, IPAddress ip, CertificateCheck validation, CancellationToken cancellationToken)
+    {
+        var mode = relay.Tls switch
+        {
+            RelayTls.SslOnConnect => SecureSocketOptions.SslOnConnect,
+            RelayTls.StartTls => SecureSocketOptions.StartTls,
+            _ => SecureSocketOptions.StartTlsWhenAvailable,
+        };
+        try
+        {
+            return await OpenAsync(relay, ip, mode, relay.Tls == RelayTls.None ? null : validation, cancellationToken);
+        }
+        catch (SslHandshakeException) when (relay.Tls == RelayTls.None)
+        {
+            // Opportunistic: a failed handshake falls back to plain text, as for direct MX delivery.
+            return await OpenAsync(relay, ip, SecureSocketOptions.None, null, cancellationToken);
+        }
+    }
+
+    private async Task<RecordingSmtpClient> OpenAsync(RelaySettings relay, IPAddress ip, SecureSocketOptions mode, CertificateCheck? validation,
+        CancellationToken cancellationToken)
+    {
+        var socket = new Socket(ip.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
+        try
+        {
+            using (var connectTimeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken))
+            {
+                connectTimeout.CancelAfter(options.ConnectTimeout);
+                await socket.ConnectAsync(new IPEndPoint(ip, relay.Port), connectTimeout.Token);
+            }
+
+            var client = new RecordingSmtpClient
+            {
+                LocalDomain = heloName,
+                Timeout = (int)options.CommandTimeout.TotalMilliseconds,
+                CheckCertificateRevocation = false,
+                ServerCertificateValidationCallback = validation is null ? (_, _, _, _) => true : validation.Validate,
+            };
+            try
+            {
+                await client.ConnectAsync(socket, relay.Host, relay.Port, mode, cancellationToken);
+            }
+            catch
+            {
+                client.Dispose();
+                throw;
+            }
+
+            return client;
+        }
+        catch
+        {
+            socket.Dispose();
+            throw;
+        }
+    }
+
+    private static SmtpReply Describe(RelaySettings relay, IPAddress ip, Exception error, CertificateCheck validation) => error switch
+    {
+        NotSupportedException => new SmtpReply(451, "4.7.10",
+            $"{relay.Host} [{ip}] does not offer STARTTLS, which relay.tls StartTls requires; nothing was sent in clear"),
+        SslHandshakeException when validation.Rejected is { } rejected => new SmtpReply(451, "4.7.5", rejected),
+        SslHandshakeException => new SmtpReply(451, "4.7.5", $"TLS with {relay.Host} [{ip}] failed: {error.Message}"),
+        OperationCanceledException or TimeoutException => new SmtpReply(451, "4.4.2", $"Timed out connecting to {relay.Host} [{ip}]"),
+        MailKit.Net.Smtp.SmtpCommandException command => SmtpReply.From((int)command.StatusCode, $"{relay.Host} [{ip}] said: {command.Message}"),
+        _ => new SmtpReply(451, "4.4.1", $"Connection to {relay.Host} [{ip}] failed: {error.Message}"),
+    };
+
+    private async Task EnterAsync(int max, CancellationToken cancellationToken)
+    {
+        TaskCompletionSource waiter;
+        lock (_gate)
+        {
+            if (_open < Math.Max(1, max))
+            {
+                _open++;
+                return;
+            }
+
+            waiter = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            _waiting.Enqueue(waiter);
+        }
+
+        await waiter.Task.WaitAsync(cancellationToken);
+    }
+
+    private void Leave()
+    {
+        lock (_gate)
+        {
+            _open--;
+            // relay.maxConnections is read now, so a raised or lowered cap acts as sessions end.
+            var max = Math.Max(1, live.Current.Settings.Relay.MaxConnections);
+            while (_open < max && _waiting.TryDequeue(out var waiter))
+            {
+                _open++;
+                waiter.SetResult();
+            }
+        }
+    }
+
+    /// <summary>
+    /// Certificate validation for SslOnConnect and StartTls: the system's trust, else a pinned certificate (by
+    /// SHA-256, whatever its name or issuer), else a chain to one of the trusted CAs with the right name. There is
+    /// no switch that accepts any certificate. A refusal names subject, issuer and fingerprint so it can be trusted.
+    /// </summary>
+    private sealed class CertificateCheck(string host, IReadOnlyList<TrustedCertificate> trusted)
+    {
+        public string? Rejected { get; private set; }
+
+        public bool Validate(object sender, X509Certificate? certificate, X509Chain? chain, SslPolicyErrors errors)
+        {
+            if (certificate is null)
+            {
+                Rejected = $"{host} presented no certificate";
+                return false;
+            }
+
+            if (errors == SslPolicyErrors.None)
+            {
+                return true;
+            }
+
+            using var leaf = X509CertificateLoader.LoadCertificate(certificate.GetRawCertData());
+            var fingerprint = leaf.GetCertHashString(HashAlgorithmName.SHA256).ToLowerInvariant();
+            if (trusted.Any(t => t.Kind == CertificateKind.Pinned && t.Sha256 == fingerprint))
+            {
+                return true;
+            }
+
+            var authorities = trusted.Where(t => t.Kind == CertificateKind.Ca && t.Pem.Length > 0).ToList();
+            if ((errors & SslPolicyErrors.RemoteCertificateNameMismatch) == 0 && authorities.Count > 0)
+            {
+                using var custom = new X509Chain();
+                custom.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
+                custom.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
+                foreach (var authority in authorities)
+                {
+                    custom.ChainPolicy.CustomTrustStore.Add(X509Certificate2.CreateFromPem(authority.Pem));
+                }
+
+                if (custom.Build(leaf))
+                {
+                    return true;
+                }
+            }
+
+            Rejected = $"The certificate of {host} is not trusted ({errors}): subject {leaf.Subject}, issuer {leaf.Issuer}, SHA-256 {fingerprint}. " +
+                       "Trust its CA (aytrack certs add FILE) or pin it (aytrack certs add FILE --kind Pinned).";
+            return false;
+        }
+    }
+}
