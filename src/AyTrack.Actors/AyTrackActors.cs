@@ -20,9 +20,6 @@ using Microsoft.Extensions.DependencyInjection;
 
 namespace AyTrack.Actors;
 
-/// <summary>Registry key for the router in front of the SMTP workers.</summary>
-public sealed class SmtpWorkerPool;
-
 /// <summary>Registry key for the domain actors' shard region.</summary>
 public sealed class DomainRegion;
 
@@ -55,9 +52,7 @@ public static class AyTrackActors
             .WithActors((system, registry, resolver) =>
             {
                 var transport = resolver.GetService<IDeliveryTransport>();
-                var pool = system.ActorOf(
-                    SmtpWorker.Props(transport).WithRouter(new SmallestMailboxPool(options.Settings.Timing.Threads)),
-                    "smtp-workers");
+                var pool = system.ActorOf(SmtpWorkerPool.Props(options.Settings.Timing.Threads, transport), "smtp-workers");
                 registry.Register<SmtpWorkerPool>(pool);
                 var bouncer = system.ActorOf(BounceActor.Props(resolver.GetService<ISpool>(), resolver.GetService<DeliveryLog>(),
                     options.Listener.EffectiveServerName), "bouncer");

@@ -49,6 +49,8 @@ public sealed class SmtpSink : IAsyncDisposable
     private readonly SmtpServer.SmtpServer _server;
     private readonly Task _running;
     private int _sessions;
+    private int _open;
+    private int _maxOpen;
 
     private SmtpSink(string name, IPEndPoint endpoint, SinkOptions sink)
     {
@@ -84,7 +86,18 @@ public sealed class SmtpSink : IAsyncDisposable
             services.Add(new Authenticator(authenticate));
         }
         _server = new SmtpServer.SmtpServer(options, services);
-        _server.SessionCreated += (_, _) => Interlocked.Increment(ref _sessions);
+        _server.SessionCreated += (_, _) =>
+        {
+            Interlocked.Increment(ref _sessions);
+            var open = Interlocked.Increment(ref _open);
+            int max;
+            while (open > (max = Volatile.Read(ref _maxOpen)) && Interlocked.CompareExchange(ref _maxOpen, open, max) != max)
+            {
+            }
+        };
+        _server.SessionCompleted += (_, _) => Interlocked.Decrement(ref _open);
+        _server.SessionFaulted += (_, _) => Interlocked.Decrement(ref _open);
+        _server.SessionCancelled += (_, _) => Interlocked.Decrement(ref _open);
         _running = _server.StartAsync(CancellationToken.None);
         var finished = Task.WhenAny(bound.Task, _running).GetAwaiter().GetResult();
         if (finished != bound.Task)
@@ -104,6 +117,9 @@ public sealed class SmtpSink : IAsyncDisposable
     public int SessionCount => Volatile.Read(ref _sessions);
 
     public IReadOnlyList<ReceivedMessage> Received => _received.ToArray();
+
+    /// <summary>The most sessions that were open at the same time.</summary>
+    public int MaxConcurrentSessions => Volatile.Read(ref _maxOpen);
 
     /// <summary>Decides the RCPT reply per recipient; null accepts.</summary>
     public Func<string, SmtpResponse?> RecipientReply { get; set; } = _ => null;

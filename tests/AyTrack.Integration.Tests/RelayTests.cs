@@ -204,6 +204,36 @@ public sealed class RelayTests
         Assert.Equal(3, (await mx.WaitForAsync(3, Patience)).Count);
     }
 
+    [Fact]
+    public async Task No_more_than_relay_maxConnections_sessions_reach_the_relay_at_once()
+    {
+        // Story: four domains' mail goes out at once through a relay that holds every session until released;
+        // with relay.maxConnections = 2, only two sessions may be open at a time.
+        await using var world = LoopbackWorld.LoopbackWorld.Create();
+        var relay = world.AddRelay("relay.busy.test", new SinkOptions());
+        var release = new TaskCompletionSource();
+        relay.BeforeAccept = () => release.Task;
+        await using var node = await TestNode.StartAsync(world, FastRetries);
+        await Configure(node, $$"""{ "mode": "RelayAll", "relay": { "host": "relay.busy.test", "port": {{relay.Endpoint.Port}}, "maxConnections": 2 } }""");
+
+        for (var i = 0; i < 4; i++)
+        {
+            await node.SendAsync(TestNode.NewMessage("app@sender.test", [$"x@d{i}.test"], $"domain {i}"));
+        }
+
+        using (var cts = new CancellationTokenSource(Patience))
+        {
+            while (relay.SessionCount < 2)
+            {
+                await Task.Delay(20, cts.Token);
+            }
+        }
+
+        release.SetResult();
+        Assert.Equal(4, (await relay.WaitForAsync(4, Patience)).Count);
+        Assert.Equal(2, relay.MaxConcurrentSessions);
+    }
+
     private static async Task Configure(TestNode node, string patch)
     {
         var response = await node.Http.SendAsync(new HttpRequestMessage(HttpMethod.Patch, "/api/settings")

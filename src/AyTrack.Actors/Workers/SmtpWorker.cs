@@ -12,13 +12,17 @@ public static class WorkerCommands
     public sealed record DeliverBatch(Guid BatchId, RecipientDomain Domain, IReadOnlyList<BatchItem> Items);
 
     public sealed record BatchDelivered(Guid BatchId, IReadOnlyList<MessageAttempt> Attempts);
+
+    /// <summary>A worker tells its pool it is free for the next batch.</summary>
+    public sealed record WorkDone
+    {
+        public static WorkDone Instance { get; } = new();
+    }
 }
 
 /// <summary>
-/// One SMTP session at a time: the pool of these behind a router is what <c>timing.threads</c> sizes. A worker
-/// processes its batch to the end before it takes the next message, so when the pool shrinks and the router stops a
-/// removed worker, the batch in hand is finished; batches queued behind the stop become dead letters and their
-/// domain actor's reply timeout takes them back.
+/// One SMTP session at a time: <see cref="SmtpWorkerPool"/> holds timing.threads of these and gives each a batch
+/// only when it is free; the worker says so when its batch is done.
 /// </summary>
 public sealed class SmtpWorker : ReceiveActor
 {
@@ -37,6 +41,10 @@ public sealed class SmtpWorker : ReceiveActor
             {
                 log.Error(error, "Delivery of a batch for {0} failed", batch.Domain);
                 replyTo.Tell(new Status.Failure(error));
+            }
+            finally
+            {
+                Context.Parent.Tell(WorkerCommands.WorkDone.Instance);
             }
         });
     }

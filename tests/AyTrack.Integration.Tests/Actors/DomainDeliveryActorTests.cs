@@ -12,7 +12,8 @@ using Xunit;
 namespace AyTrack.Integration.Tests.Actors;
 
 /// <summary>The domain actor with a probe standing in for the SMTP worker pool and the in-memory journal.</summary>
-public sealed class DomainDeliveryActorTests : TestKit, IAsyncLifetime
+/// <remarks>Expectations wait up to 15 s: a loaded CI machine runs many nodes beside these tests.</remarks>
+public sealed class DomainDeliveryActorTests() : TestKit("akka.test.single-expect-default = 15s"), IAsyncLifetime
 {
     private static readonly RecipientDomain Domain = new("alpha.test");
     private readonly string _dir = Directory.CreateTempSubdirectory("aytrack-actor").FullName;

@@ -12,7 +12,8 @@ using Xunit;
 namespace AyTrack.Integration.Tests.Actors;
 
 /// <summary>The sending schedule and the rate cap as the domain actor applies them.</summary>
-public sealed class LiveTimingTests : TestKit, IAsyncLifetime
+/// <remarks>Expectations wait up to 15 s: a loaded CI machine runs many nodes beside these tests.</remarks>
+public sealed class LiveTimingTests() : TestKit("akka.test.single-expect-default = 15s"), IAsyncLifetime
 {
     private static readonly RecipientDomain Domain = new("alpha.test");
     private readonly string _dir = Directory.CreateTempSubdirectory("aytrack-timing").FullName;

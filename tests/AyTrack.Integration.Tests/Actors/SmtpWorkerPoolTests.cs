@@ -10,25 +10,27 @@ using Xunit;
 namespace AyTrack.Integration.Tests.Actors;
 
 /// <summary>The SMTP worker pool: one session per worker, resized with AdjustPoolSize.</summary>
-public sealed class SmtpWorkerPoolTests : TestKit
+public sealed class SmtpWorkerPoolTests() : TestKit("akka.test.single-expect-default = 15s")
 {
     [Fact]
     public async Task Shrinking_the_pool_lets_the_removed_workers_finish_the_batch_in_hand()
     {
         var transport = new GatedTransport();
-        var pool = Sys.ActorOf(SmtpWorker.Props(transport).WithRouter(new SmallestMailboxPool(3)), "workers");
+        var pool = Sys.ActorOf(SmtpWorkerPool.Props(3, transport), "workers");
         var items = new List<BatchItem> { new(new QueueId("q1"), ["a@alpha.test"], 1) };
 
-        // Three sessions start, one per worker.
-        var replies = Enumerable.Range(0, 3).Select(_ => pool.Ask<WorkerCommands.BatchDelivered>(
-            new WorkerCommands.DeliverBatch(Guid.NewGuid(), new RecipientDomain("alpha.test"), items), TimeSpan.FromSeconds(20))).ToList();
+        // Four batches at once: three sessions start, one per worker, and the fourth waits for a free worker.
+        var replies = Enumerable.Range(0, 4).Select(_ => pool.Ask<WorkerCommands.BatchDelivered>(
+            new WorkerCommands.DeliverBatch(Guid.NewGuid(), new RecipientDomain("alpha.test"), items), TimeSpan.FromSeconds(30))).ToList();
         await transport.WaitForSessionsAsync(3);
+        Assert.Equal(3, transport.Started);
 
         pool.Tell(new AdjustPoolSize(-2));
         await AwaitAssertAsync(async () =>
             Assert.Single((await pool.Ask<Routees>(GetRoutees.Instance, TimeSpan.FromSeconds(3))).Members));
 
-        // The sessions in hand end normally and every batch gets its result.
+        // The sessions in hand end normally, the waiting batch runs on the worker that is left, and every batch gets
+        // its result.
         transport.Open();
         var results = await Task.WhenAll(replies);
         Assert.All(results, r => Assert.Equal(RecipientOutcome.Delivered, Assert.Single(Assert.Single(r.Attempts).Results).Outcome));
@@ -43,6 +45,9 @@ public sealed class SmtpWorkerPoolTests : TestKit
     {
         private readonly TaskCompletionSource _gate = new(TaskCreationOptions.RunContinuationsAsynchronously);
         private readonly SemaphoreSlim _started = new(0);
+        private int _count;
+
+        public int Started => Volatile.Read(ref _count);
 
         public void Open() => _gate.TrySetResult();
 
@@ -56,6 +61,7 @@ public sealed class SmtpWorkerPoolTests : TestKit
 
         public async Task<IReadOnlyList<MessageAttempt>> DeliverAsync(RecipientDomain domain, IReadOnlyList<BatchItem> items, CancellationToken cancellationToken)
         {
+            Interlocked.Increment(ref _count);
             _started.Release();
             await _gate.Task;
             return items.Select(i => new MessageAttempt(i.Id,
