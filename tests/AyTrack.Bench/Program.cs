@@ -3,6 +3,7 @@
 // injector straight to the sinks (the machine's limit for this injector). Writes JSON and Markdown.
 //
 //   dotnet run -c Release --project tests/AyTrack.Bench -- [--messages 2000] [--sessions 20] [--domains 50] [--size 4096] [--out bench-results]
+//       [-- node configuration, e.g. --AyTrack:Settings:Timing:Threads=50]
 using System.Diagnostics;
 using System.Text;
 using System.Text.Json;
@@ -17,7 +18,7 @@ await using var world = LoopbackWorld.Create();
 var sinks = Enumerable.Range(0, settings.Domains).Select(i => world.AddDomain($"d{i}.bench.test")).ToList();
 var dataDir = Directory.CreateTempSubdirectory("aytrack-bench").FullName;
 
-var app = NodeHost.Build([.. world.NodeArguments(dataDir), "--Logging:LogLevel:Default=Warning", "--Logging:LogLevel:AyTrack=Warning"]);
+var app = NodeHost.Build([.. world.NodeArguments(dataDir), "--Logging:LogLevel:Default=Warning", "--Logging:LogLevel:AyTrack=Warning", .. settings.NodeArguments]);
 await app.StartAsync();
 var smtp = app.Services.GetRequiredService<NodeInfo>().SmtpEndpoint!;
 
@@ -122,6 +123,9 @@ internal sealed record RunResult(int Messages, double InjectionPerSecond, double
 
 internal sealed record BenchSettings(int Messages, int Sessions, int Domains, int Size, string Out)
 {
+    /// <summary>Extra node configuration after "--", e.g. -- --AyTrack:Settings:Timing:Threads=50.</summary>
+    public string[] NodeArguments { get; init; } = [];
+
     public static BenchSettings Parse(string[] args)
     {
         string Value(string name, string fallback)
@@ -130,7 +134,11 @@ internal sealed record BenchSettings(int Messages, int Sessions, int Domains, in
             return i >= 0 && i + 1 < args.Length ? args[i + 1] : fallback;
         }
 
+        var separator = Array.IndexOf(args, "--");
         return new BenchSettings(int.Parse(Value("--messages", "2000")), int.Parse(Value("--sessions", "20")),
-            int.Parse(Value("--domains", "50")), int.Parse(Value("--size", "4096")), Value("--out", "bench-results"));
+            int.Parse(Value("--domains", "50")), int.Parse(Value("--size", "4096")), Value("--out", "bench-results"))
+        {
+            NodeArguments = separator < 0 ? [] : args[(separator + 1)..],
+        };
     }
 }
