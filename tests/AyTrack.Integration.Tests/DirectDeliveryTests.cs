@@ -124,7 +124,7 @@ public sealed class DirectDeliveryTests
             await node.SendAsync(TestNode.NewMessage("app@sender.test", [$"user{i}@reuse.test"], $"reuse {i}"));
         }
 
-        await WaitUntilAsync(async () => (await node.Spool.CountAsync(CancellationToken.None)).Undispatched == 0);
+        await Eventually.UntilAsync(async () => (await node.Spool.CountAsync(CancellationToken.None)).Undispatched == 0, Patience);
         release.SetResult();
 
         var received = await sink.WaitForAsync(20, Patience);
@@ -225,14 +225,5 @@ public sealed class DirectDeliveryTests
 
         Assert.True(queriesAfterFirst > 0);
         Assert.Equal(queriesAfterFirst, world.Dns.QueryCount);
-    }
-
-    private static async Task WaitUntilAsync(Func<Task<bool>> condition)
-    {
-        using var cts = new CancellationTokenSource(Patience);
-        while (!await condition())
-        {
-            await Task.Delay(20, cts.Token);
-        }
     }
 }

@@ -1,6 +1,5 @@
 using System.Net.Http.Json;
 using System.Security.Cryptography;
-using System.Text;
 using AyTrack.Integration.Tests.Support;
 using Xunit;
 
@@ -25,7 +24,7 @@ public sealed class PostfixInteropTests
         await using var node = await TestNode.StartAsync(world, "--AyTrack:Delivery:MinBackoff=00:00:00.500", "--AyTrack:Delivery:MaxBackoff=00:00:01");
 
         // 1. Opportunistic (relay.tls None): Postfix offers STARTTLS, the session is encrypted without validation.
-        await Configure(node, $$"""{ "mode": "RelayAll", "relay": { "host": "postfix.relay.test", "port": {{PostfixRelay.Port}}, "tls": "None" } }""");
+        await node.ConfigureAsync($$"""{ "mode": "RelayAll", "relay": { "host": "postfix.relay.test", "port": {{PostfixRelay.Port}}, "tls": "None" } }""");
         await node.SendAsync(TestNode.NewMessage("app@sender.test", ["one@final.test"], "through postfix, opportunistic"));
         var first = Assert.Single(await sink.WaitForAsync(1, Patience));
         Assert.Equal(["one@final.test"], first.To);
@@ -34,7 +33,7 @@ public sealed class PostfixInteropTests
         Assert.True(leg.GetProperty("tls").GetBoolean());
 
         // 2. StartTls required and validated: Postfix's self-signed certificate is refused, with its fingerprint.
-        await Configure(node, """{ "relay": { "tls": "StartTls" } }""");
+        await node.ConfigureAsync("""{ "relay": { "tls": "StartTls" } }""");
         await node.SendAsync(TestNode.NewMessage("app@sender.test", ["two@final.test"], "through postfix, validated"));
         var refused = await DeliveryLogReader.WaitForAsync(node.DataDir, "two@final.test", Patience, outcome: "deferred");
         var fingerprint = postfix.Certificate.GetCertHashString(HashAlgorithmName.SHA256).ToLowerInvariant();
@@ -46,14 +45,5 @@ public sealed class PostfixInteropTests
         var both = await sink.WaitForAsync(2, Patience);
         Assert.Contains(both, m => m.To.SequenceEqual(["two@final.test"]));
         Assert.Contains("TLS", postfix.MailLog);
-    }
-
-    private static async Task Configure(TestNode node, string patch)
-    {
-        var response = await node.Http.SendAsync(new HttpRequestMessage(HttpMethod.Patch, "/api/settings")
-        {
-            Content = new StringContent(patch, Encoding.UTF8, "application/merge-patch+json"),
-        });
-        Assert.True(response.IsSuccessStatusCode, await response.Content.ReadAsStringAsync());
     }
 }

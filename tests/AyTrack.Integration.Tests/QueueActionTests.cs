@@ -32,7 +32,7 @@ public sealed class QueueActionTests
 
         // Retry: the next attempt comes now, not in an hour.
         Assert.Equal(3, (await ActAsync(node, "/api/queues/later.test/retry")).GetProperty("recipients").GetInt32());
-        await WaitAsync(() => Attempts(node, "u0@later.test") == 2);
+        await Eventually.UntilAsync(() => Attempts(node, "u0@later.test") == 2, Patience);
 
         // Hold and release.
         Assert.Equal(3, (await ActAsync(node, "/api/queues/later.test/hold")).GetProperty("recipients").GetInt32());
@@ -41,7 +41,7 @@ public sealed class QueueActionTests
         Assert.Equal(0, held.GetProperty("deferred").GetInt32());
         Assert.Equal(JsonValueKind.Null, held.GetProperty("nextAttempt").ValueKind);
         Assert.Equal(3, (await ActAsync(node, "/api/queues/later.test/release")).GetProperty("recipients").GetInt32());
-        await WaitAsync(() => Attempts(node, "u0@later.test") == 3);
+        await Eventually.UntilAsync(() => Attempts(node, "u0@later.test") == 3, Patience);
 
         // Delete one message by its queue id: no delivery, no bounce, logged.
         var queueId = DeliveryLogReader.Read(node.DataDir).First(e => e.GetProperty("recipient").GetString() == "u1@later.test").GetProperty("queueId").GetString();
@@ -55,7 +55,7 @@ public sealed class QueueActionTests
             .Select(g => (g["Final-Recipient"], g["Status"])).OrderBy(x => x.Item1).ToList();
         Assert.Equal([("rfc822; u0@later.test", "5.0.0"), ("rfc822; u2@later.test", "5.0.0")], finalRecipients);
         // Originals bounced or deleted, DSNs delivered: nothing is left in the spool.
-        await WaitAsync(async () => (await node.Spool.CountAsync(CancellationToken.None)).Messages == 0);
+        await Eventually.UntilAsync(async () => (await node.Spool.CountAsync(CancellationToken.None)).Messages == 0, Patience);
 
         Assert.Equal(HttpStatusCode.BadRequest, (await node.Http.PostAsync("/api/queues/later.test/explode", null)).StatusCode);
         Assert.Equal(HttpStatusCode.NotFound, (await node.Http.PostAsync("/api/messages/0000/retry", null)).StatusCode);
@@ -69,16 +69,5 @@ public sealed class QueueActionTests
         var response = await node.Http.PostAsync(path, null);
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         return await response.Content.ReadFromJsonAsync<JsonElement>();
-    }
-
-    private static Task WaitAsync(Func<bool> condition) => WaitAsync(() => Task.FromResult(condition()));
-
-    private static async Task WaitAsync(Func<Task<bool>> condition)
-    {
-        using var cts = new CancellationTokenSource(Patience);
-        while (!await condition())
-        {
-            await Task.Delay(50, cts.Token);
-        }
     }
 }

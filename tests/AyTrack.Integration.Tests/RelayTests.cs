@@ -1,7 +1,6 @@
 using System.Net;
 using System.Net.Http.Json;
 using System.Security.Cryptography;
-using System.Text;
 using System.Text.Json;
 using AyTrack.Integration.Tests.Support;
 using AyTrack.LoopbackWorld;
@@ -24,7 +23,7 @@ public sealed class RelayTests
         var mx = world.AddDomain("alpha.test");
         var relay = world.AddRelay("relay.isp.test", new SinkOptions { Certificate = SmtpSink.CreateCertificate("relay.isp.test") });
         await using var node = await TestNode.StartAsync(world, FastRetries);
-        await Configure(node, $$"""{ "mode": "RelayAll", "relay": { "host": "relay.isp.test", "port": {{relay.Endpoint.Port}}, "tls": "None" } }""");
+        await node.ConfigureAsync($$"""{ "mode": "RelayAll", "relay": { "host": "relay.isp.test", "port": {{relay.Endpoint.Port}}, "tls": "None" } }""");
 
         await node.SendAsync(TestNode.NewMessage("app@sender.test", ["a@alpha.test"], "via relay"));
 
@@ -40,7 +39,7 @@ public sealed class RelayTests
         await using var world = LoopbackWorld.LoopbackWorld.Create();
         var relay = world.AddRelay("relay.plain.test", new SinkOptions());
         await using var node = await TestNode.StartAsync(world, FastRetries);
-        await Configure(node, $$"""{ "mode": "RelayAll", "relay": { "host": "relay.plain.test", "port": {{relay.Endpoint.Port}}, "tls": "StartTls" } }""");
+        await node.ConfigureAsync($$"""{ "mode": "RelayAll", "relay": { "host": "relay.plain.test", "port": {{relay.Endpoint.Port}}, "tls": "StartTls" } }""");
 
         await node.SendAsync(TestNode.NewMessage("app@sender.test", ["a@alpha.test"], "not in clear"));
 
@@ -56,7 +55,7 @@ public sealed class RelayTests
         using var certificate = SmtpSink.CreateCertificate("relay.tls.test");
         var relay = world.AddRelay("relay.tls.test", new SinkOptions { Certificate = certificate, ImplicitTls = true });
         await using var node = await TestNode.StartAsync(world, FastRetries);
-        await Configure(node, $$"""{ "mode": "RelayAll", "relay": { "host": "relay.tls.test", "port": {{relay.Endpoint.Port}}, "tls": "SslOnConnect" } }""");
+        await node.ConfigureAsync($$"""{ "mode": "RelayAll", "relay": { "host": "relay.tls.test", "port": {{relay.Endpoint.Port}}, "tls": "SslOnConnect" } }""");
         var fingerprint = certificate.GetCertHashString(HashAlgorithmName.SHA256).ToLowerInvariant();
 
         await node.SendAsync(TestNode.NewMessage("app@sender.test", ["a@alpha.test"], "pin me"));
@@ -79,7 +78,7 @@ public sealed class RelayTests
         var (ca, server) = SmtpSink.CreateCaAndServerCertificate("relay.corp.test");
         var relay = world.AddRelay("relay.corp.test", new SinkOptions { Certificate = server, Authenticate = (u, p) => u == "app" && p == "s3cret" });
         await using var node = await TestNode.StartAsync(world, FastRetries);
-        await Configure(node, $$"""
+        await node.ConfigureAsync($$"""
             { "mode": "RelayAll", "relay": { "host": "relay.corp.test", "port": {{relay.Endpoint.Port}}, "tls": "StartTls",
               "requiresAuth": true, "username": "app", "password": "s3cret" } }
             """);
@@ -104,7 +103,7 @@ public sealed class RelayTests
             Certificate = SmtpSink.CreateCertificate("relay.auth.test"), Authenticate = (_, _) => false,
         });
         await using var node = await TestNode.StartAsync(world, FastRetries);
-        await Configure(node, $$"""
+        await node.ConfigureAsync($$"""
             { "mode": "RelayAll", "relay": { "host": "relay.auth.test", "port": {{relay.Endpoint.Port}}, "tls": "None",
               "requiresAuth": true, "username": "app", "password": "wrong" } }
             """);
@@ -125,7 +124,7 @@ public sealed class RelayTests
         await using var world = LoopbackWorld.LoopbackWorld.Create();
         var relay = world.AddRelay("relay.clear.test", new SinkOptions { Authenticate = (_, _) => true });
         await using var node = await TestNode.StartAsync(world, FastRetries);
-        await Configure(node, $$"""
+        await node.ConfigureAsync($$"""
             { "mode": "RelayAll", "relay": { "host": "relay.clear.test", "port": {{relay.Endpoint.Port}}, "requiresAuth": true, "username": "app", "password": "pw" } }
             """);
 
@@ -134,7 +133,7 @@ public sealed class RelayTests
         Assert.Contains("Not sending the password", log.GetProperty("reply").GetString());
         Assert.Empty(relay.Received);
 
-        await Configure(node, """{ "relay": { "allowPlaintextAuth": true } }""");
+        await node.ConfigureAsync("""{ "relay": { "allowPlaintextAuth": true } }""");
         Assert.Equal("app", Assert.Single(await relay.WaitForAsync(1, Patience)).User);
     }
 
@@ -161,7 +160,7 @@ public sealed class RelayTests
         var senders = world.AddDomain("sender.test");
         var relay = world.AddRelay("relay.isp.test", new SinkOptions());
         await using var node = await TestNode.StartAsync(world, FastRetries);
-        await Configure(node, $$"""{ "mode": "DirectThenRelay", "relay": { "host": "relay.isp.test", "port": {{relay.Endpoint.Port}} } }""");
+        await node.ConfigureAsync($$"""{ "mode": "DirectThenRelay", "relay": { "host": "relay.isp.test", "port": {{relay.Endpoint.Port}} } }""");
 
         await node.SendAsync(TestNode.NewMessage("app@sender.test", ["x@target.test"], story));
 
@@ -189,7 +188,7 @@ public sealed class RelayTests
         var mx = world.AddDomain("alpha.test");
         world.AddDownHost("relay.down.test");
         await using var node = await TestNode.StartAsync(world, FastRetries);
-        await Configure(node, """{ "mode": "RelayAll", "relay": { "host": "relay.down.test", "port": 2599 } }""");
+        await node.ConfigureAsync("""{ "mode": "RelayAll", "relay": { "host": "relay.down.test", "port": 2599 } }""");
 
         for (var i = 0; i < 3; i++)
         {
@@ -199,7 +198,7 @@ public sealed class RelayTests
         await DeliveryLogReader.WaitForAsync(node.DataDir, "u2@alpha.test", Patience, outcome: "deferred");
         Assert.Empty(mx.Received);
 
-        await Configure(node, """{ "mode": "Direct" }""");
+        await node.ConfigureAsync("""{ "mode": "Direct" }""");
 
         Assert.Equal(3, (await mx.WaitForAsync(3, Patience)).Count);
     }
@@ -214,7 +213,7 @@ public sealed class RelayTests
         var release = new TaskCompletionSource();
         relay.BeforeAccept = () => release.Task;
         await using var node = await TestNode.StartAsync(world, FastRetries);
-        await Configure(node, $$"""{ "mode": "RelayAll", "relay": { "host": "relay.busy.test", "port": {{relay.Endpoint.Port}}, "maxConnections": 2 } }""");
+        await node.ConfigureAsync($$"""{ "mode": "RelayAll", "relay": { "host": "relay.busy.test", "port": {{relay.Endpoint.Port}}, "maxConnections": 2 } }""");
 
         for (var i = 0; i < 4; i++)
         {
@@ -232,14 +231,5 @@ public sealed class RelayTests
         release.SetResult();
         Assert.Equal(4, (await relay.WaitForAsync(4, Patience)).Count);
         Assert.Equal(2, relay.MaxConcurrentSessions);
-    }
-
-    private static async Task Configure(TestNode node, string patch)
-    {
-        var response = await node.Http.SendAsync(new HttpRequestMessage(HttpMethod.Patch, "/api/settings")
-        {
-            Content = new StringContent(patch, Encoding.UTF8, "application/merge-patch+json"),
-        });
-        Assert.True(response.IsSuccessStatusCode, await response.Content.ReadAsStringAsync());
     }
 }

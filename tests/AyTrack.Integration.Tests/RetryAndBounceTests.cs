@@ -121,7 +121,7 @@ public sealed class RetryAndBounceTests
         var logged = await DeliveryLogReader.WaitForAsync(node.DataDir, "ghost@strict.test", Patience, outcome: "failed-not-bounced");
         Assert.StartsWith("5.1.1 550 5.1.1 user unknown", logged.GetProperty("reply").GetString());
         // The message has left the spool: nothing more is coming to the sender's domain.
-        await WaitUntilAsync(async () => (await node.Spool.CountAsync(CancellationToken.None)).Messages == 0);
+        await Eventually.UntilAsync(async () => (await node.Spool.CountAsync(CancellationToken.None)).Messages == 0, Patience);
         Assert.Empty(senders.Received);
     }
 
@@ -152,14 +152,5 @@ public sealed class RetryAndBounceTests
         }
 
         Assert.All(lines.GroupBy(l => l.GetProperty("recipient").GetString()), g => Assert.Single(g));
-    }
-
-    private static async Task WaitUntilAsync(Func<Task<bool>> condition)
-    {
-        using var cts = new CancellationTokenSource(Patience);
-        while (!await condition())
-        {
-            await Task.Delay(20, cts.Token);
-        }
     }
 }

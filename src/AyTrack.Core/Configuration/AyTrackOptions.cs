@@ -64,7 +64,10 @@ public sealed class ListenerOptions
         ? ep
         : throw new FormatException($"AyTrack:Listener:Endpoint: '{Endpoint}' is not an address:port such as 127.0.0.1:2525");
 
-    public string EffectiveServerName => string.IsNullOrWhiteSpace(ServerName) ? Dns.GetHostName() : ServerName;
+    /// <summary>The configured name, or the host name, looked up once (it names every Received header).</summary>
+    public string EffectiveServerName => _serverName ??= string.IsNullOrWhiteSpace(ServerName) ? Dns.GetHostName() : ServerName;
+
+    private string? _serverName;
 }
 
 public sealed class AdminOptions

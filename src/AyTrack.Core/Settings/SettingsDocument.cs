@@ -28,13 +28,7 @@ public static partial class SettingsDocument
             ["allowPlaintextAuth"] = settings.Relay.AllowPlaintextAuth,
             ["maxConnections"] = settings.Relay.MaxConnections,
         },
-        ["trustedCertificates"] = new JsonArray(settings.TrustedCertificates.Select(c => (JsonNode)new JsonObject
-        {
-            ["kind"] = c.Kind.ToString(),
-            ["sha256"] = c.Sha256,
-            ["subject"] = c.Subject,
-            ["pem"] = c.Pem.Length > 0 ? c.Pem : null,
-        }).ToArray()),
+        ["trustedCertificates"] = CertificatesJson(settings.TrustedCertificates),
         ["timing"] = new JsonObject
         {
             ["threads"] = settings.Timing.Threads,
@@ -52,6 +46,29 @@ public static partial class SettingsDocument
             },
         },
     };
+
+    /// <summary>The trustedCertificates list as JSON (a PEM only where there is one).</summary>
+    public static JsonArray CertificatesJson(IEnumerable<TrustedCertificate> certificates) =>
+        new(certificates.Select(c => (JsonNode)new JsonObject
+        {
+            ["kind"] = c.Kind.ToString(),
+            ["sha256"] = c.Sha256,
+            ["subject"] = c.Subject,
+            ["pem"] = c.Pem.Length > 0 ? c.Pem : null,
+        }).ToArray());
+
+    /// <summary>
+    /// Reads a document that <see cref="ToJson"/> wrote back into settings. It carries no password (only
+    /// passwordSet); the caller restores that from where it is kept sealed.
+    /// </summary>
+    public static OperatorSettings FromJson(string document)
+    {
+        var json = JsonNode.Parse(document)!.AsObject();
+        (json["relay"] as JsonObject)?.Remove("passwordSet");
+        var (settings, errors) = ApplyPatch(new OperatorSettings(), json);
+        return settings ?? throw new InvalidOperationException("a settings document does not validate: " +
+                                                               string.Join("; ", errors.Select(kv => $"{kv.Key} {string.Join(", ", kv.Value)}")));
+    }
 
     /// <summary>
     /// Applies a merge patch (RFC 7396) to the settings. The result is either the new settings or the errors; the

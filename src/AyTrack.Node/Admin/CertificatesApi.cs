@@ -99,27 +99,12 @@ public static class CertificatesApi
     private static async Task<(long Version, IReadOnlyList<TrustedCertificate> Certificates)> ReadAsync(IActorRef config)
     {
         var current = await config.Ask<ConfigReplies.CurrentSettings>(new ConfigCommands.GetSettings(), AskTimeout);
-        var document = JsonNode.Parse(current.Document)!;
-        var list = (document["trustedCertificates"] as JsonArray ?? []).OfType<JsonObject>().Select(c => new TrustedCertificate
-        {
-            Kind = Enum.Parse<CertificateKind>((string)c["kind"]!),
-            Sha256 = (string)c["sha256"]!,
-            Subject = (string?)c["subject"] ?? string.Empty,
-            Pem = (string?)c["pem"] ?? string.Empty,
-        }).ToList();
-        return (current.Version, list);
+        return (current.Version, SettingsDocument.FromJson(current.Document).TrustedCertificates);
     }
 
     private static Task<object> WriteAsync(IActorRef config, IReadOnlyList<TrustedCertificate> certificates, long version, HttpContext http, ActorSystem system)
     {
-        var list = new JsonArray(certificates.Select(c => (JsonNode)new JsonObject
-        {
-            ["kind"] = c.Kind.ToString(),
-            ["sha256"] = c.Sha256,
-            ["subject"] = c.Subject,
-            ["pem"] = c.Pem.Length > 0 ? c.Pem : null,
-        }).ToArray());
-        var patch = new JsonObject { ["trustedCertificates"] = list }.ToJsonString();
+        var patch = new JsonObject { ["trustedCertificates"] = SettingsDocument.CertificatesJson(certificates) }.ToJsonString();
         return config.Ask<object>(new ConfigCommands.ChangeSettings(patch, version, OperatorApi.Caller(http),
             Cluster.Get(system).SelfAddress.ToString()), AskTimeout);
     }

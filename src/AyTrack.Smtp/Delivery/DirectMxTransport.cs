@@ -1,16 +1,13 @@
 using System.Net;
-using System.Net.Sockets;
 using AyTrack.Core.Addresses;
 using AyTrack.Core.Configuration;
 using AyTrack.Core.Delivery;
 using AyTrack.Smtp.Dns;
 using AyTrack.Smtp.Logging;
 using AyTrack.Smtp.Spool;
-using MailKit;
 using MailKit.Net.Smtp;
 using MailKit.Security;
 using Microsoft.Extensions.Logging;
-using MimeKit;
 
 namespace AyTrack.Smtp.Delivery;
 
@@ -127,43 +124,9 @@ public sealed class DirectMxTransport(
         }
     }
 
-    private async Task<RecordingSmtpClient> ConnectAsync(string host, IPAddress ip, SecureSocketOptions tls, CancellationToken cancellationToken)
-    {
-        var socket = new Socket(ip.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
-        try
-        {
-            using (var connectTimeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken))
-            {
-                connectTimeout.CancelAfter(options.ConnectTimeout);
-                await socket.ConnectAsync(new IPEndPoint(ip, options.MxPort), connectTimeout.Token);
-            }
-
-            var client = new RecordingSmtpClient
-            {
-                LocalDomain = heloName,
-                Timeout = (int)options.CommandTimeout.TotalMilliseconds,
-                CheckCertificateRevocation = false,
-                // Direct MX delivery is opportunistic (RFC 7435): encrypt when offered, authenticate nobody.
-                ServerCertificateValidationCallback = (_, _, _, _) => true,
-            };
-            try
-            {
-                await client.ConnectAsync(socket, host, options.MxPort, tls, cancellationToken);
-            }
-            catch
-            {
-                client.Dispose();
-                throw;
-            }
-
-            return client;
-        }
-        catch
-        {
-            socket.Dispose();
-            throw;
-        }
-    }
+    // Direct MX delivery is opportunistic (RFC 7435): encrypt when offered, authenticate nobody.
+    private Task<RecordingSmtpClient> ConnectAsync(string host, IPAddress ip, SecureSocketOptions tls, CancellationToken cancellationToken) =>
+        SessionDelivery.OpenAsync(host, ip, options.MxPort, tls, (_, _, _, _) => true, options, heloName, cancellationToken);
 
     private SmtpReply ConnectionError(string host, IPAddress ip, Exception error)
     {

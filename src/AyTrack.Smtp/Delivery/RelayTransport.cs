@@ -1,6 +1,5 @@
 using System.Net;
 using System.Net.Security;
-using System.Net.Sockets;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using AyTrack.Core.Addresses;
@@ -171,43 +170,10 @@ public sealed class RelayTransport(
         }
     }
 
-    private async Task<RecordingSmtpClient> OpenAsync(RelaySettings relay, IPAddress ip, SecureSocketOptions mode, CertificateCheck? validation,
-        CancellationToken cancellationToken)
-    {
-        var socket = new Socket(ip.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
-        try
-        {
-            using (var connectTimeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken))
-            {
-                connectTimeout.CancelAfter(options.ConnectTimeout);
-                await socket.ConnectAsync(new IPEndPoint(ip, relay.Port), connectTimeout.Token);
-            }
-
-            var client = new RecordingSmtpClient
-            {
-                LocalDomain = heloName,
-                Timeout = (int)options.CommandTimeout.TotalMilliseconds,
-                CheckCertificateRevocation = false,
-                ServerCertificateValidationCallback = validation is null ? (_, _, _, _) => true : validation.Validate,
-            };
-            try
-            {
-                await client.ConnectAsync(socket, relay.Host, relay.Port, mode, cancellationToken);
-            }
-            catch
-            {
-                client.Dispose();
-                throw;
-            }
-
-            return client;
-        }
-        catch
-        {
-            socket.Dispose();
-            throw;
-        }
-    }
+    private Task<RecordingSmtpClient> OpenAsync(RelaySettings relay, IPAddress ip, SecureSocketOptions mode, CertificateCheck? validation,
+        CancellationToken cancellationToken) =>
+        SessionDelivery.OpenAsync(relay.Host, ip, relay.Port, mode, validation is null ? (_, _, _, _) => true : validation.Validate,
+            options, heloName, cancellationToken);
 
     private static SmtpReply Describe(RelaySettings relay, IPAddress ip, Exception error, CertificateCheck validation) => error switch
     {

@@ -1,4 +1,7 @@
+using System.Net;
+using System.Net.Security;
 using System.Net.Sockets;
+using AyTrack.Core.Configuration;
 using AyTrack.Core.Delivery;
 using AyTrack.Smtp.Logging;
 using AyTrack.Smtp.Spool;
@@ -17,6 +20,48 @@ namespace AyTrack.Smtp.Delivery;
 /// </summary>
 internal sealed class SessionDelivery(ISpool spool, DeliveryLog deliveryLog, ILogger logger)
 {
+    /// <summary>
+    /// Opens a session with <paramref name="host"/> at <paramref name="ip"/>: a TCP connection bounded by
+    /// AyTrack:Delivery:ConnectTimeout, then MailKit's greeting, EHLO and TLS as <paramref name="mode"/> asks.
+    /// </summary>
+    public static async Task<RecordingSmtpClient> OpenAsync(string host, IPAddress ip, int port, SecureSocketOptions mode,
+        RemoteCertificateValidationCallback validation, DeliveryOptions options, string heloName, CancellationToken cancellationToken)
+    {
+        var socket = new Socket(ip.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
+        try
+        {
+            using (var connectTimeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken))
+            {
+                connectTimeout.CancelAfter(options.ConnectTimeout);
+                await socket.ConnectAsync(new IPEndPoint(ip, port), connectTimeout.Token);
+            }
+
+            var client = new RecordingSmtpClient
+            {
+                LocalDomain = heloName,
+                Timeout = (int)options.CommandTimeout.TotalMilliseconds,
+                CheckCertificateRevocation = false,
+                ServerCertificateValidationCallback = validation,
+            };
+            try
+            {
+                await client.ConnectAsync(socket, host, port, mode, cancellationToken);
+            }
+            catch
+            {
+                client.Dispose();
+                throw;
+            }
+
+            return client;
+        }
+        catch
+        {
+            socket.Dispose();
+            throw;
+        }
+    }
+
     /// <summary>Sends what remains over an open session; returns why it stopped early, or null when it took everything.</summary>
     public async Task<SmtpReply?> RunAsync(RecordingSmtpClient client, string host, string ip, Queue<BatchItem> remaining,
         List<MessageAttempt> results, CancellationToken cancellationToken)

@@ -68,6 +68,16 @@ public sealed class TestNode : IAsyncDisposable
         return reply;
     }
 
+    /// <summary>Changes the node's settings with a JSON merge patch, as an operator would, and insists it is accepted.</summary>
+    public async Task ConfigureAsync(string mergePatch)
+    {
+        var response = await Http.SendAsync(new HttpRequestMessage(HttpMethod.Patch, "/api/settings")
+        {
+            Content = new StringContent(mergePatch, System.Text.Encoding.UTF8, "application/merge-patch+json"),
+        });
+        Xunit.Assert.True(response.IsSuccessStatusCode, await response.Content.ReadAsStringAsync());
+    }
+
     public static MimeMessage NewMessage(string from, IEnumerable<string> to, string subject, string body = "Hello from the loopback world.")
     {
         var message = new MimeMessage();
