@@ -69,7 +69,11 @@ public static class AyTrackActors
             }, new DomainMessageExtractor(options.Cluster.NumberOfShards), new ShardOptions
             {
                 StateStoreMode = StateStoreMode.DData,
-                RememberEntities = false,
+                // When a shard moves (a node joins, leaves or crashes), its domains restart on the new node at once
+                // and re-arm their retry timers from the journal, without waiting for new mail. The eventsourced
+                // store keeps the remembered set in the shared journal (the DData store's LightningDB fails here).
+                RememberEntities = true,
+                RememberEntitiesStore = RememberEntitiesStore.Eventsourced,
                 // Domain actors passivate themselves when their queue is empty; see DomainDeliveryActor.
                 ShouldPassivateIdleEntities = false,
             })

@@ -131,7 +131,26 @@ public static class AyTrackCli
                     [m.Address + (m.Self ? " (this node)" : string.Empty), m.Status, string.Join(",", m.Roles), m.Reachable ? "yes" : "NO",
                         m.Shards.ToString(CultureInfo.InvariantCulture), m.Address == view.Leader ? "*" : string.Empty])));
         }));
+        var memberAddress = new Argument<string>("address") { Description = "The member's address, as `cluster show` lists it" };
+        var clusterLeave = new Command("leave", "Let a member leave gracefully: its shards move first, then it stops") { memberAddress };
+        clusterLeave.SetAction(p => Run(p, error, async () =>
+        {
+            using var client = Client(p);
+            var result = await client.PostAsync<ClusterActionResult>("/api/cluster/leave", new ClusterLeaveRequest(p.GetValue(memberAddress)));
+            output.WriteLine($"{string.Join(", ", result.Members)} is leaving the cluster");
+        }));
+        var clusterDown = new Command("down-unreachable", "Down every member this node sees as unreachable (their shards move on)");
+        clusterDown.SetAction(p => Run(p, error, async () =>
+        {
+            using var client = Client(p);
+            var result = await client.PostAsync<ClusterActionResult>("/api/cluster/down-unreachable", new { });
+            output.WriteLine(result.Members.Count == 0
+                ? "no member is unreachable"
+                : $"downed {string.Join(", ", result.Members)}");
+        }));
         cluster.Subcommands.Add(clusterShow);
+        cluster.Subcommands.Add(clusterLeave);
+        cluster.Subcommands.Add(clusterDown);
         root.Subcommands.Add(cluster);
 
         // queue

@@ -22,6 +22,12 @@ public sealed record ClusterMember(string Address, string Status, IReadOnlyList<
 
 public sealed record ClusterView(string Self, string? Leader, IReadOnlyList<ClusterMember> Members);
 
+/// <summary>POST /api/cluster/leave: the member that should leave the cluster gracefully (its shards hand over first).</summary>
+public sealed record ClusterLeaveRequest(string? Address);
+
+/// <summary>Reply of POST /api/cluster/leave and POST /api/cluster/down-unreachable: the members acted on.</summary>
+public sealed record ClusterActionResult(string Action, IReadOnlyList<string> Members);
+
 /// <summary>One node of GET /api/actors.</summary>
 public sealed record ActorNode(string Name, string Path, IReadOnlyList<ActorNode> Children);
 

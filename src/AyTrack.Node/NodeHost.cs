@@ -1,11 +1,13 @@
 using Akka.Actor;
 using Akka.Cluster;
 using Akka.Cluster.Hosting;
+using Akka.Cluster.Hosting.SBR;
 using Akka.Hosting;
 using Akka.Persistence.Sql.Hosting;
 using Akka.Remote.Hosting;
 using AyTrack.Actors;
 using AyTrack.Core.Configuration;
+using ClusterOptions = AyTrack.Core.Configuration.ClusterOptions;
 using AyTrack.Core.Delivery;
 using AyTrack.Core.Settings;
 using AyTrack.Node.Admin;
@@ -51,7 +53,7 @@ public static class NodeHost
         services.AddSingleton(options);
         services.AddSingleton(new NodeInfo { DataDir = dataDir });
         services.AddSingleton(AdminToken.Load(options.Admin.Token, dataDir));
-        services.AddSingleton<ISpool>(_ => SqliteSpool.OpenAsync(Path.Combine(dataDir, "spool.db")).GetAwaiter().GetResult());
+        services.AddSingleton<ISpool>(_ => OpenSpool(options, dataDir));
         services.AddSingleton(new MxResolver(options.Dns));
         services.AddSingleton(sp => new AyTrack.Smtp.Suggest.SuggestService(options.Suggest, sp.GetRequiredService<MxResolver>(),
             new HttpClient(), sp.GetRequiredService<ILogger<AyTrack.Smtp.Suggest.SuggestService>>()));
@@ -75,8 +77,8 @@ public static class NodeHost
         // The listener's grace for open transactions, then the actor system's coordinated shutdown (leave the cluster).
         services.Configure<HostOptions>(o => o.ShutdownTimeout = options.Listener.ShutdownGrace + TimeSpan.FromSeconds(30));
 
-        var journal = PrepareJournal(options, dataDir);
-        services.AddAkka("aytrack", (akka, _) =>
+        var cluster = options.Cluster;
+        services.AddAkka(ClusterOptions.SystemName, (akka, _) =>
         {
             akka.ConfigureLoggers(setup =>
                 {
@@ -84,16 +86,27 @@ public static class NodeHost
                     setup.ClearLoggers();
                     setup.AddLoggerFactory();
                 })
-                .WithRemoting("127.0.0.1", 0)
-                .WithClustering(new Akka.Cluster.Hosting.ClusterOptions { Roles = ["delivery"] })
-                .WithSqlPersistence(journal, ProviderName.SQLiteMS, autoInitialize: true)
-                .AddAyTrackActors(options, ConfiguredSettingPaths(builder.Configuration))
-                .AddStartup((system, _) =>
+                .WithRemoting(cluster.Hostname, cluster.Port)
+                .WithClustering(new Akka.Cluster.Hosting.ClusterOptions
+                {
+                    Roles = [.. cluster.AllRoles],
+                    SeedNodes = cluster.IsMultiNode ? cluster.SeedNodes.Where(s => !string.IsNullOrWhiteSpace(s)).Select(s => s.Trim()).ToArray() : null,
+                    // Keep-majority: on a partition the larger side downs the smaller one (on a tie, the side with the
+                    // lowest address stays), so only one side goes on delivering a domain's mail.
+                    SplitBrainResolver = new KeepMajorityOption(),
+                })
+                .AddHocon($"akka.cluster.split-brain-resolver.stable-after = {(int)cluster.StableAfter.TotalMilliseconds}ms", HoconAddMode.Prepend);
+            ConfigurePersistence(akka, options, dataDir);
+            akka.AddAyTrackActors(options, ConfiguredSettingPaths(builder.Configuration));
+            if (!cluster.IsMultiNode)
+            {
+                akka.AddStartup((system, _) =>
                 {
                     // A single node is a one-node cluster: it joins itself, so the same sharding code runs on one node and many.
-                    var cluster = Cluster.Get(system);
-                    cluster.Join(cluster.SelfAddress);
+                    var self = Cluster.Get(system);
+                    self.Join(self.SelfAddress);
                 });
+            }
         });
         services.AddHostedService<ListenerService>();
 
@@ -160,12 +173,34 @@ public static class NodeHost
                 settingsErrors.Select(e => $"{e.Key} {string.Join(", ", e.Value)}")));
         }
 
-        if (!options.Persistence.Provider.Equals("sqlite", StringComparison.OrdinalIgnoreCase))
+        var clusterErrors = ClusterOptions.Validate(options.Cluster, options.Persistence);
+        if (clusterErrors.Count > 0)
         {
-            throw new InvalidOperationException(
-                $"AyTrack:Persistence:Provider '{options.Persistence.Provider}' is not available yet: this build supports 'sqlite' (one node). " +
-                "The PostgreSQL spool and journal for clusters come with the cluster work.");
+            throw new InvalidOperationException("Invalid configuration: " + string.Join("; ", clusterErrors.Select(e => $"{e.Key} {e.Value}")));
         }
+    }
+
+    private static bool UsesPostgres(AyTrackOptions options) =>
+        options.Persistence.Provider.Trim().Equals("postgresql", StringComparison.OrdinalIgnoreCase);
+
+    private static ISpool OpenSpool(AyTrackOptions options, string dataDir) => UsesPostgres(options)
+        // The node's remoting address names its outbox claims, so a restarted node takes its own rows back at once.
+        ? PostgresSpool.OpenAsync(options.Persistence.ConnectionString,
+            options.Cluster.Port != 0 ? $"{options.Cluster.Hostname}:{options.Cluster.Port}" : $"{options.Cluster.Hostname}:{Guid.NewGuid():N}")
+            .GetAwaiter().GetResult()
+        : SqliteSpool.OpenAsync(Path.Combine(dataDir, "spool.db")).GetAwaiter().GetResult();
+
+    private static void ConfigurePersistence(AkkaConfigurationBuilder akka, AyTrackOptions options, string dataDir)
+    {
+        if (UsesPostgres(options))
+        {
+            // Nodes starting together may race to create the journal's tables; the loser's CREATE fails and
+            // Akka.Persistence.Sql only warns (warn-on-auto-init-fail = true), the tables being there by then.
+            akka.WithSqlPersistence(options.Persistence.ConnectionString, ProviderName.PostgreSQL15, autoInitialize: true);
+            return;
+        }
+
+        akka.WithSqlPersistence(PrepareJournal(options, dataDir), ProviderName.SQLiteMS, autoInitialize: true);
     }
 
     /// <summary>

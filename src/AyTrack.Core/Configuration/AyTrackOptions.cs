@@ -156,5 +156,119 @@ public sealed class SecretsOptions
 
 public sealed class ClusterOptions
 {
+    /// <summary>The actor system's name; seed node addresses must use it (akka.tcp://aytrack@host:port).</summary>
+    public const string SystemName = "aytrack";
+
+    /// <summary>The role every AyTrack node has: the config singleton and settings pub-sub live on it.</summary>
+    public const string DeliveryRole = "delivery";
+
+    /// <summary>The host name or address other nodes reach this one at (and the remoting listener binds to).</summary>
+    public string Hostname { get; set; } = "127.0.0.1";
+
+    /// <summary>The remoting port; required with seed nodes, 0 = any free port otherwise.</summary>
+    public int Port { get; set; }
+
+    /// <summary>Addresses like akka.tcp://aytrack@10.0.0.5:4053; empty = a one-node cluster that joins itself.</summary>
+    public string[] SeedNodes { get; set; } = [];
+
+    /// <summary>Extra cluster roles; every node also has <see cref="DeliveryRole"/>.</summary>
+    public string[] Roles { get; set; } = [];
+
+    /// <summary>
+    /// How long the cluster's membership must be stable before the split brain resolver (keep-majority) downs
+    /// unreachable members; a crashed node's domains move to the survivors after this.
+    /// </summary>
+    public TimeSpan StableAfter { get; set; } = TimeSpan.FromSeconds(20);
+
     public int NumberOfShards { get; set; } = 100;
+
+    public bool IsMultiNode => SeedNodes.Any(s => !string.IsNullOrWhiteSpace(s));
+
+    public IReadOnlyList<string> AllRoles => [DeliveryRole, .. Roles.Where(r => !string.IsNullOrWhiteSpace(r) && r != DeliveryRole)];
+
+    /// <summary>
+    /// Problems with the cluster and persistence configuration, keyed by the configuration key: checked at start so
+    /// a node that could never share work (or would split its queue across private SQLite files) does not start.
+    /// </summary>
+    public static IReadOnlyDictionary<string, string> Validate(ClusterOptions cluster, PersistenceOptions persistence)
+    {
+        var errors = new Dictionary<string, string>(StringComparer.Ordinal);
+        if (cluster.Port is < 0 or > 65535)
+        {
+            errors["AyTrack:Cluster:Port"] = "must be between 0 and 65535";
+        }
+
+        if (string.IsNullOrWhiteSpace(cluster.Hostname))
+        {
+            errors["AyTrack:Cluster:Hostname"] = "must not be empty";
+        }
+
+        if (cluster.StableAfter <= TimeSpan.Zero)
+        {
+            errors["AyTrack:Cluster:StableAfter"] = "must be positive";
+        }
+
+        if (cluster.NumberOfShards < 1)
+        {
+            errors["AyTrack:Cluster:NumberOfShards"] = "must be at least 1";
+        }
+
+        var provider = persistence.Provider.Trim().ToLowerInvariant();
+        if (provider is not ("sqlite" or "postgresql"))
+        {
+            errors["AyTrack:Persistence:Provider"] = $"'{persistence.Provider}' is not one of sqlite, postgresql";
+        }
+        else if (provider == "postgresql" && string.IsNullOrWhiteSpace(persistence.ConnectionString))
+        {
+            errors["AyTrack:Persistence:ConnectionString"] = "is required with the postgresql provider (Host=…;Database=…;Username=…;Password=…)";
+        }
+
+        for (var i = 0; i < cluster.SeedNodes.Length; i++)
+        {
+            if (string.IsNullOrWhiteSpace(cluster.SeedNodes[i]))
+            {
+                continue;
+            }
+
+            if (!TryParseSeed(cluster.SeedNodes[i], out var problem))
+            {
+                errors[$"AyTrack:Cluster:SeedNodes:{i}"] = problem;
+            }
+        }
+
+        if (cluster.IsMultiNode)
+        {
+            if (cluster.Port == 0)
+            {
+                errors["AyTrack:Cluster:Port"] = "is required with seed nodes: the other nodes must know where to reach this one";
+            }
+
+            if (provider == "sqlite")
+            {
+                errors["AyTrack:Persistence:Provider"] =
+                    "sqlite keeps journal, snapshots and spool in this node's own files, so a cluster would lose sight of mail " +
+                    "accepted by other nodes; cluster nodes must share PostgreSQL (AyTrack:Persistence:Provider=postgresql)";
+            }
+        }
+
+        return errors;
+    }
+
+    private static bool TryParseSeed(string seed, out string problem)
+    {
+        problem = string.Empty;
+        if (!Uri.TryCreate(seed.Trim(), UriKind.Absolute, out var uri) || uri.Scheme != "akka.tcp" || string.IsNullOrEmpty(uri.Host) || uri.Port <= 0)
+        {
+            problem = $"'{seed}' is not an address like akka.tcp://{SystemName}@10.0.0.5:4053";
+            return false;
+        }
+
+        if (uri.UserInfo != SystemName)
+        {
+            problem = $"'{seed}' names the actor system '{uri.UserInfo}'; AyTrack's is '{SystemName}'";
+            return false;
+        }
+
+        return true;
+    }
 }

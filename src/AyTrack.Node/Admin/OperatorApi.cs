@@ -43,6 +43,8 @@ public static class OperatorApi
         app.MapGet("/api/threads", GetThreadsAsync);
         app.MapPost("/api/threads", PostThreadsAsync);
         app.MapGet("/api/cluster", GetClusterAsync);
+        app.MapPost("/api/cluster/leave", LeaveCluster);
+        app.MapPost("/api/cluster/down-unreachable", DownUnreachable);
         app.MapGet("/api/actors", (ActorSystem system) => Results.Ok(Tree(((ExtendedActorSystem)system).Guardian.Parent)));
         app.MapGet("/api/queues", GetQueuesAsync);
         app.MapGet("/api/queues/{domain}", GetQueueAsync);
@@ -164,6 +166,42 @@ public static class OperatorApi
         var members = state.Members.Select(m => new ClusterMember(m.Address.ToString(), m.Status.ToString(), m.Roles.ToList(),
             !state.Unreachable.Contains(m), shards.GetValueOrDefault(m.Address), m.Address == self)).ToList();
         return Results.Ok(new ClusterView(self.ToString(), state.Leader?.ToString(), members));
+    }
+
+    /// <summary>
+    /// A graceful leave: the member hands its shards and the config singleton over, then shuts down (its process
+    /// exits through coordinated shutdown). Any member can ask it for any other.
+    /// </summary>
+    private static IResult LeaveCluster(ClusterLeaveRequest request, ActorSystem system)
+    {
+        var cluster = Cluster.Get(system);
+        var member = cluster.State.Members.FirstOrDefault(m => m.Address.ToString() == request.Address?.Trim());
+        if (member is null)
+        {
+            return Results.ValidationProblem(new Dictionary<string, string[]>
+            {
+                ["address"] = [$"'{request.Address}' is not a member of the cluster; `aytrack cluster show` lists them"],
+            });
+        }
+
+        cluster.Leave(member.Address);
+        return Results.Accepted("/api/cluster", new ClusterActionResult("leave", [member.Address.ToString()]));
+    }
+
+    /// <summary>
+    /// Downs every member this node sees as unreachable: for an operator who knows those machines are gone and does
+    /// not want to wait for the split brain resolver. Their shards move to the remaining members.
+    /// </summary>
+    private static IResult DownUnreachable(ActorSystem system)
+    {
+        var cluster = Cluster.Get(system);
+        var unreachable = cluster.State.Unreachable.Select(m => m.Address).ToList();
+        foreach (var address in unreachable)
+        {
+            cluster.Down(address);
+        }
+
+        return Results.Ok(new ClusterActionResult("down", unreachable.Select(a => a.ToString()).ToList()));
     }
 
     private static async Task<IResult> GetQueuesAsync(ISpool spool, IRequiredActor<DomainRegion> region)

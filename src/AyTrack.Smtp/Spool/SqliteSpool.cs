@@ -1,4 +1,3 @@
-using System.Threading.Channels;
 using AyTrack.Core.Addresses;
 using Microsoft.Data.Sqlite;
 
@@ -6,23 +5,20 @@ namespace AyTrack.Smtp.Spool;
 
 /// <summary>
 /// The embedded spool: one SQLite file in WAL mode with synchronous=FULL, so a committed transaction survives a
-/// crash or power loss. All writes go through one writer loop that commits whatever has queued up in a single
-/// transaction (group commit): one fsync for many messages, without acknowledging any of them before it.
+/// crash or power loss. All writes go through one <see cref="GroupCommitWriter{TWrite}"/> on one connection: one
+/// fsync for many messages, without acknowledging any of them before it.
 /// </summary>
 public sealed class SqliteSpool : ISpool
 {
-    private const int MaxOperationsPerCommit = 256;
-
     private readonly string _connectionString;
-    private readonly Channel<WriteOperation> _writes = Channel.CreateUnbounded<WriteOperation>(new UnboundedChannelOptions { SingleReader = true });
     private readonly SqliteConnection _writer;
-    private readonly Task _writerLoop;
+    private readonly GroupCommitWriter<Tx> _writes;
 
     private SqliteSpool(string connectionString, SqliteConnection writer)
     {
         _connectionString = connectionString;
         _writer = writer;
-        _writerLoop = Task.Run(WriteLoopAsync);
+        _writes = new GroupCommitWriter<Tx>(CommitAsync, () => OutboxChanged?.Invoke());
     }
 
     public event Action? OutboxChanged;
@@ -71,11 +67,11 @@ public sealed class SqliteSpool : ISpool
     public Task AcceptAsync(SpoolEnvelope envelope, ReadOnlyMemory<byte> body, CancellationToken cancellationToken)
     {
         var bodyCopy = body.ToArray();
-        return WriteAsync(async (connection, transaction, ct) =>
+        return WriteAsync(async tx =>
         {
-            await using (var insert = connection.CreateCommand())
+            await using (var insert = tx.Connection.CreateCommand())
             {
-                insert.Transaction = transaction;
+                insert.Transaction = tx.Transaction;
                 insert.CommandText = """
                     INSERT INTO messages(id, sender, received_at, smtputf8, message_id, size, body)
                     VALUES ($id, $sender, $received, $utf8, $mid, $size, $body)
@@ -87,11 +83,11 @@ public sealed class SqliteSpool : ISpool
                 insert.Parameters.AddWithValue("$mid", (object?)envelope.MessageIdHeader ?? DBNull.Value);
                 insert.Parameters.AddWithValue("$size", bodyCopy.Length);
                 insert.Parameters.AddWithValue("$body", bodyCopy);
-                await insert.ExecuteNonQueryAsync(ct);
+                await insert.ExecuteNonQueryAsync(CancellationToken.None);
             }
 
-            await using var rcpt = connection.CreateCommand();
-            rcpt.Transaction = transaction;
+            await using var rcpt = tx.Connection.CreateCommand();
+            rcpt.Transaction = tx.Transaction;
             rcpt.CommandText = "INSERT OR IGNORE INTO recipients(message_id, address, domain) VALUES ($id, $address, $domain)";
             var id = rcpt.Parameters.Add("$id", SqliteType.Text);
             var address = rcpt.Parameters.Add("$address", SqliteType.Text);
@@ -101,7 +97,7 @@ public sealed class SqliteSpool : ISpool
                 id.Value = envelope.Id.Value;
                 address.Value = recipient.Address;
                 domain.Value = recipient.Domain.Value;
-                await rcpt.ExecuteNonQueryAsync(ct);
+                await rcpt.ExecuteNonQueryAsync(CancellationToken.None);
             }
         }, outboxChanged: true, cancellationToken);
     }
@@ -155,10 +151,10 @@ public sealed class SqliteSpool : ISpool
     }
 
     public Task MarkDispatchedAsync(IReadOnlyCollection<OutboxEntry> entries, CancellationToken cancellationToken) =>
-        WriteAsync(async (connection, transaction, ct) =>
+        WriteAsync(async tx =>
         {
-            await using var command = connection.CreateCommand();
-            command.Transaction = transaction;
+            await using var command = tx.Connection.CreateCommand();
+            command.Transaction = tx.Transaction;
             command.CommandText = "UPDATE recipients SET dispatched = 1 WHERE message_id = $id AND address = $address";
             var id = command.Parameters.Add("$id", SqliteType.Text);
             var address = command.Parameters.Add("$address", SqliteType.Text);
@@ -168,7 +164,7 @@ public sealed class SqliteSpool : ISpool
                 {
                     id.Value = entry.Id.Value;
                     address.Value = recipient;
-                    await command.ExecuteNonQueryAsync(ct);
+                    await command.ExecuteNonQueryAsync(CancellationToken.None);
                 }
             }
         }, outboxChanged: false, cancellationToken);
@@ -204,23 +200,23 @@ public sealed class SqliteSpool : ISpool
     }
 
     public Task MarkFinalAsync(QueueId id, IReadOnlyCollection<string> recipients, CancellationToken cancellationToken) =>
-        WriteAsync(async (connection, transaction, ct) =>
+        WriteAsync(async tx =>
         {
-            await using (var command = connection.CreateCommand())
+            await using (var command = tx.Connection.CreateCommand())
             {
-                command.Transaction = transaction;
+                command.Transaction = tx.Transaction;
                 command.CommandText = "UPDATE recipients SET final = 1 WHERE message_id = $id AND address = $address";
                 var idParameter = command.Parameters.AddWithValue("$id", id.Value);
                 var address = command.Parameters.Add("$address", SqliteType.Text);
                 foreach (var recipient in recipients)
                 {
                     address.Value = recipient;
-                    await command.ExecuteNonQueryAsync(ct);
+                    await command.ExecuteNonQueryAsync(CancellationToken.None);
                 }
             }
 
-            await using var cleanup = connection.CreateCommand();
-            cleanup.Transaction = transaction;
+            await using var cleanup = tx.Connection.CreateCommand();
+            cleanup.Transaction = tx.Transaction;
             cleanup.CommandText = """
                 DELETE FROM recipients WHERE message_id = $id
                     AND NOT EXISTS (SELECT 1 FROM recipients WHERE message_id = $id AND final = 0);
@@ -228,7 +224,7 @@ public sealed class SqliteSpool : ISpool
                     AND NOT EXISTS (SELECT 1 FROM recipients WHERE message_id = $id);
                 """;
             cleanup.Parameters.AddWithValue("$id", id.Value);
-            await cleanup.ExecuteNonQueryAsync(ct);
+            await cleanup.ExecuteNonQueryAsync(CancellationToken.None);
         }, outboxChanged: false, cancellationToken);
 
     public async Task<SpoolCounts> CountAsync(CancellationToken cancellationToken)
@@ -262,104 +258,22 @@ public sealed class SqliteSpool : ISpool
 
     public async ValueTask DisposeAsync()
     {
-        _writes.Writer.TryComplete();
-        await _writerLoop;
+        await _writes.DisposeAsync();
         await _writer.DisposeAsync();
     }
 
-    private Task WriteAsync(Func<SqliteConnection, SqliteTransaction, CancellationToken, Task> write, bool outboxChanged, CancellationToken cancellationToken)
-    {
-        var operation = new WriteOperation(write, outboxChanged, cancellationToken);
-        if (!_writes.Writer.TryWrite(operation))
-        {
-            throw new ObjectDisposedException(nameof(SqliteSpool), "the spool is closed");
-        }
+    private Task WriteAsync(Func<Tx, Task> write, bool outboxChanged, CancellationToken cancellationToken) =>
+        _writes.WriteAsync(write, outboxChanged, cancellationToken);
 
-        return operation.Completion.Task;
-    }
-
-    private async Task WriteLoopAsync()
-    {
-        var batch = new List<WriteOperation>(MaxOperationsPerCommit);
-        while (await _writes.Reader.WaitToReadAsync())
-        {
-            batch.Clear();
-            while (batch.Count < MaxOperationsPerCommit && _writes.Reader.TryRead(out var operation))
-            {
-                if (!operation.CancellationToken.IsCancellationRequested)
-                {
-                    batch.Add(operation);
-                }
-                else
-                {
-                    operation.Completion.TrySetCanceled(operation.CancellationToken);
-                }
-            }
-
-            if (batch.Count == 0)
-            {
-                continue;
-            }
-
-            try
-            {
-                await CommitAsync(batch);
-                Complete(batch, null);
-            }
-            catch (Exception) when (batch.Count > 1)
-            {
-                // One bad operation must not fail its neighbours: commit each alone so only it reports the error.
-                foreach (var operation in batch)
-                {
-                    try
-                    {
-                        await CommitAsync([operation]);
-                        Complete([operation], null);
-                    }
-                    catch (Exception single)
-                    {
-                        Complete([operation], single);
-                    }
-                }
-            }
-            catch (Exception error)
-            {
-                Complete(batch, error);
-            }
-        }
-    }
-
-    private async Task CommitAsync(IReadOnlyList<WriteOperation> batch)
+    private async Task CommitAsync(IReadOnlyList<Func<Tx, Task>> writes)
     {
         await using var transaction = (SqliteTransaction)await _writer.BeginTransactionAsync();
-        foreach (var operation in batch)
+        foreach (var write in writes)
         {
-            await operation.Write(_writer, transaction, CancellationToken.None);
+            await write(new Tx(_writer, transaction));
         }
 
         await transaction.CommitAsync();
-    }
-
-    private void Complete(IReadOnlyList<WriteOperation> operations, Exception? error)
-    {
-        var signal = false;
-        foreach (var operation in operations)
-        {
-            if (error is null)
-            {
-                signal |= operation.OutboxChanged;
-                operation.Completion.TrySetResult();
-            }
-            else
-            {
-                operation.Completion.TrySetException(error);
-            }
-        }
-
-        if (signal)
-        {
-            OutboxChanged?.Invoke();
-        }
     }
 
     private async Task<SqliteConnection> OpenReaderAsync(CancellationToken cancellationToken)
@@ -377,11 +291,5 @@ public sealed class SqliteSpool : ISpool
         await command.ExecuteNonQueryAsync(cancellationToken);
     }
 
-    private sealed record WriteOperation(
-        Func<SqliteConnection, SqliteTransaction, CancellationToken, Task> Write,
-        bool OutboxChanged,
-        CancellationToken CancellationToken)
-    {
-        public TaskCompletionSource Completion { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
-    }
+    private readonly record struct Tx(SqliteConnection Connection, SqliteTransaction Transaction);
 }
