@@ -1,0 +1,146 @@
+using AyTrack.Core.Addresses;
+using AyTrack.LoopbackWorld;
+using AyTrack.Smtp.Spool;
+using Npgsql;
+using Xunit;
+
+namespace AyTrack.Integration.Tests;
+
+/// <summary>
+/// What every spool promises, run against the embedded SQLite spool and the cluster's PostgreSQL spool: accepted
+/// mail waits in the outbox until dispatched, stays listed as pending until final, and leaves (body included) when
+/// all its recipients are final.
+/// </summary>
+public abstract class SpoolContract
+{
+    protected abstract Task<ISpool> OpenAsync(string node);
+
+    [Fact]
+    public async Task Accepted_mail_goes_from_outbox_to_pending_to_gone()
+    {
+        await using var spool = await OpenAsync("node-a:1");
+        var id = QueueId.New();
+        var body = "Subject: hi\r\n\r\nbody\r\n"u8.ToArray();
+        await spool.AcceptAsync(new SpoolEnvelope(id, "app@sender.test",
+            [EmailAddress.Parse("a@one.test"), EmailAddress.Parse("b@one.test"), EmailAddress.Parse("c@two.test")],
+            DateTimeOffset.UtcNow, SmtpUtf8: false, "<hi@sender.test>"), body, CancellationToken.None);
+
+        var outbox = await spool.ReadOutboxAsync(100, CancellationToken.None);
+        Assert.Equal([("one.test", 2), ("two.test", 1)], outbox.Select(e => (e.Domain.Value, e.Recipients.Count)).OrderBy(x => x.Value));
+        Assert.Equal(new SpoolCounts(1, 3, 3), await spool.CountAsync(CancellationToken.None));
+
+        await spool.MarkDispatchedAsync(outbox, CancellationToken.None);
+        Assert.Empty(await spool.ReadOutboxAsync(100, CancellationToken.None));
+        Assert.Equal(["one.test", "two.test"], (await spool.PendingDomainsAsync(CancellationToken.None)).Select(d => d.Value).Order());
+
+        var loaded = await spool.LoadAsync(id, CancellationToken.None);
+        Assert.NotNull(loaded);
+        Assert.Equal(body, loaded.Body);
+        Assert.Equal("<hi@sender.test>", loaded.Envelope.MessageIdHeader);
+        Assert.Equal(3, loaded.Envelope.Recipients.Count);
+
+        await spool.MarkFinalAsync(id, ["a@one.test", "b@one.test"], CancellationToken.None);
+        Assert.Equal(["two.test"], (await spool.PendingDomainsAsync(CancellationToken.None)).Select(d => d.Value));
+        Assert.NotNull(await spool.LoadAsync(id, CancellationToken.None));
+
+        await spool.MarkFinalAsync(id, ["c@two.test"], CancellationToken.None);
+        Assert.Null(await spool.LoadAsync(id, CancellationToken.None));
+        Assert.Equal(new SpoolCounts(0, 0, 0), await spool.CountAsync(CancellationToken.None));
+    }
+
+    [Fact]
+    public async Task Many_concurrent_accepts_are_all_durable_and_a_bad_one_fails_alone()
+    {
+        await using var spool = await OpenAsync("node-a:1");
+        var good = Enumerable.Range(0, 300).Select(i => spool.AcceptAsync(new SpoolEnvelope(QueueId.New(), "app@sender.test",
+            [EmailAddress.Parse($"user{i}@many.test")], DateTimeOffset.UtcNow, false, null), "Subject: x\r\n\r\nx\r\n"u8.ToArray(),
+            CancellationToken.None)).ToList();
+        var duplicateId = QueueId.New();
+        var first = spool.AcceptAsync(new SpoolEnvelope(duplicateId, "app@sender.test", [EmailAddress.Parse("x@many.test")],
+            DateTimeOffset.UtcNow, false, null), "x"u8.ToArray(), CancellationToken.None);
+        var second = spool.AcceptAsync(new SpoolEnvelope(duplicateId, "app@sender.test", [EmailAddress.Parse("y@many.test")],
+            DateTimeOffset.UtcNow, false, null), "y"u8.ToArray(), CancellationToken.None);
+
+        await Task.WhenAll(good);
+        await first;
+        await Assert.ThrowsAnyAsync<Exception>(() => second);
+        Assert.Equal(301, (await spool.CountAsync(CancellationToken.None)).Messages);
+    }
+}
+
+public sealed class SqliteSpoolTests : SpoolContract, IDisposable
+{
+    private readonly string _dir = Directory.CreateTempSubdirectory("aytrack-spool").FullName;
+
+    protected override async Task<ISpool> OpenAsync(string node) => await SqliteSpool.OpenAsync(Path.Combine(_dir, "spool.db"));
+
+    public void Dispose() => Directory.Delete(_dir, recursive: true);
+}
+
+/// <summary>One PostgreSQL server for the spool tests; each test gets its own database.</summary>
+public sealed class PostgresFixture : IAsyncLifetime
+{
+    public PostgresServer Server { get; private set; } = null!;
+
+    public async Task InitializeAsync() => Server = await PostgresServer.StartAsync();
+
+    public async Task DisposeAsync() => await Server.DisposeAsync();
+}
+
+public sealed class PostgresSpoolTests(PostgresFixture postgres) : SpoolContract, IClassFixture<PostgresFixture>
+{
+    private string? _database;
+
+    protected override async Task<ISpool> OpenAsync(string node)
+    {
+        _database ??= await postgres.Server.CreateDatabaseAsync("spool_" + Guid.NewGuid().ToString("N"));
+        return await PostgresSpool.OpenAsync(_database, node);
+    }
+
+    [Fact]
+    public async Task A_node_reads_only_its_own_outbox_until_another_nodes_claim_is_older_than_the_lease()
+    {
+        await using var a = await OpenAsync("node-a:1");
+        await using var b = await OpenAsync("node-b:1");
+        var id = QueueId.New();
+        await a.AcceptAsync(new SpoolEnvelope(id, "", [EmailAddress.Parse("u@orphan.test")], DateTimeOffset.UtcNow, false, null),
+            "x"u8.ToArray(), CancellationToken.None);
+
+        Assert.Empty(await b.ReadOutboxAsync(100, CancellationToken.None));
+        Assert.Single(await a.ReadOutboxAsync(100, CancellationToken.None));
+
+        // Node a dies before dispatching: its claim ages past the lease and node b takes the mail over.
+        await using (var connection = new NpgsqlConnection(_database))
+        {
+            await connection.OpenAsync();
+            await using var age = new NpgsqlCommand("UPDATE aytrack_spool_recipients SET claimed_at = now() - @age", connection);
+            age.Parameters.AddWithValue("age", PostgresSpool.OrphanLease + TimeSpan.FromSeconds(1));
+            await age.ExecuteNonQueryAsync();
+        }
+
+        var taken = Assert.Single(await b.ReadOutboxAsync(100, CancellationToken.None));
+        Assert.Equal(id, taken.Id);
+        Assert.Empty(await a.ReadOutboxAsync(100, CancellationToken.None));
+    }
+
+    [Fact]
+    public async Task Two_nodes_finishing_the_last_recipients_of_one_message_at_once_remove_it()
+    {
+        await using var a = await OpenAsync("node-a:1");
+        await using var b = await OpenAsync("node-b:1");
+        var ids = Enumerable.Range(0, 50).Select(_ => QueueId.New()).ToList();
+        foreach (var id in ids)
+        {
+            await a.AcceptAsync(new SpoolEnvelope(id, "", [EmailAddress.Parse("u@one.test"), EmailAddress.Parse("u@two.test")],
+                DateTimeOffset.UtcNow, false, null), "x"u8.ToArray(), CancellationToken.None);
+        }
+
+        await Task.WhenAll(ids.SelectMany(id => new[]
+        {
+            a.MarkFinalAsync(id, ["u@one.test"], CancellationToken.None),
+            b.MarkFinalAsync(id, ["u@two.test"], CancellationToken.None),
+        }));
+
+        Assert.Equal(new SpoolCounts(0, 0, 0), await a.CountAsync(CancellationToken.None));
+    }
+}
