@@ -1,0 +1,126 @@
+using System.Net;
+using System.Net.Http.Headers;
+using System.Net.Http.Json;
+using System.Net.Sockets;
+using AyTrack.Contracts;
+using AyTrack.Core.Settings;
+using AyTrack.LoopbackWorld;
+
+namespace AyTrack.Integration.Tests.Support;
+
+/// <summary>
+/// Three (or more) AyTrack node processes on loopback forming one cluster over a throwaway PostgreSQL: one shared
+/// database, admin token and secrets key, remoting on free ports, node 1 the seed. Node processes log to their data
+/// directories.
+/// </summary>
+public sealed class TestCluster : IAsyncDisposable
+{
+    private readonly PostgresServer _postgres;
+    private readonly string _root;
+    private readonly List<string> _arguments;
+
+    private TestCluster(PostgresServer postgres, string root, List<string> arguments, string token)
+    {
+        _postgres = postgres;
+        _root = root;
+        _arguments = arguments;
+        Token = token;
+    }
+
+    public string Token { get; }
+
+    public List<ClusterNode> Nodes { get; } = [];
+
+    public static async Task<TestCluster> StartAsync(LoopbackWorld.LoopbackWorld world, int nodes, params string[] extraArguments)
+    {
+        var postgres = await PostgresServer.StartAsync();
+        var database = await postgres.CreateDatabaseAsync("aytrack");
+        var root = Directory.CreateTempSubdirectory("aytrack-cluster").FullName;
+        var keyFile = Path.Combine(root, "secrets.key");
+        SecretBox.LoadOrCreate(keyFile);
+        var token = Convert.ToHexString(System.Security.Cryptography.RandomNumberGenerator.GetBytes(16));
+        var ports = Enumerable.Range(0, nodes).Select(_ => FreePort()).ToList();
+        var cluster = new TestCluster(postgres, root,
+        [
+            "--AyTrack:Persistence:Provider=postgresql",
+            $"--AyTrack:Persistence:ConnectionString={database}",
+            $"--AyTrack:Admin:Token={token}",
+            $"--AyTrack:Secrets:KeyFile={keyFile}",
+            $"--AyTrack:Cluster:SeedNodes:0={Address(ports[0])}",
+            "--AyTrack:Cluster:StableAfter=00:00:05",
+            .. extraArguments,
+        ], token);
+        try
+        {
+            // Node 1 is the seed and starts first; the others join it.
+            for (var i = 0; i < nodes; i++)
+            {
+                cluster.Nodes.Add(await cluster.StartNodeAsync(world, i + 1, ports[i]));
+            }
+
+            await Eventually.UntilAsync(async () => (await cluster.Nodes[0].GetAsync<ClusterView>("/api/cluster")).Members
+                .Count(m => m.Status == "Up") == nodes, TimeSpan.FromSeconds(60));
+            return cluster;
+        }
+        catch
+        {
+            await cluster.DisposeAsync();
+            throw;
+        }
+    }
+
+    public static string Address(int port) => $"akka.tcp://aytrack@127.0.0.1:{port}";
+
+    public async ValueTask DisposeAsync()
+    {
+        foreach (var node in Nodes)
+        {
+            await node.DisposeAsync();
+        }
+
+        await _postgres.DisposeAsync();
+    }
+
+    private async Task<ClusterNode> StartNodeAsync(LoopbackWorld.LoopbackWorld world, int number, int port)
+    {
+        var dataDir = Path.Combine(_root, $"node{number}");
+        var process = await NodeProcess.StartAsync(dataDir, [.. world.NodeArguments(dataDir), .. _arguments, $"--AyTrack:Cluster:Port={port}"]);
+        return new ClusterNode(number, Address(port), process, Token);
+    }
+
+    private static int FreePort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+}
+
+/// <summary>One node of a <see cref="TestCluster"/>: its process, its cluster address and an admin client.</summary>
+public sealed class ClusterNode(int number, string address, NodeProcess process, string token) : IAsyncDisposable
+{
+    private readonly HttpClient _http = new()
+    {
+        BaseAddress = process.AdminUrl,
+        DefaultRequestHeaders = { Authorization = new AuthenticationHeaderValue("Bearer", token) },
+    };
+
+    public int Number { get; } = number;
+
+    public string Address { get; } = address;
+
+    public NodeProcess Process { get; } = process;
+
+    public IPEndPoint SmtpEndpoint => Process.SmtpEndpoint;
+
+    public async Task<T> GetAsync<T>(string path) => (await _http.GetFromJsonAsync<T>(path, AyTrack.Cli.AdminClient.Json))!;
+
+    public Task<HttpResponseMessage> PatchAsync(string path, string json) =>
+        _http.PatchAsync(path, new StringContent(json, System.Text.Encoding.UTF8, "application/merge-patch+json"));
+
+    public async ValueTask DisposeAsync()
+    {
+        _http.Dispose();
+        await Process.DisposeAsync();
+    }
+}
