@@ -124,6 +124,20 @@ public sealed class PostgresSpoolTests(PostgresFixture postgres) : SpoolContract
     }
 
     [Fact]
+    public async Task A_survivor_takes_over_the_outbox_of_a_removed_node_at_once()
+    {
+        await using var a = await OpenAsync("127.0.0.1:4001");
+        await using var b = await OpenAsync("127.0.0.1:4002");
+        await a.AcceptAsync(new SpoolEnvelope(QueueId.New(), "", [EmailAddress.Parse("u@one.test"), EmailAddress.Parse("v@one.test")],
+            DateTimeOffset.UtcNow, false, null), "x"u8.ToArray(), CancellationToken.None);
+
+        Assert.Equal(0, await b.TakeOverClaimsAsync("127.0.0.1:4003", CancellationToken.None));
+        Assert.Equal(2, await b.TakeOverClaimsAsync("127.0.0.1:4001", CancellationToken.None));
+        Assert.Equal(2, Assert.Single(await b.ReadOutboxAsync(100, CancellationToken.None)).Recipients.Count);
+        Assert.Empty(await a.ReadOutboxAsync(100, CancellationToken.None));
+    }
+
+    [Fact]
     public async Task Two_nodes_finishing_the_last_recipients_of_one_message_at_once_remove_it()
     {
         await using var a = await OpenAsync("node-a:1");

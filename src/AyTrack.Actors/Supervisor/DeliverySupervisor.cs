@@ -1,4 +1,5 @@
 using Akka.Actor;
+using Akka.Cluster;
 using Akka.Event;
 using AyTrack.Core.Addresses;
 using AyTrack.Core.Domains;
@@ -44,6 +45,16 @@ public sealed class DeliverySupervisor : ReceiveActor, IWithTimers
 
         Receive<OutboxChanged>(_ => StartDrain());
         Receive<SupervisorCommands.WakePending>(_ => WakePending());
+        Receive<ClusterEvent.MemberRemoved>(removed => TakeOver(removed.Member.Address));
+        Receive<ClusterEvent.CurrentClusterState>(_ => { });
+        Receive<TakenOver>(taken =>
+        {
+            if (taken.Recipients > 0)
+            {
+                _log.Info("Took over {0} undispatched recipient(s) accepted by {1}", taken.Recipients, taken.Node);
+                StartDrain();
+            }
+        });
         Receive<PendingDomains>(pending =>
         {
             _log.Info("Waking {0} domain(s) with queued mail", pending.Domains.Count);
@@ -77,6 +88,8 @@ public sealed class DeliverySupervisor : ReceiveActor, IWithTimers
         // The signal is the fast path; the poll covers anything accepted while this actor was not listening (a
         // restart) and Enqueues that failed.
         Timers.StartPeriodicTimer("poll", OutboxChanged.Instance, TimeSpan.Zero, SafetyPoll);
+        Cluster.Get(Context.System).Subscribe(Self, ClusterEvent.SubscriptionInitialStateMode.InitialStateAsSnapshot,
+            typeof(ClusterEvent.MemberRemoved));
 
         // Domain actors are started by mail; after a restart, those holding deferred mail must start without waiting
         // for new mail, so their retry timers run again. The spool's recipients are the index of such domains.
@@ -93,7 +106,31 @@ public sealed class DeliverySupervisor : ReceiveActor, IWithTimers
         });
     }
 
-    protected override void PostStop() => _spool.OutboxChanged -= _onOutboxChanged;
+    protected override void PostStop()
+    {
+        _spool.OutboxChanged -= _onOutboxChanged;
+        Cluster.Get(Context.System).Unsubscribe(Self);
+    }
+
+    /// <summary>
+    /// A node that left or was downed may have accepted mail it never handed to a domain actor. Every survivor
+    /// tries to take its outbox claims (named host:port, as its spool names them); one wins, the others find none.
+    /// </summary>
+    private void TakeOver(Address removed)
+    {
+        if (removed.Host is null || removed.Port is null || removed == Cluster.Get(Context.System).SelfAddress)
+        {
+            return;
+        }
+
+        var node = $"{removed.Host}:{removed.Port}";
+        var log = _log;
+        _spool.TakeOverClaimsAsync(node, CancellationToken.None).PipeTo(Self, success: n => new TakenOver(node, n), failure: error =>
+        {
+            log.Warning("Could not take over the outbox of {0} (its claims expire on their own): {1}", node, error.Message);
+            return new TakenOver(node, 0);
+        });
+    }
 
     private void StartDrain()
     {
@@ -146,6 +183,8 @@ public sealed class DeliverySupervisor : ReceiveActor, IWithTimers
     }
 
     private sealed record DrainCompleted(int Dispatched);
+
+    private sealed record TakenOver(string Node, int Recipients);
 
     private sealed record PendingDomains(IReadOnlyList<RecipientDomain> Domains);
 }

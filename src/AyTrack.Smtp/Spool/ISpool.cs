@@ -43,6 +43,13 @@ public interface ISpool : IAsyncDisposable
 
     Task<SpoolCounts> CountAsync(CancellationToken cancellationToken);
 
+    /// <summary>
+    /// Takes over the outbox rows claimed by a node that left the cluster or was downed (named host:port), so its
+    /// accepted but undispatched mail is dispatched now rather than when its claims expire. Returns the number of
+    /// recipients taken over; a spool that only one node uses has none.
+    /// </summary>
+    Task<int> TakeOverClaimsAsync(string node, CancellationToken cancellationToken);
+
     /// <summary>Domains with recipients already handed to their domain actor and not yet final.</summary>
     Task<IReadOnlyList<RecipientDomain>> PendingDomainsAsync(CancellationToken cancellationToken);
 }

@@ -223,6 +223,17 @@ public sealed class PostgresSpool : ISpool
         return new SpoolCounts(reader.GetInt64(0), reader.GetInt64(1), reader.GetInt64(2));
     }
 
+    public async Task<int> TakeOverClaimsAsync(string node, CancellationToken cancellationToken)
+    {
+        await using var command = _dataSource.CreateCommand("""
+            UPDATE aytrack_spool_recipients SET claimed_by = @me, claimed_at = now()
+            WHERE claimed_by = @dead AND NOT dispatched AND NOT final
+            """);
+        command.Parameters.AddWithValue("me", _node);
+        command.Parameters.AddWithValue("dead", node);
+        return await command.ExecuteNonQueryAsync(cancellationToken);
+    }
+
     public async Task<IReadOnlyList<RecipientDomain>> PendingDomainsAsync(CancellationToken cancellationToken)
     {
         await using var command = _dataSource.CreateCommand(

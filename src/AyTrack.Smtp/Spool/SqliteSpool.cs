@@ -241,6 +241,9 @@ public sealed class SqliteSpool : ISpool
         return new SpoolCounts(reader.GetInt64(0), reader.GetInt64(1), reader.GetInt64(2));
     }
 
+    /// <summary>The SQLite spool belongs to one node: there is nobody else's claim to take over.</summary>
+    public Task<int> TakeOverClaimsAsync(string node, CancellationToken cancellationToken) => Task.FromResult(0);
+
     public async Task<IReadOnlyList<RecipientDomain>> PendingDomainsAsync(CancellationToken cancellationToken)
     {
         await using var connection = await OpenReaderAsync(cancellationToken);
