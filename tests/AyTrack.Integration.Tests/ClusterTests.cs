@@ -186,3 +186,21 @@ public sealed class ClusterTests(ITestOutputHelper output)
         }
     }
 }
+
+/// <summary>Configurations that could never share work are refused before anything starts.</summary>
+public sealed class ClusterConfigurationTests
+{
+    [Fact]
+    public void A_node_with_seed_nodes_and_the_embedded_sqlite_store_refuses_to_start()
+    {
+        var dataDir = Directory.CreateTempSubdirectory("aytrack-refuse").FullName;
+        var error = Assert.Throws<InvalidOperationException>(() => AyTrack.Node.NodeHost.Build(
+        [
+            $"--AyTrack:DataDir={dataDir}", "--AyTrack:Cluster:Port=4053",
+            "--AyTrack:Cluster:SeedNodes:0=akka.tcp://aytrack@127.0.0.1:4053",
+        ]));
+
+        Assert.Contains("AyTrack:Persistence:Provider", error.Message);
+        Assert.Contains("PostgreSQL", error.Message);
+    }
+}
