@@ -1,0 +1,131 @@
+using System.Collections;
+using System.Reflection;
+using AyTrack.Core.Configuration;
+using Microsoft.Extensions.Configuration;
+using Xunit;
+using YamlDotNet.RepresentationModel;
+
+namespace AyTrack.Integration.Tests;
+
+/// <summary>
+/// What can be checked of deploy/ without Docker or Kubernetes here: every AyTrack setting the manifests pass is a
+/// key the node knows, and each node's resulting configuration passes the node's own start-up validation.
+/// </summary>
+public sealed class DeployManifestTests
+{
+    private static readonly string Deploy = Path.Combine(RepositoryRoot(), "deploy");
+
+    [Theory]
+    [InlineData("node1")]
+    [InlineData("node2")]
+    [InlineData("node3")]
+    public void Each_compose_node_is_configured_with_known_keys_as_a_valid_cluster_member(string service)
+    {
+        var compose = Load(Path.Combine(Deploy, "docker", "docker-compose.yml"));
+        var environment = Mapping(compose, "services", service, "environment")
+            .ToDictionary(kv => kv.Key, kv => kv.Value.Replace("${AYTRACK_ADMIN_TOKEN:?set AYTRACK_ADMIN_TOKEN to a shared admin token}", "token"));
+
+        AssertValidNode(environment);
+        Assert.Equal(service, environment["AyTrack__Cluster__Hostname"]);
+    }
+
+    [Fact]
+    public void The_kubernetes_pods_are_configured_with_known_keys_as_valid_cluster_members_and_ready_by_healthz()
+    {
+        var config = Mapping(Load(Path.Combine(Deploy, "k8s", "configmap.yaml")), "data");
+        var statefulSet = Load(Path.Combine(Deploy, "k8s", "statefulset.yaml"));
+        var container = (YamlMappingNode)((YamlSequenceNode)Node(statefulSet, "spec", "template", "spec", "containers")).Children[0];
+        var environment = new Dictionary<string, string>(config);
+        foreach (YamlMappingNode variable in ((YamlSequenceNode)container.Children[new YamlScalarNode("env")]).Children)
+        {
+            var name = variable.Children[new YamlScalarNode("name")].ToString();
+            environment[name] = variable.Children.TryGetValue(new YamlScalarNode("value"), out var value)
+                ? value.ToString().Replace("$(POD_NAME)", "aytrack-2").Replace("$(POD_NAMESPACE)", "aytrack")
+                : "from-secret";
+        }
+
+        AssertValidNode(environment.Where(kv => kv.Key.StartsWith("AyTrack__", StringComparison.Ordinal)).ToDictionary());
+        Assert.Equal("/healthz", Node(container, "readinessProbe", "httpGet", "path").ToString());
+        Assert.Equal("3", Node(statefulSet, "spec", "replicas").ToString());
+        Assert.All(config.Where(kv => kv.Key.StartsWith("AyTrack__Cluster__SeedNodes", StringComparison.Ordinal)),
+            seed => Assert.Contains(".aytrack.aytrack.svc.cluster.local:4053", seed.Value));
+    }
+
+    private static void AssertValidNode(IReadOnlyDictionary<string, string> environment)
+    {
+        foreach (var key in environment.Keys.Where(k => k.StartsWith("AyTrack__", StringComparison.Ordinal)))
+        {
+            Assert.True(IsKnownKey(typeof(AyTrackOptions), key.Split("__").Skip(1).ToArray()), $"{key} is not a configuration key of the node");
+        }
+
+        var options = new ConfigurationBuilder()
+            .AddInMemoryCollection(environment.ToDictionary(kv => kv.Key.Replace("__", ":"), kv => (string?)kv.Value))
+            .Build().GetSection(AyTrackOptions.SectionName).Get<AyTrackOptions>()!;
+        Assert.Empty(ClusterOptions.Validate(options.Cluster, options.Persistence));
+        Assert.True(options.Cluster.IsMultiNode);
+    }
+
+    /// <summary>Whether a configuration path (Cluster, SeedNodes, 0) names a settable property, indices for lists.</summary>
+    private static bool IsKnownKey(Type type, IReadOnlyList<string> path)
+    {
+        if (path.Count == 0)
+        {
+            return true;
+        }
+
+        if (type != typeof(string) && typeof(IEnumerable).IsAssignableFrom(type))
+        {
+            var element = type.IsArray ? type.GetElementType()! : type.GetGenericArguments().Last();
+            return int.TryParse(path[0], out _) && IsKnownKey(element, path.Skip(1).ToArray());
+        }
+
+        var property = type.GetProperty(path[0], BindingFlags.Public | BindingFlags.Instance | BindingFlags.IgnoreCase);
+        return property is { CanWrite: true } && IsKnownKey(property.PropertyType, path.Skip(1).ToArray());
+    }
+
+    private static YamlMappingNode Load(string path)
+    {
+        var stream = new YamlStream();
+        using var reader = File.OpenText(path);
+        stream.Load(reader);
+        return (YamlMappingNode)stream.Documents[0].RootNode;
+    }
+
+    private static YamlNode Node(YamlNode node, params string[] path) =>
+        path.Aggregate(node, (current, key) => ((YamlMappingNode)current).Children[new YamlScalarNode(key)]);
+
+    /// <summary>A mapping's scalar entries, with YAML merge keys (&lt;&lt;: *anchor) applied as Compose applies them.</summary>
+    private static Dictionary<string, string> Mapping(YamlNode node, params string[] path)
+    {
+        var mapping = (YamlMappingNode)Node(node, path);
+        var result = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var (key, value) in mapping.Children)
+        {
+            if (key.ToString() == "<<" && value is YamlMappingNode merged)
+            {
+                foreach (var (k, v) in merged.Children)
+                {
+                    result.TryAdd(k.ToString(), v.ToString());
+                }
+            }
+        }
+
+        foreach (var (key, value) in mapping.Children.Where(c => c.Key.ToString() != "<<"))
+        {
+            result[key.ToString()] = value.ToString();
+        }
+
+        return result;
+    }
+
+    private static string RepositoryRoot()
+    {
+        var dir = new DirectoryInfo(AppContext.BaseDirectory);
+        while (dir is not null && !Directory.Exists(Path.Combine(dir.FullName, "deploy", "k8s")))
+        {
+            dir = dir.Parent;
+        }
+
+        return dir?.FullName ?? throw new InvalidOperationException("deploy/ not found above " + AppContext.BaseDirectory);
+    }
+}
