@@ -35,7 +35,9 @@ public sealed class SettingsAgent : ReceiveActor, IWithTimers
     private readonly SecretBox _secrets;
     private readonly ILoggingAdapter _log = Context.GetLogger();
     private readonly Cluster _cluster = Cluster.Get(Context.System);
+    private static readonly TimeSpan ReconcileEvery = TimeSpan.FromSeconds(5);
     private int? _override;
+    private bool _reconciling;
 
     public SettingsAgent(IActorRef config, IActorRef workers, IActorRef supervisor, LiveSettings live, DeliveryRate rate, SecretBox secrets)
     {
@@ -49,7 +51,14 @@ public sealed class SettingsAgent : ReceiveActor, IWithTimers
         Receive<SettingsPublished>(p => Apply(p.Version, p.Document, p.SealedPassword));
         Receive<ConfigReplies.CurrentSettings>(c =>
         {
-            Timers.Cancel("fetch");
+            if (!_reconciling)
+            {
+                // Publications are the fast path, but one sent before this node's subscription has spread through the
+                // cluster (a node that just joined) never arrives: a slow poll makes every node converge anyway.
+                _reconciling = true;
+                Timers.StartPeriodicTimer("fetch", Fetch.Instance, ReconcileEvery, ReconcileEvery);
+            }
+
             Apply(c.Version, c.Document, c.SealedPassword);
         });
         Receive<Fetch>(_ => _config.Ask<ConfigReplies.CurrentSettings>(new ConfigCommands.GetSettings(), TimeSpan.FromSeconds(5))
