@@ -98,6 +98,29 @@ public static class AyTrackCli
         threads.Subcommands.Add(resize);
         root.Subcommands.Add(threads);
 
+        // demo
+        var demoMessages = new Option<int>("--messages") { Description = "Messages to inject", DefaultValueFactory = _ => 2000 };
+        var demoSessions = new Option<int>("--sessions") { Description = "Concurrent SMTP sessions", DefaultValueFactory = _ => 10 };
+        var demoMode = new Option<string>("--mode") { Description = "Direct, RelayAll or DirectThenRelay", DefaultValueFactory = _ => "Direct" };
+        var demoKeep = new Option<bool>("--keep") { Description = "Keep the node's data directory (delivery.log) afterwards" };
+        var demo = new Command("demo", "Run a node in a loopback world of .test domains and watch it deliver (nothing leaves this machine)")
+        {
+            demoMessages, demoSessions, demoMode, demoKeep,
+        };
+        demo.SetAction(async (p, cancellationToken) =>
+        {
+            if (p.GetValue(demoMode) is not ("Direct" or "RelayAll" or "DirectThenRelay") || p.GetValue(demoMessages) < 1 || p.GetValue(demoSessions) < 1)
+            {
+                await error.WriteLineAsync("--mode must be Direct, RelayAll or DirectThenRelay; --messages and --sessions at least 1");
+                return 2;
+            }
+
+            var live = ReferenceEquals(output, Console.Out) && !Console.IsOutputRedirected;
+            return await Demo.RunAsync(new Demo.Options(p.GetValue(demoMessages), p.GetValue(demoSessions), p.GetValue(demoMode)!,
+                p.GetValue(demoKeep), TimeSpan.FromMinutes(3)), output, live, cancellationToken);
+        });
+        root.Subcommands.Add(demo);
+
         // actor
         var actor = new Command("actor", "The node's actors");
         var hierarchy = new Command("hierarchy", "The live actor tree of the node");
