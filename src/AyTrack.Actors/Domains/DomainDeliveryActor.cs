@@ -50,6 +50,7 @@ public sealed class DomainDeliveryActor : ReceivePersistentActor, IWithTimers
     private DomainQueueState _state = DomainQueueState.Empty;
     private string? _lastError;
     private int _eventsSinceSnapshot;
+    private bool _tickRequested;
 
     public DomainDeliveryActor(string domain, IActorRef workers, IActorRef bouncer, ISpool spool, DomainActorSettings settings,
         LiveSettings live, DeliveryRate rate, DeliveryLog? deliveryLog)
@@ -68,7 +69,13 @@ public sealed class DomainDeliveryActor : ReceivePersistentActor, IWithTimers
         Recover<IDomainEvent>(e => _state = _state.Apply(e));
 
         Command<DomainCommands.Enqueue>(Handle);
-        Command<DomainCommands.Wake>(_ => Tick());
+        Command<DomainCommands.EnqueueBatch>(Handle);
+        Command<DomainCommands.Wake>(_ => RequestTick());
+        Command<TickNow>(_ =>
+        {
+            _tickRequested = false;
+            Tick();
+        });
         Command<DomainCommands.QueueAction>(Handle);
         Command<WorkerCommands.BatchDelivered>(Handle);
         Command<BatchFailed>(Handle);
@@ -79,7 +86,7 @@ public sealed class DomainDeliveryActor : ReceivePersistentActor, IWithTimers
             _log.Warning("Bounce for {0} at {1} not queued ({2}); trying again in {3}", failed.Id, _domain, failed.Reason, BounceRetry);
             Timers.StartSingleTimer("bounce-retry", Due.Instance, BounceRetry);
         });
-        Command<Due>(_ => Tick());
+        Command<Due>(_ => RequestTick());
         Command<DomainQueries.GetQueue>(_ => Sender.Tell(Status()));
         Command<SaveSnapshotSuccess>(s =>
         {
@@ -106,7 +113,20 @@ public sealed class DomainDeliveryActor : ReceivePersistentActor, IWithTimers
     protected override void OnReplaySuccess()
     {
         // Recovery re-arms the retry timer and sends again what was pending when the node stopped (at-least-once).
-        Tick();
+        RequestTick();
+    }
+
+    /// <summary>
+    /// Asks for one look at the queue after the messages already in the mailbox: a burst of arrivals or results
+    /// costs one look, not one per message (a look walks the whole queue).
+    /// </summary>
+    private void RequestTick()
+    {
+        if (!_tickRequested)
+        {
+            _tickRequested = true;
+            Self.Tell(TickNow.Instance);
+        }
     }
 
     private void Handle(DomainCommands.Enqueue command)
@@ -123,7 +143,40 @@ public sealed class DomainDeliveryActor : ReceivePersistentActor, IWithTimers
             Apply(e);
             // Acknowledge only now that the event is in the journal: the outbox marks the recipients dispatched on this.
             Sender.Tell(new DomainCommands.Enqueued(_domain, command.Id));
-            Tick();
+            RequestTick();
+        });
+    }
+
+    private void Handle(DomainCommands.EnqueueBatch batch)
+    {
+        // Each message is checked against the state as it will be after the ones before it in the batch.
+        var events = new List<DomainEvents.MessageEnqueued>();
+        var state = _state;
+        foreach (var command in batch.Messages)
+        {
+            if (state.Process(command) is { } @event)
+            {
+                events.Add(@event);
+                state = state.Apply(@event);
+            }
+        }
+
+        var replyTo = Sender;
+        if (events.Count == 0)
+        {
+            replyTo.Tell(new DomainCommands.EnqueuedBatch(_domain, batch.Messages.Count));
+            return;
+        }
+
+        var remaining = events.Count;
+        PersistAll(events, e =>
+        {
+            Apply(e);
+            if (--remaining == 0)
+            {
+                replyTo.Tell(new DomainCommands.EnqueuedBatch(_domain, batch.Messages.Count));
+                RequestTick();
+            }
         });
     }
 
@@ -179,7 +232,7 @@ public sealed class DomainDeliveryActor : ReceivePersistentActor, IWithTimers
             {
                 _log.Info("Operator {0} on {1}{2}: {3} recipient(s)", action.Operation, _domain, action.Id is null ? string.Empty : $" message {action.Id}", count);
                 replyTo.Tell(new DomainCommands.QueueActionDone(_domain, action.Operation, count));
-                Tick();
+                RequestTick();
             }
         });
     }
@@ -191,7 +244,7 @@ public sealed class DomainDeliveryActor : ReceivePersistentActor, IWithTimers
         {
             Apply(e);
             MarkFinalInSpool(e.Id, e.Recipients);
-            Tick();
+            RequestTick();
         });
     }
 
@@ -218,7 +271,7 @@ public sealed class DomainDeliveryActor : ReceivePersistentActor, IWithTimers
         if (events.Count == 0)
         {
             _inFlight.Remove(batchId);
-            Tick();
+            RequestTick();
             return;
         }
 
@@ -240,7 +293,7 @@ public sealed class DomainDeliveryActor : ReceivePersistentActor, IWithTimers
             if (--remaining == 0)
             {
                 _inFlight.Remove(batchId);
-                Tick();
+                RequestTick();
             }
         });
     }
@@ -248,7 +301,9 @@ public sealed class DomainDeliveryActor : ReceivePersistentActor, IWithTimers
     private void Apply(IDomainEvent e)
     {
         _state = _state.Apply(e);
-        if (++_eventsSinceSnapshot >= _settings.SnapshotEvery)
+        // A snapshot costs the whole queue, so a big queue takes one only after events worth half of it: the work
+        // stays proportional to the events, and recovery replays at most that many after the snapshot.
+        if (++_eventsSinceSnapshot >= Math.Max(_settings.SnapshotEvery, _state.Messages.Count / 2))
         {
             _eventsSinceSnapshot = 0;
             SaveSnapshot(DomainQueueSnapshot.From(_state));
@@ -277,7 +332,7 @@ public sealed class DomainDeliveryActor : ReceivePersistentActor, IWithTimers
                 Apply(e);
                 if (--remaining == 0)
                 {
-                    Tick();
+                    RequestTick();
                 }
             });
             return;
@@ -404,5 +459,10 @@ public sealed class DomainDeliveryActor : ReceivePersistentActor, IWithTimers
     private sealed record Due
     {
         public static Due Instance { get; } = new();
+    }
+
+    private sealed record TickNow
+    {
+        public static TickNow Instance { get; } = new();
     }
 }

@@ -34,6 +34,8 @@ public sealed class AyTrackSerializer(ExtendedActorSystem system) : SerializerWi
         ["domain.snapshot.v1"] = typeof(DomainQueueSnapshot),
         ["domain.cmd.enqueue.v1"] = typeof(DomainCommands.Enqueue),
         ["domain.cmd.enqueued.v1"] = typeof(DomainCommands.Enqueued),
+        ["domain.cmd.enqueuebatch.v1"] = typeof(DomainCommands.EnqueueBatch),
+        ["domain.cmd.enqueuedbatch.v1"] = typeof(DomainCommands.EnqueuedBatch),
         ["domain.cmd.wake.v1"] = typeof(DomainCommands.Wake),
         ["domain.q.get.v1"] = typeof(DomainQueries.GetQueue),
         ["domain.q.status.v1"] = typeof(DomainQueries.QueueStatus),

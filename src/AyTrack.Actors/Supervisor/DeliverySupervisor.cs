@@ -19,13 +19,14 @@ public static class SupervisorCommands
 /// <summary>
 /// Moves accepted mail from the spool's outbox to the domain actors: splits each message's recipients by domain
 /// (always, also when everything goes through a relay, so queues and retry state stay per domain), sends an
-/// <see cref="DomainCommands.Enqueue"/> to the shard region, and marks the recipients dispatched only when the domain
+/// <see cref="DomainCommands.EnqueueBatch"/> per domain to the shard region, and marks the recipients dispatched only when the domain
 /// actor has confirmed that they are in its journal. A crash between the two repeats the Enqueue, which the domain
 /// actor ignores for recipients it already has.
 /// </summary>
 public sealed class DeliverySupervisor : ReceiveActor, IWithTimers
 {
     private const int MaxRecipientsPerDrain = 2_000;
+    private const int MaxMessagesPerEnqueue = 200;
     private static readonly TimeSpan SafetyPoll = TimeSpan.FromSeconds(5);
     private static readonly TimeSpan EnqueueTimeout = TimeSpan.FromSeconds(30);
 
@@ -153,22 +154,25 @@ public sealed class DeliverySupervisor : ReceiveActor, IWithTimers
             return new DrainCompleted(0);
         }
 
-        var enqueues = entries.Select(async entry =>
+        // One command per domain (in chunks that stay far below the remoting frame size): the domain actor writes a
+        // chunk's events in one journal write.
+        var enqueues = entries.GroupBy(e => e.Domain).SelectMany(g => g.Chunk(MaxMessagesPerEnqueue)).Select(async chunk =>
         {
+            var domain = chunk[0].Domain;
             try
             {
-                await _domains.Ask<DomainCommands.Enqueued>(
-                    new DomainCommands.Enqueue(entry.Domain, entry.Id, entry.Recipients, entry.ReceivedAt), EnqueueTimeout);
-                return entry;
+                await _domains.Ask<DomainCommands.EnqueuedBatch>(new DomainCommands.EnqueueBatch(domain,
+                    chunk.Select(e => new DomainCommands.Enqueue(e.Domain, e.Id, e.Recipients, e.ReceivedAt)).ToList()), EnqueueTimeout);
+                return chunk;
             }
             catch (Exception error)
             {
-                _log.Warning("Enqueue of {0} for {1} not confirmed ({2}); it stays in the outbox", entry.Id, entry.Domain, error.Message);
-                return null;
+                _log.Warning("Enqueue of {0} message(s) for {1} not confirmed ({2}); they stay in the outbox", chunk.Length, domain, error.Message);
+                return [];
             }
         });
 
-        var confirmed = (await Task.WhenAll(enqueues)).OfType<OutboxEntry>().ToList();
+        var confirmed = (await Task.WhenAll(enqueues)).SelectMany(c => c).ToList();
         if (confirmed.Count > 0)
         {
             await _spool.MarkDispatchedAsync(confirmed, CancellationToken.None);

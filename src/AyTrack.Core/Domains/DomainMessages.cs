@@ -21,6 +21,14 @@ public static class DomainCommands
     public sealed record Enqueued(RecipientDomain Domain, QueueId Id);
 
     /// <summary>
+    /// Several messages for one domain in one command, as the outbox drain finds them: the domain actor writes all
+    /// their events in one journal write and confirms them together.
+    /// </summary>
+    public sealed record EnqueueBatch(RecipientDomain Domain, IReadOnlyList<Enqueue> Messages) : IWithRecipientDomain;
+
+    public sealed record EnqueuedBatch(RecipientDomain Domain, int Messages);
+
+    /// <summary>
     /// An operator's action on this domain's queue, or on one message (<see cref="Id"/>) in it. Replied to with
     /// <see cref="QueueActionDone"/> once persisted.
     /// </summary>

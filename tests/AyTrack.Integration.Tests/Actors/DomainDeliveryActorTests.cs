@@ -47,6 +47,31 @@ public sealed class DomainDeliveryActorTests() : TestKit("akka.test.single-expec
     }
 
     [Fact]
+    public void A_batch_of_messages_is_confirmed_together_and_one_session_carries_them_once()
+    {
+        var workers = CreateTestProbe();
+        var actor = Sys.ActorOf(Create(workers, new DomainActorSettings(5, 10, TimeSpan.FromMinutes(1))));
+        var now = DateTimeOffset.UtcNow;
+        var batch = new DomainCommands.EnqueueBatch(Domain,
+        [
+            new DomainCommands.Enqueue(Domain, new QueueId("q1"), ["a@alpha.test"], now),
+            new DomainCommands.Enqueue(Domain, new QueueId("q2"), ["b@alpha.test", "c@alpha.test"], now.AddSeconds(1)),
+            new DomainCommands.Enqueue(Domain, new QueueId("q1"), ["a@alpha.test"], now),
+        ]);
+
+        actor.Tell(batch);
+        Assert.Equal(3, ExpectMsg<DomainCommands.EnqueuedBatch>().Messages);
+        var delivery = workers.ExpectMsg<WorkerCommands.DeliverBatch>();
+        Assert.Equal(["q1", "q2"], delivery.Items.Select(i => i.Id.Value));
+        Assert.Equal(["b@alpha.test", "c@alpha.test"], delivery.Items[1].Recipients);
+
+        // The outbox repeats the whole batch after a crash: nothing new, no second session.
+        actor.Tell(batch);
+        ExpectMsg<DomainCommands.EnqueuedBatch>();
+        workers.ExpectNoMsg(TimeSpan.FromMilliseconds(300));
+    }
+
+    [Fact]
     public void No_more_sessions_than_the_connection_cap_run_at_once()
     {
         var workers = CreateTestProbe();
