@@ -83,11 +83,15 @@ public static class SmtpInjector
                         continue;
                     }
 
-                    await client.WriteAsync(Encoding.UTF8.GetBytes(
+                    // Headers and body in one write, as a real client's buffered stream sends them.
+                    var headers = Encoding.UTF8.GetBytes(
                         $"Message-ID: {plan.MessageId(i)}\r\nFrom: <{plan.Sender}>\r\nTo: <{recipient}>\r\nSubject: message {i}\r\n" +
-                        $"Date: {DateTimeOffset.UtcNow:R}\r\n\r\n"));
+                        $"Date: {DateTimeOffset.UtcNow:R}\r\n\r\n");
+                    var message = new byte[headers.Length + body.Length];
+                    headers.CopyTo(message, 0);
+                    body.CopyTo(message, headers.Length);
+                    await client.WriteAsync(message);
                     var sent = Stopwatch.GetTimestamp();
-                    await client.WriteAsync(body);
                     var reply = await client.ReadReplyAsync();
                     latencies[i] = Stopwatch.GetElapsedTime(sent).TotalMilliseconds;
                     var ok = reply.Code == 250;

@@ -1,142 +1,227 @@
-// Relay throughput on the loopback world: N messages injected over SMTP by K concurrent sessions into an in-process
-// node with its default durable settings, delivered to sinks on loopback; then the same workload sent by the same
-// injector straight to the sinks (the machine's limit for this injector). Writes JSON and Markdown.
+// The throughput benchmark (docs/performance.md). Two scenarios on the loopback world, the node as its own process
+// (so its memory and CPU are its own) with its default durable settings (SQLite, fsync before 250):
 //
-//   dotnet run -c Release --project tests/AyTrack.Bench -- [--messages 2000] [--sessions 20] [--domains 50] [--size 4096] [--out bench-results]
-//       [-- node configuration, e.g. --AyTrack:Settings:Timing:Threads=50]
+//   relay   N messages of S bytes, one recipient each spread over D domains, injected over SMTP by K concurrent
+//           sessions and delivered to sinks on loopback; then the same workload sent by the same injector straight
+//           to the sinks (the physical limit on this machine), in the same run, and the ratio.
+//   queued  Q messages for a domain whose MX is down: memory held once all are queued and deferred, and the time a
+//           restarted node needs until it is ready and has re-armed every retry.
+//
+//   dotnet run -c Release --project tests/AyTrack.Bench -- [relay|queued|all] [--messages 10000] [--sessions 20]
+//       [--domains 50] [--size 4096] [--queued 100000] [--out bench-results] [-- node configuration, e.g. --AyTrack:Settings:Timing:Threads=50]
+//
+// Writes <out>/<scenario>.json and <out>/<scenario>.md. --messages 300 --queued 300 is the tiny mode CI runs.
 using System.Diagnostics;
+using System.Net.Http.Headers;
+using System.Net.Http.Json;
 using System.Text;
 using System.Text.Json;
 using AyTrack.LoopbackWorld;
-using AyTrack.Node;
-using MailKit.Net.Smtp;
-using MimeKit;
-using Microsoft.Extensions.DependencyInjection;
 
 var settings = BenchSettings.Parse(args);
-await using var world = LoopbackWorld.Create();
-var sinks = Enumerable.Range(0, settings.Domains).Select(i => world.AddDomain($"d{i}.bench.test")).ToList();
-var dataDir = Directory.CreateTempSubdirectory("aytrack-bench").FullName;
-
-var app = NodeHost.Build([.. world.NodeArguments(dataDir), "--Logging:LogLevel:Default=Warning", "--Logging:LogLevel:AyTrack=Warning", .. settings.NodeArguments]);
-await app.StartAsync();
-var smtp = app.Services.GetRequiredService<NodeInfo>().SmtpEndpoint!;
-
-Console.WriteLine($"AyTrack relay: {settings.Messages} messages of {settings.Size} bytes, {settings.Sessions} sessions, {settings.Domains} domains");
-var relay = await RunAsync(settings, sinks, (_, _) => smtp);
-await app.StopAsync();
-await app.DisposeAsync();
-
-foreach (var sink in sinks)
-{
-    sink.Reset();
-}
-
-Console.WriteLine("Direct to the sinks (injector limit)");
-var direct = await RunAsync(settings, sinks, (domainIndex, _) => sinks[domainIndex].Endpoint);
-
-var result = new
-{
-    machine = new { Environment.ProcessorCount, os = System.Runtime.InteropServices.RuntimeInformation.OSDescription, dotnet = Environment.Version.ToString() },
-    workload = settings,
-    aytrack = relay,
-    direct,
-    ratio = Math.Round(relay.EndToEndPerSecond / direct.EndToEndPerSecond, 3),
-};
 Directory.CreateDirectory(settings.Out);
-var json = JsonSerializer.Serialize(result, new JsonSerializerOptions { WriteIndented = true });
-await File.WriteAllTextAsync(Path.Combine(settings.Out, "relay.json"), json);
-var markdown = new StringBuilder()
-    .AppendLine("| run | messages | injection msg/s | end-to-end msg/s | accept p50 ms | accept p99 ms |")
-    .AppendLine("|---|---|---|---|---|---|")
-    .AppendLine(relay.Row("AyTrack relay"))
-    .AppendLine(direct.Row("direct to sink"))
-    .ToString();
-await File.WriteAllTextAsync(Path.Combine(settings.Out, "relay.md"), markdown);
-Console.WriteLine(markdown);
-Console.WriteLine($"AyTrack / direct = {result.ratio}");
-Directory.Delete(dataDir, true);
-
-static async Task<RunResult> RunAsync(BenchSettings settings, IReadOnlyList<SmtpSink> sinks, Func<int, int, System.Net.IPEndPoint> target)
+var machine = new
 {
-    var body = new string('x', 76) + "\r\n";
-    var text = string.Concat(Enumerable.Repeat(body, Math.Max(1, settings.Size / body.Length)));
-    var latencies = new double[settings.Messages];
-    var next = -1;
-    var clock = Stopwatch.StartNew();
-    var sessions = Enumerable.Range(0, settings.Sessions).Select(async session =>
+    cores = Environment.ProcessorCount,
+    os = System.Runtime.InteropServices.RuntimeInformation.OSDescription,
+    dotnet = Environment.Version.ToString(),
+    cpu = File.Exists("/proc/cpuinfo")
+        ? File.ReadLines("/proc/cpuinfo").FirstOrDefault(l => l.StartsWith("model name", StringComparison.Ordinal))?.Split(':')[1].Trim()
+        : null,
+};
+var failed = false;
+if (settings.Scenario is "relay" or "all")
+{
+    failed |= !await RelayAsync(settings, machine);
+}
+
+if (settings.Scenario is "queued" or "all")
+{
+    failed |= !await QueuedAsync(settings, machine);
+}
+
+return failed ? 1 : 0;
+
+static async Task<bool> RelayAsync(BenchSettings settings, object machine)
+{
+    await using var world = LoopbackWorld.Create();
+    var sinks = Enumerable.Range(0, settings.Domains).Select(i => world.AddDomain($"d{i}.bench.test")).ToList();
+    var dataDir = Directory.CreateTempSubdirectory("aytrack-bench").FullName;
+    Console.WriteLine($"relay: {settings.Messages} messages of {settings.Size} bytes, {settings.Sessions} sessions, {settings.Domains} domains");
+
+    RelayRun aytrack;
+    await using (var node = await NodeProcess.StartAsync(dataDir, [.. world.NodeArguments(dataDir), .. Quiet, .. settings.NodeArguments]))
     {
-        var clients = new Dictionary<System.Net.IPEndPoint, SmtpClient>();
-        try
+        var cpuBefore = node.CpuTime;
+        aytrack = await RunRelayAsync(settings, sinks, i => node.SmtpEndpoint);
+        aytrack = aytrack with
         {
-            while (true)
-            {
-                var i = Interlocked.Increment(ref next);
-                if (i >= settings.Messages)
-                {
-                    break;
-                }
+            PeakMemoryMb = node.PeakMemoryMb,
+            CpuSecondsPer1000 = Math.Round((node.CpuTime - cpuBefore).TotalSeconds / (settings.Messages / 1000.0), 2),
+        };
+        node.Terminate();
+        await node.WaitForExitAsync(TimeSpan.FromMinutes(2));
+    }
 
-                var domain = i % settings.Domains;
-                var endpoint = target(domain, session);
-                if (!clients.TryGetValue(endpoint, out var client))
-                {
-                    client = new SmtpClient();
-                    await client.ConnectAsync(endpoint.Address.ToString(), endpoint.Port, MailKit.Security.SecureSocketOptions.None);
-                    clients[endpoint] = client;
-                }
+    foreach (var sink in sinks)
+    {
+        sink.Reset();
+    }
 
-                var message = new MimeMessage();
-                message.From.Add(MailboxAddress.Parse("bench@sender.test"));
-                message.To.Add(MailboxAddress.Parse($"user{i}@d{domain}.bench.test"));
-                message.Subject = $"bench {i}";
-                message.Body = new TextPart("plain") { Text = text };
-                var started = clock.Elapsed.TotalMilliseconds;
-                await client.SendAsync(message);
-                latencies[i] = clock.Elapsed.TotalMilliseconds - started;
-            }
-        }
-        finally
-        {
-            foreach (var client in clients.Values)
-            {
-                await client.DisconnectAsync(true);
-                client.Dispose();
-            }
-        }
-    });
-    await Task.WhenAll(sessions);
-    var injected = clock.Elapsed;
-    var perSink = Enumerable.Range(0, settings.Domains).Select(d => Enumerable.Range(0, settings.Messages).Count(i => i % settings.Domains == d)).ToList();
-    await Task.WhenAll(sinks.Select((s, d) => s.WaitForAsync(perSink[d], TimeSpan.FromMinutes(10))));
-    var delivered = clock.Elapsed;
-    Array.Sort(latencies);
-    return new RunResult(settings.Messages, Math.Round(settings.Messages / injected.TotalSeconds, 1),
-        Math.Round(settings.Messages / delivered.TotalSeconds, 1), Math.Round(latencies[latencies.Length / 2], 2),
-        Math.Round(latencies[(int)(latencies.Length * 0.99)], 2), Math.Round(delivered.TotalSeconds, 2));
+    var direct = await RunRelayAsync(settings, sinks, i => sinks[i % settings.Domains].Endpoint);
+    var ratio = Math.Round(aytrack.EndToEndPerSecond / direct.EndToEndPerSecond, 3);
+    var complete = aytrack.Received == settings.Messages && direct.Received == settings.Messages;
+    await WriteAsync(settings.Out, "relay", new { machine, workload = settings, aytrack, direct, ratio, complete },
+        new StringBuilder()
+            .AppendLine("| run | messages | received | injection msg/s | end-to-end msg/s | accept p50 ms | accept p99 ms | peak memory MB | CPU s / 1,000 msgs |")
+            .AppendLine("|---|---|---|---|---|---|---|---|---|")
+            .AppendLine(aytrack.Row("AyTrack relay"))
+            .AppendLine(direct.Row("injector straight to the sinks"))
+            .AppendLine()
+            .AppendLine($"AyTrack end to end / physical limit = {ratio}")
+            .ToString());
+    Directory.Delete(dataDir, recursive: true);
+    return complete;
 }
 
-internal sealed record RunResult(int Messages, double InjectionPerSecond, double EndToEndPerSecond, double AcceptP50Ms, double AcceptP99Ms, double Seconds)
+static async Task<RelayRun> RunRelayAsync(BenchSettings settings, IReadOnlyList<SmtpSink> sinks, Func<int, System.Net.IPEndPoint> target)
 {
-    public string Row(string name) => $"| {name} | {Messages} | {InjectionPerSecond} | {EndToEndPerSecond} | {AcceptP50Ms} | {AcceptP99Ms} |";
+    var plan = new InjectionPlan(settings.Messages, settings.Sessions, settings.Size,
+        i => ($"user{i}@d{i % settings.Domains}.bench.test", target(i)));
+    var clock = Stopwatch.StartNew();
+    var injection = await SmtpInjector.RunAsync(plan);
+    var deadline = TimeSpan.FromMinutes(30);
+    while (sinks.Sum(s => s.Received.Count) < injection.Accepted && clock.Elapsed < deadline)
+    {
+        await Task.Delay(10);
+    }
+
+    var endToEnd = clock.Elapsed;
+    var received = sinks.Sum(s => s.Received.Count);
+    return new RelayRun(settings.Messages, injection.Accepted, received, Math.Round(injection.PerSecond, 1),
+        Math.Round(received / endToEnd.TotalSeconds, 1), Math.Round(injection.Percentile(0.5), 2), Math.Round(injection.Percentile(0.99), 2),
+        Math.Round(endToEnd.TotalSeconds, 2));
 }
 
-internal sealed record BenchSettings(int Messages, int Sessions, int Domains, int Size, string Out)
+static async Task<bool> QueuedAsync(BenchSettings settings, object machine)
+{
+    await using var world = LoopbackWorld.Create();
+    world.AddDownHost("mx.down.bench.test");
+    world.Dns.AddMx("down.bench.test", 10, "mx.down.bench.test");
+    var dataDir = Directory.CreateTempSubdirectory("aytrack-bench-queued").FullName;
+    string[] arguments = [.. world.NodeArguments(dataDir), .. Quiet, .. settings.NodeArguments];
+    Console.WriteLine($"queued: {settings.Queued} messages of {settings.Size} bytes for a domain whose MX is down");
+
+    QueuedRun run;
+    await using (var node = await NodeProcess.StartAsync(dataDir, arguments))
+    {
+        var plan = new InjectionPlan(settings.Queued, settings.Sessions, settings.Size, i => ($"user{i}@down.bench.test", node.SmtpEndpoint));
+        var injection = await SmtpInjector.RunAsync(plan);
+        var queuedClock = Stopwatch.StartNew();
+        await WaitForQueueAsync(node, dataDir, injection.Accepted, TimeSpan.FromMinutes(30));
+        run = new QueuedRun(settings.Queued, injection.Accepted, Math.Round(injection.PerSecond, 1), Math.Round(queuedClock.Elapsed.TotalSeconds, 1),
+            node.MemoryMb, node.PeakMemoryMb, 0, 0, 0);
+        var stopClock = Stopwatch.StartNew();
+        node.Terminate();
+        await node.WaitForExitAsync(TimeSpan.FromMinutes(5));
+        run = run with { StopSeconds = Math.Round(stopClock.Elapsed.TotalSeconds, 1) };
+    }
+
+    var restartClock = Stopwatch.StartNew();
+    await using (var restarted = await NodeProcess.StartAsync(dataDir, arguments))
+    {
+        var ready = restartClock.Elapsed;
+        await WaitForQueueAsync(restarted, dataDir, run.Accepted, TimeSpan.FromMinutes(30));
+        run = run with
+        {
+            RestartToReadySeconds = Math.Round(ready.TotalSeconds, 1),
+            RestartToRetriesArmedSeconds = Math.Round(restartClock.Elapsed.TotalSeconds, 1),
+            MemoryAfterRestartMb = restarted.MemoryMb,
+        };
+        restarted.Terminate();
+        await restarted.WaitForExitAsync(TimeSpan.FromMinutes(5));
+    }
+
+    await WriteAsync(settings.Out, "queued", new { machine, workload = settings, queued = run },
+        new StringBuilder()
+            .AppendLine("| messages queued | injection msg/s | queued and deferred after | memory held MB (RSS) | peak MB | stop s | restart to ready s | restart to every retry armed s | memory after restart MB |")
+            .AppendLine("|---|---|---|---|---|---|---|---|---|")
+            .AppendLine($"| {run.Accepted} | {run.InjectionPerSecond} | {run.QueuedAfterSeconds} s | {run.MemoryHeldMb} | {run.PeakMemoryMb} | {run.StopSeconds} | {run.RestartToReadySeconds} | {run.RestartToRetriesArmedSeconds} | {run.MemoryAfterRestartMb} |")
+            .ToString());
+    Directory.Delete(dataDir, recursive: true);
+    return run.Accepted == settings.Queued;
+}
+
+// Every accepted message is in the domain's queue, deferred (its first attempt failed: connection refused), with the
+// retry timer armed (a next attempt time).
+static async Task WaitForQueueAsync(NodeProcess node, string dataDir, int expected, TimeSpan timeout)
+{
+    using var http = new HttpClient { BaseAddress = node.AdminUrl };
+    http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", (await File.ReadAllTextAsync(Path.Combine(dataDir, "admin.token"))).Trim());
+    var clock = Stopwatch.StartNew();
+    while (clock.Elapsed < timeout)
+    {
+        var queue = await http.GetFromJsonAsync<JsonElement>("/api/queues/down.bench.test");
+        if (queue.GetProperty("deferred").GetInt32() == expected && queue.GetProperty("nextAttempt").ValueKind == JsonValueKind.String)
+        {
+            return;
+        }
+
+        await Task.Delay(100);
+    }
+
+    throw new TimeoutException($"the queue did not reach {expected} deferred messages within {timeout}");
+}
+
+static async Task WriteAsync(string directory, string name, object result, string markdown)
+{
+    await File.WriteAllTextAsync(Path.Combine(directory, $"{name}.json"), JsonSerializer.Serialize(result, new JsonSerializerOptions { WriteIndented = true }));
+    await File.WriteAllTextAsync(Path.Combine(directory, $"{name}.md"), markdown);
+    Console.WriteLine(markdown);
+}
+
+internal sealed partial class Program
+{
+    private static readonly string[] Quiet = ["--Logging:LogLevel:Default=Warning", "--Logging:LogLevel:AyTrack=Warning"];
+}
+
+internal sealed record RelayRun(int Messages, int Accepted, int Received, double InjectionPerSecond, double EndToEndPerSecond,
+    double AcceptP50Ms, double AcceptP99Ms, double Seconds)
+{
+    public double? PeakMemoryMb { get; init; }
+
+    public double? CpuSecondsPer1000 { get; init; }
+
+    public string Row(string name) =>
+        $"| {name} | {Messages} | {Received} | {InjectionPerSecond} | {EndToEndPerSecond} | {AcceptP50Ms} | {AcceptP99Ms} | {PeakMemoryMb?.ToString() ?? "-"} | {CpuSecondsPer1000?.ToString() ?? "-"} |";
+}
+
+internal sealed record QueuedRun(int Queued, int Accepted, double InjectionPerSecond, double QueuedAfterSeconds, double MemoryHeldMb,
+    double PeakMemoryMb, double StopSeconds, double RestartToReadySeconds, double RestartToRetriesArmedSeconds)
+{
+    public double MemoryAfterRestartMb { get; init; }
+}
+
+internal sealed record BenchSettings(string Scenario, int Messages, int Sessions, int Domains, int Size, int Queued, string Out)
 {
     /// <summary>Extra node configuration after "--", e.g. -- --AyTrack:Settings:Timing:Threads=50.</summary>
     public string[] NodeArguments { get; init; } = [];
 
     public static BenchSettings Parse(string[] args)
     {
+        var separator = Array.IndexOf(args, "--");
+        var own = separator < 0 ? args : args[..separator];
+
         string Value(string name, string fallback)
         {
-            var i = Array.IndexOf(args, name);
-            return i >= 0 && i + 1 < args.Length ? args[i + 1] : fallback;
+            var i = Array.IndexOf(own, name);
+            return i >= 0 && i + 1 < own.Length ? own[i + 1] : fallback;
         }
 
-        var separator = Array.IndexOf(args, "--");
-        return new BenchSettings(int.Parse(Value("--messages", "2000")), int.Parse(Value("--sessions", "20")),
-            int.Parse(Value("--domains", "50")), int.Parse(Value("--size", "4096")), Value("--out", "bench-results"))
+        var scenario = own.FirstOrDefault(a => a is "relay" or "queued" or "all") ?? "relay";
+        return new BenchSettings(scenario, int.Parse(Value("--messages", "10000")), int.Parse(Value("--sessions", "20")),
+            int.Parse(Value("--domains", "50")), int.Parse(Value("--size", "4096")), int.Parse(Value("--queued", "100000")),
+            Value("--out", "bench-results"))
         {
             NodeArguments = separator < 0 ? [] : args[(separator + 1)..],
         };

@@ -4,6 +4,7 @@ using System.Net.Http.Json;
 using System.Text;
 using System.Text.Json;
 using AyTrack.Integration.Tests.Support;
+using AyTrack.LoopbackWorld;
 using Xunit;
 
 namespace AyTrack.Integration.Tests;

@@ -3,11 +3,12 @@ using System.Net;
 using System.Runtime.InteropServices;
 using System.Text.Json;
 
-namespace AyTrack.Integration.Tests.Support;
+namespace AyTrack.LoopbackWorld;
 
 /// <summary>
-/// An AyTrack node as a separate operating-system process (the built AyTrack.Node.dll), for what only a real process
-/// shows: SIGKILL and SIGTERM. Its output goes to node-N.log in the data directory.
+/// An AyTrack node as a separate operating-system process (the AyTrack.Node.dll built next to the caller), for what
+/// only a real process shows: SIGKILL, SIGTERM, its own memory and CPU time. Its output goes to node-N.log in the
+/// data directory.
 /// </summary>
 public sealed class NodeProcess : IAsyncDisposable
 {
@@ -28,6 +29,22 @@ public sealed class NodeProcess : IAsyncDisposable
     public Uri AdminUrl { get; }
 
     public bool HasExited => _process.HasExited;
+
+    /// <summary>CPU time the node has used so far (user and system).</summary>
+    public TimeSpan CpuTime
+    {
+        get
+        {
+            _process.Refresh();
+            return _process.TotalProcessorTime;
+        }
+    }
+
+    /// <summary>Resident memory now (VmRSS), in MB.</summary>
+    public double MemoryMb => ProcStatusMb("VmRSS:");
+
+    /// <summary>The most resident memory the process has had (VmHWM), in MB.</summary>
+    public double PeakMemoryMb => ProcStatusMb("VmHWM:");
 
     public int ExitCode => _process.ExitCode;
 
@@ -101,6 +118,12 @@ public sealed class NodeProcess : IAsyncDisposable
         }
 
         _process.Dispose();
+    }
+
+    private double ProcStatusMb(string field)
+    {
+        var line = File.ReadLines($"/proc/{_process.Id}/status").First(l => l.StartsWith(field, StringComparison.Ordinal));
+        return Math.Round(long.Parse(line[field.Length..].Trim().Split(' ')[0]) / 1024.0, 1);
     }
 
     [DllImport("libc", SetLastError = true)]
