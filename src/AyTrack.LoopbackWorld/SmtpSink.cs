@@ -75,7 +75,9 @@ public sealed class SmtpSink : IAsyncDisposable
                 }
             })
             .Build();
-        var listenerFactory = new EndpointListenerFactory();
+        // Nagle off, as on a production MTA: otherwise each line of a multi-line reply (EHLO) after the first waits
+        // for the client's delayed ACK, and the sink, not the client, would set the pace.
+        var listenerFactory = new AyTrack.Smtp.Listener.NoDelayListenerFactory();
         listenerFactory.EndpointStarted += (_, e) => bound.TrySetResult((IPEndPoint)e.LocalEndPoint);
         var services = new ServiceProvider();
         services.Add(listenerFactory);

@@ -40,7 +40,7 @@ public sealed class SmtpListener : IAsyncDisposable
             .CustomSmtpGreeting(_ => _gate.Stopping ? $"421 4.3.2 {serverName} is shutting down, try again later" : $"220 {serverName} ESMTP AyTrack")
             .Build();
 
-        var listenerFactory = new EndpointListenerFactory();
+        var listenerFactory = new NoDelayListenerFactory();
         listenerFactory.EndpointStarted += (_, e) => _bound.TrySetResult((IPEndPoint)e.LocalEndPoint);
 
         var services = new ServiceProvider();
