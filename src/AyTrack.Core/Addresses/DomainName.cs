@@ -40,14 +40,23 @@ public static class DomainName
         }
 
         string ascii;
-        try
+        if (value.All(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '.') && !value.Contains("xn--", StringComparison.OrdinalIgnoreCase))
         {
-            ascii = Idn.GetAscii(value).ToLowerInvariant();
+            // Plain LDH names (nearly all of them) need no IDNA mapping: lower case, then the label checks below.
+            // The ICU call costs more than the rest of accepting a message's envelope.
+            ascii = value.ToLowerInvariant();
         }
-        catch (ArgumentException)
+        else
         {
-            error = $"'{value}' is not a valid domain name";
-            return false;
+            try
+            {
+                ascii = Idn.GetAscii(value).ToLowerInvariant();
+            }
+            catch (ArgumentException)
+            {
+                error = $"'{value}' is not a valid domain name";
+                return false;
+            }
         }
 
         if (ascii.Length > 253)
