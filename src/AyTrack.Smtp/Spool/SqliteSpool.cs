@@ -12,6 +12,8 @@ public sealed class SqliteSpool : ISpool
 {
     private readonly string _connectionString;
     private readonly SqliteConnection _writer;
+    private readonly Dictionary<string, SqliteCommand> _prepared = new(StringComparer.Ordinal);
+    private readonly System.Collections.Concurrent.ConcurrentBag<SqliteCommand> _loaders = [];
     private readonly GroupCommitWriter<Tx> _writes;
 
     private SqliteSpool(string connectionString, SqliteConnection writer)
@@ -69,26 +71,20 @@ public sealed class SqliteSpool : ISpool
         var bodyCopy = body.ToArray();
         return WriteAsync(async tx =>
         {
-            await using (var insert = tx.Connection.CreateCommand())
-            {
-                insert.Transaction = tx.Transaction;
-                insert.CommandText = """
-                    INSERT INTO messages(id, sender, received_at, smtputf8, message_id, size, body)
-                    VALUES ($id, $sender, $received, $utf8, $mid, $size, $body)
-                    """;
-                insert.Parameters.AddWithValue("$id", envelope.Id.Value);
-                insert.Parameters.AddWithValue("$sender", envelope.Sender);
-                insert.Parameters.AddWithValue("$received", envelope.ReceivedAt.ToUnixTimeMilliseconds());
-                insert.Parameters.AddWithValue("$utf8", envelope.SmtpUtf8 ? 1 : 0);
-                insert.Parameters.AddWithValue("$mid", (object?)envelope.MessageIdHeader ?? DBNull.Value);
-                insert.Parameters.AddWithValue("$size", bodyCopy.Length);
-                insert.Parameters.AddWithValue("$body", bodyCopy);
-                await insert.ExecuteNonQueryAsync(CancellationToken.None);
-            }
+            var insert = tx.Command("""
+                INSERT INTO messages(id, sender, received_at, smtputf8, message_id, size, body)
+                VALUES ($id, $sender, $received, $utf8, $mid, $size, $body)
+                """);
+            insert.Parameters.AddWithValue("$id", envelope.Id.Value);
+            insert.Parameters.AddWithValue("$sender", envelope.Sender);
+            insert.Parameters.AddWithValue("$received", envelope.ReceivedAt.ToUnixTimeMilliseconds());
+            insert.Parameters.AddWithValue("$utf8", envelope.SmtpUtf8 ? 1 : 0);
+            insert.Parameters.AddWithValue("$mid", (object?)envelope.MessageIdHeader ?? DBNull.Value);
+            insert.Parameters.AddWithValue("$size", bodyCopy.Length);
+            insert.Parameters.AddWithValue("$body", bodyCopy);
+            await insert.ExecuteNonQueryAsync(CancellationToken.None);
 
-            await using var rcpt = tx.Connection.CreateCommand();
-            rcpt.Transaction = tx.Transaction;
-            rcpt.CommandText = "INSERT OR IGNORE INTO recipients(message_id, address, domain) VALUES ($id, $address, $domain)";
+            var rcpt = tx.Command("INSERT OR IGNORE INTO recipients(message_id, address, domain) VALUES ($id, $address, $domain)");
             var id = rcpt.Parameters.Add("$id", SqliteType.Text);
             var address = rcpt.Parameters.Add("$address", SqliteType.Text);
             var domain = rcpt.Parameters.Add("$domain", SqliteType.Text);
@@ -153,9 +149,7 @@ public sealed class SqliteSpool : ISpool
     public Task MarkDispatchedAsync(IReadOnlyCollection<OutboxEntry> entries, CancellationToken cancellationToken) =>
         WriteAsync(async tx =>
         {
-            await using var command = tx.Connection.CreateCommand();
-            command.Transaction = tx.Transaction;
-            command.CommandText = "UPDATE recipients SET dispatched = 1 WHERE message_id = $id AND address = $address";
+            var command = tx.Command("UPDATE recipients SET dispatched = 1 WHERE message_id = $id AND address = $address");
             var id = command.Parameters.Add("$id", SqliteType.Text);
             var address = command.Parameters.Add("$address", SqliteType.Text);
             foreach (var entry in entries)
@@ -171,13 +165,33 @@ public sealed class SqliteSpool : ISpool
 
     public async Task<SpooledMessage?> LoadAsync(QueueId id, CancellationToken cancellationToken)
     {
-        await using var connection = await OpenReaderAsync(cancellationToken);
-        await using var command = connection.CreateCommand();
-        command.CommandText = """
-            SELECT sender, received_at, smtputf8, message_id, body FROM messages WHERE id = $id;
-            SELECT address FROM recipients WHERE message_id = $id ORDER BY address;
-            """;
-        command.Parameters.AddWithValue("$id", id.Value);
+        // Every delivery loads its message: the readers keep their connection and prepared statement (WAL lets them
+        // read beside the writer).
+        if (!_loaders.TryTake(out var loader))
+        {
+            var connection = await OpenReaderAsync(cancellationToken);
+            var prepared = connection.CreateCommand();
+            prepared.CommandText = """
+                SELECT sender, received_at, smtputf8, message_id, body FROM messages WHERE id = $id;
+                SELECT address FROM recipients WHERE message_id = $id ORDER BY address;
+                """;
+            prepared.Parameters.Add("$id", SqliteType.Text);
+            loader = prepared;
+        }
+
+        try
+        {
+            loader.Parameters["$id"].Value = id.Value;
+            return await ReadMessageAsync(loader, id, cancellationToken);
+        }
+        finally
+        {
+            _loaders.Add(loader);
+        }
+    }
+
+    private static async Task<SpooledMessage?> ReadMessageAsync(SqliteCommand command, QueueId id, CancellationToken cancellationToken)
+    {
         await using var reader = await command.ExecuteReaderAsync(cancellationToken);
         if (!await reader.ReadAsync(cancellationToken))
         {
@@ -202,27 +216,21 @@ public sealed class SqliteSpool : ISpool
     public Task MarkFinalAsync(QueueId id, IReadOnlyCollection<string> recipients, CancellationToken cancellationToken) =>
         WriteAsync(async tx =>
         {
-            await using (var command = tx.Connection.CreateCommand())
+            var command = tx.Command("UPDATE recipients SET final = 1 WHERE message_id = $id AND address = $address");
+            var idParameter = command.Parameters.AddWithValue("$id", id.Value);
+            var address = command.Parameters.Add("$address", SqliteType.Text);
+            foreach (var recipient in recipients)
             {
-                command.Transaction = tx.Transaction;
-                command.CommandText = "UPDATE recipients SET final = 1 WHERE message_id = $id AND address = $address";
-                var idParameter = command.Parameters.AddWithValue("$id", id.Value);
-                var address = command.Parameters.Add("$address", SqliteType.Text);
-                foreach (var recipient in recipients)
-                {
-                    address.Value = recipient;
-                    await command.ExecuteNonQueryAsync(CancellationToken.None);
-                }
+                address.Value = recipient;
+                await command.ExecuteNonQueryAsync(CancellationToken.None);
             }
 
-            await using var cleanup = tx.Connection.CreateCommand();
-            cleanup.Transaction = tx.Transaction;
-            cleanup.CommandText = """
+            var cleanup = tx.Command("""
                 DELETE FROM recipients WHERE message_id = $id
                     AND NOT EXISTS (SELECT 1 FROM recipients WHERE message_id = $id AND final = 0);
                 DELETE FROM messages WHERE id = $id
                     AND NOT EXISTS (SELECT 1 FROM recipients WHERE message_id = $id);
-                """;
+                """);
             cleanup.Parameters.AddWithValue("$id", id.Value);
             await cleanup.ExecuteNonQueryAsync(CancellationToken.None);
         }, outboxChanged: false, cancellationToken);
@@ -262,6 +270,18 @@ public sealed class SqliteSpool : ISpool
     public async ValueTask DisposeAsync()
     {
         await _writes.DisposeAsync();
+        foreach (var command in _prepared.Values)
+        {
+            await command.DisposeAsync();
+        }
+
+        while (_loaders.TryTake(out var loader))
+        {
+            var connection = loader.Connection;
+            await loader.DisposeAsync();
+            await (connection?.DisposeAsync() ?? ValueTask.CompletedTask);
+        }
+
         await _writer.DisposeAsync();
     }
 
@@ -273,7 +293,7 @@ public sealed class SqliteSpool : ISpool
         await using var transaction = (SqliteTransaction)await _writer.BeginTransactionAsync();
         foreach (var write in writes)
         {
-            await write(new Tx(_writer, transaction));
+            await write(new Tx(_writer, transaction, _prepared));
         }
 
         await transaction.CommitAsync();
@@ -294,5 +314,24 @@ public sealed class SqliteSpool : ISpool
         await command.ExecuteNonQueryAsync(cancellationToken);
     }
 
-    private readonly record struct Tx(SqliteConnection Connection, SqliteTransaction Transaction);
+    /// <summary>
+    /// One write's view of the writer: its connection and transaction, and commands kept prepared across writes
+    /// (SQLite parses a statement again for every new command; the writer loop runs the same few all day).
+    /// </summary>
+    private readonly record struct Tx(SqliteConnection Connection, SqliteTransaction Transaction, Dictionary<string, SqliteCommand> Prepared)
+    {
+        public SqliteCommand Command(string sql)
+        {
+            if (!Prepared.TryGetValue(sql, out var command))
+            {
+                command = Connection.CreateCommand();
+                command.CommandText = sql;
+                Prepared[sql] = command;
+            }
+
+            command.Transaction = Transaction;
+            command.Parameters.Clear();
+            return command;
+        }
+    }
 }
