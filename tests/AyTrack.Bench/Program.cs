@@ -175,7 +175,7 @@ static async Task WaitForQueueAsync(NodeProcess node, string dataDir, int expect
 
 static async Task WriteAsync(string directory, string name, object result, string markdown)
 {
-    await File.WriteAllTextAsync(Path.Combine(directory, $"{name}.json"), JsonSerializer.Serialize(result, new JsonSerializerOptions { WriteIndented = true }));
+    await File.WriteAllTextAsync(Path.Combine(directory, $"{name}.json"), JsonSerializer.Serialize(result, new JsonSerializerOptions { WriteIndented = true, PropertyNamingPolicy = JsonNamingPolicy.CamelCase }));
     await File.WriteAllTextAsync(Path.Combine(directory, $"{name}.md"), markdown);
     Console.WriteLine(markdown);
 }
