@@ -54,10 +54,8 @@ public sealed record DomainQueueState(ImmutableSortedDictionary<string, QueuedMe
     /// finding expired mail does not sort a queue of 100,000 messages on every look. Every change of
     /// <see cref="Messages"/> in this type changes it too.
     /// </summary>
-    private ImmutableSortedSet<(DateTimeOffset ArrivedAt, string Id)> Arrival { get; init; } =
-        ImmutableSortedSet.CreateRange(ArrivalComparer, Messages.Values.Select(m => (m.ArrivedAt, m.Id.Value)));
-
-    private IEnumerable<QueuedMessage> InArrivalOrder => Arrival.Select(a => Messages[a.Id]);
+    private ImmutableSortedDictionary<(DateTimeOffset ArrivedAt, string Id), QueuedMessage> Arrival { get; init; } =
+        ImmutableSortedDictionary.CreateRange(ArrivalComparer, Messages.Values.Select(m => KeyValuePair.Create((m.ArrivedAt, m.Id.Value), m)));
 
     public int RecipientCount => Messages.Values.Sum(m => m.Recipients.Count);
 
@@ -143,7 +141,7 @@ public sealed record DomainQueueState(ImmutableSortedDictionary<string, QueuedMe
     public IReadOnlyList<DomainEvents.RecipientsExpired> Expired(DateTimeOffset now, double retryDays, IReadOnlySet<string> inFlight)
     {
         var expired = new List<DomainEvents.RecipientsExpired>();
-        foreach (var message in InArrivalOrder)
+        foreach (var (_, message) in Arrival)
         {
             // Lifetimes are equal, so expired messages are the oldest ones: stop at the first that is not.
             if (RetrySchedule.ExpiresAt(message.ArrivedAt, retryDays) > now)
@@ -170,7 +168,7 @@ public sealed record DomainQueueState(ImmutableSortedDictionary<string, QueuedMe
     public IReadOnlyList<(QueueId Id, IReadOnlyList<BounceRecipient> Recipients)> PendingBounces()
     {
         var pending = new List<(QueueId, IReadOnlyList<BounceRecipient>)>();
-        foreach (var message in Messages.Values)
+        foreach (var (_, message) in Messages)
         {
             List<BounceRecipient>? bouncing = null;
             foreach (var (name, status) in message.Recipients)
@@ -197,10 +195,10 @@ public sealed record DomainQueueState(ImmutableSortedDictionary<string, QueuedMe
     public DateTimeOffset? NextWakeUp(double retryDays)
     {
         DateTimeOffset? earliest = null;
-        foreach (var message in Messages.Values)
+        foreach (var (_, message) in Messages)
         {
             var expiry = RetrySchedule.ExpiresAt(message.ArrivedAt, retryDays);
-            foreach (var status in message.Recipients.Values)
+            foreach (var (_, status) in message.Recipients)
             {
                 if (status.State != RecipientState.Deferred || status.Held)
                 {
@@ -222,7 +220,7 @@ public sealed record DomainQueueState(ImmutableSortedDictionary<string, QueuedMe
     public IReadOnlyList<BatchItem> NextBatch(int maxMessages, IReadOnlySet<string> inFlight, DateTimeOffset now)
     {
         var batch = new List<BatchItem>();
-        foreach (var message in InArrivalOrder)
+        foreach (var (_, message) in Arrival)
         {
             if (batch.Count >= maxMessages)
             {
@@ -234,11 +232,20 @@ public sealed record DomainQueueState(ImmutableSortedDictionary<string, QueuedMe
                 continue;
             }
 
-            var pending = message.Recipients.Where(r => !r.Value.Held && (r.Value.State == RecipientState.Pending ||
-                                                         (r.Value.State == RecipientState.Deferred && r.Value.NextAttemptAt <= now))).ToList();
-            if (pending.Count > 0)
+            List<string>? due = null;
+            var attempts = 0;
+            foreach (var (name, status) in message.Recipients)
             {
-                batch.Add(new BatchItem(message.Id, pending.Select(r => r.Key).ToList(), pending.Max(r => r.Value.Attempts) + 1));
+                if (!status.Held && (status.State == RecipientState.Pending || (status.State == RecipientState.Deferred && status.NextAttemptAt <= now)))
+                {
+                    (due ??= []).Add(name);
+                    attempts = Math.Max(attempts, status.Attempts);
+                }
+            }
+
+            if (due is not null)
+            {
+                batch.Add(new BatchItem(message.Id, due, attempts + 1));
             }
         }
 
@@ -259,7 +266,7 @@ public sealed record DomainQueueState(ImmutableSortedDictionary<string, QueuedMe
         return this with
         {
             Messages = Messages.SetItem(e.Id.Value, message with { Recipients = recipients }),
-            Arrival = existing is null ? Arrival.Add((message.ArrivedAt, message.Id.Value)) : Arrival,
+            Arrival = Arrival.SetItem((message.ArrivedAt, message.Id.Value), message with { Recipients = recipients }),
         };
     }
 
@@ -323,7 +330,14 @@ public sealed record DomainQueueState(ImmutableSortedDictionary<string, QueuedMe
         return With(message, recipients);
     }
 
-    private DomainQueueState With(QueuedMessage message, ImmutableSortedDictionary<string, RecipientStatus> recipients) => recipients.IsEmpty
-        ? this with { Messages = Messages.Remove(message.Id.Value), Arrival = Arrival.Remove((message.ArrivedAt, message.Id.Value)) }
-        : this with { Messages = Messages.SetItem(message.Id.Value, message with { Recipients = recipients }) };
+    private DomainQueueState With(QueuedMessage message, ImmutableSortedDictionary<string, RecipientStatus> recipients)
+    {
+        if (recipients.IsEmpty)
+        {
+            return this with { Messages = Messages.Remove(message.Id.Value), Arrival = Arrival.Remove((message.ArrivedAt, message.Id.Value)) };
+        }
+
+        var changed = message with { Recipients = recipients };
+        return this with { Messages = Messages.SetItem(message.Id.Value, changed), Arrival = Arrival.SetItem((message.ArrivedAt, message.Id.Value), changed) };
+    }
 }
