@@ -8,7 +8,11 @@
 //           restarted node needs until it is ready and has re-armed every retry.
 //
 //   dotnet run -c Release --project tests/AyTrack.Bench -- [relay|queued|all] [--messages 10000] [--sessions 20]
-//       [--domains 50] [--size 4096] [--queued 100000] [--out bench-results] [-- node configuration, e.g. --AyTrack:Settings:Timing:Threads=50]
+//       [--domains 50] [--size 4096] [--queued 100000] [--postfix] [--out bench-results]
+//       [-- node configuration, e.g. --AyTrack:Settings:Timing:Threads=50]
+//
+// --postfix also sends the relay workload through Debian's Postfix (root, apt-get install postfix) to the same sinks:
+// the side-by-side figure the throughput target is stated against.
 //
 // Writes <out>/<scenario>.json and <out>/<scenario>.md. --messages 300 --queued 300 is the tiny mode CI runs.
 using System.Diagnostics;
@@ -69,17 +73,42 @@ static async Task<bool> RelayAsync(BenchSettings settings, object machine)
     }
 
     var direct = await RunRelayAsync(settings, sinks, i => sinks[i % settings.Domains].Endpoint);
+
+    // Postfix side by side: the same workload through Debian's Postfix (its queue fsynced as always) to the same sinks.
+    RelayRun? postfix = null;
+    if (settings.Postfix)
+    {
+        foreach (var sink in sinks)
+        {
+            sink.Reset();
+        }
+
+        await using var relay = await PostfixRelay.StartAsync(
+            Enumerable.Range(0, settings.Domains).Select(d => ($"d{d}.bench.test", sinks[d].Endpoint)).ToList());
+        var postfixEndpoint = new System.Net.IPEndPoint(System.Net.IPAddress.Loopback, PostfixRelay.Port);
+        postfix = await RunRelayAsync(settings, sinks, _ => postfixEndpoint);
+    }
+
     var ratio = Math.Round(aytrack.EndToEndPerSecond / direct.EndToEndPerSecond, 3);
-    var complete = aytrack.Received == settings.Messages && direct.Received == settings.Messages;
-    await WriteAsync(settings.Out, "relay", new { machine, workload = settings, aytrack, direct, ratio, complete },
-        new StringBuilder()
-            .AppendLine("| run | messages | received | injection msg/s | end-to-end msg/s | accept p50 ms | accept p99 ms | peak memory MB | CPU s / 1,000 msgs |")
-            .AppendLine("|---|---|---|---|---|---|---|---|---|")
-            .AppendLine(aytrack.Row("AyTrack relay"))
-            .AppendLine(direct.Row("injector straight to the sinks"))
-            .AppendLine()
-            .AppendLine($"AyTrack end to end / physical limit = {ratio}")
-            .ToString());
+    var versusPostfix = postfix is null ? (double?)null : Math.Round(aytrack.EndToEndPerSecond / postfix.EndToEndPerSecond, 2);
+    var complete = aytrack.Received == settings.Messages && direct.Received == settings.Messages && (postfix?.Received ?? settings.Messages) == settings.Messages;
+    var table = new StringBuilder()
+        .AppendLine("| run | messages | received | injection msg/s | end-to-end msg/s | accept p50 ms | accept p99 ms | peak memory MB | CPU s / 1,000 msgs |")
+        .AppendLine("|---|---|---|---|---|---|---|---|---|")
+        .AppendLine(aytrack.Row("AyTrack relay"))
+        .AppendLine(direct.Row("injector straight to the sinks"));
+    if (postfix is not null)
+    {
+        table.AppendLine(postfix.Row("Postfix relay (same workload)"));
+    }
+
+    table.AppendLine().AppendLine($"AyTrack end to end / physical limit = {ratio}");
+    if (versusPostfix is not null)
+    {
+        table.AppendLine($"AyTrack end to end / Postfix end to end = {versusPostfix}");
+    }
+
+    await WriteAsync(settings.Out, "relay", new { machine, workload = settings, aytrack, direct, postfix, ratio, versusPostfix, complete }, table.ToString());
     Directory.Delete(dataDir, recursive: true);
     return complete;
 }
@@ -204,6 +233,9 @@ internal sealed record QueuedRun(int Queued, int Accepted, double InjectionPerSe
 
 internal sealed record BenchSettings(string Scenario, int Messages, int Sessions, int Domains, int Size, int Queued, string Out)
 {
+    /// <summary>--postfix: also run the workload through Debian's Postfix (needs root and the postfix package).</summary>
+    public bool Postfix { get; init; }
+
     /// <summary>Extra node configuration after "--", e.g. -- --AyTrack:Settings:Timing:Threads=50.</summary>
     public string[] NodeArguments { get; init; } = [];
 
@@ -224,6 +256,7 @@ internal sealed record BenchSettings(string Scenario, int Messages, int Sessions
             Value("--out", "bench-results"))
         {
             NodeArguments = separator < 0 ? [] : args[(separator + 1)..],
+            Postfix = own.Contains("--postfix"),
         };
     }
 }

@@ -1,6 +1,7 @@
 using System.Net.Http.Json;
 using System.Security.Cryptography;
 using AyTrack.Integration.Tests.Support;
+using AyTrack.LoopbackWorld;
 using Xunit;
 
 namespace AyTrack.Integration.Tests;

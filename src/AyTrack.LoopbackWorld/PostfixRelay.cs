@@ -4,12 +4,13 @@ using System.Net.Sockets;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 
-namespace AyTrack.Integration.Tests.Support;
+namespace AyTrack.LoopbackWorld;
 
 /// <summary>
 /// Debian's Postfix as a real third-party relay: its own configuration directory, listening on the fixed loopback
-/// port 127.0.0.1:10587 with STARTTLS, relaying everything from 127.0.0.0/8 onward through a transport map to one
-/// address. Installed by .ci/run (apt-get install postfix); started and stopped by the test as root.
+/// port 127.0.0.1:10587 with STARTTLS, relaying everything from 127.0.0.0/8 onward through a transport map (one
+/// address for everything, or one per domain). Installed by .ci/run (apt-get install postfix); started and stopped by
+/// the test or the benchmark as root. Its queue is fsynced as Postfix always does, so its 250 means "on disk" too.
 /// </summary>
 public sealed class PostfixRelay : IAsyncDisposable
 {
@@ -28,7 +29,10 @@ public sealed class PostfixRelay : IAsyncDisposable
 
     public string MailLog => File.Exists(Path.Combine(_dir, "maillog")) ? File.ReadAllText(Path.Combine(_dir, "maillog")) : string.Empty;
 
-    public static async Task<PostfixRelay> StartAsync(IPEndPoint onwardTo)
+    public static Task<PostfixRelay> StartAsync(IPEndPoint onwardTo) => StartAsync([("*", onwardTo)]);
+
+    /// <summary>Relays mail for each domain to its address ("*" for every other domain).</summary>
+    public static async Task<PostfixRelay> StartAsync(IReadOnlyList<(string Domain, IPEndPoint To)> routes)
     {
         if (!File.Exists("/usr/sbin/postfix"))
         {
@@ -48,7 +52,8 @@ public sealed class PostfixRelay : IAsyncDisposable
         var certificate = request.CreateSelfSigned(DateTimeOffset.UtcNow.AddDays(-1), DateTimeOffset.UtcNow.AddDays(2));
         await File.WriteAllTextAsync(Path.Combine(dir, "cert.pem"), certificate.ExportCertificatePem());
         await File.WriteAllTextAsync(Path.Combine(dir, "key.pem"), key.ExportPkcs8PrivateKeyPem());
-        await File.WriteAllTextAsync(Path.Combine(dir, "transport"), $"* smtp:[{onwardTo.Address}]:{onwardTo.Port}\n");
+        await File.WriteAllTextAsync(Path.Combine(dir, "transport"),
+            string.Concat(routes.Select(r => $"{r.Domain} smtp:[{r.To.Address}]:{r.To.Port}\n")));
         await File.WriteAllTextAsync(Path.Combine(dir, "main.cf"), $"""
             compatibility_level = 3.6
             queue_directory = {dir}/queue
