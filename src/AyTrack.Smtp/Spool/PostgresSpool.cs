@@ -238,14 +238,7 @@ public sealed class PostgresSpool : ISpool
     {
         await using var command = _dataSource.CreateCommand(
             "SELECT DISTINCT domain FROM aytrack_spool_recipients WHERE dispatched AND NOT final");
-        var domains = new List<RecipientDomain>();
-        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
-        while (await reader.ReadAsync(cancellationToken))
-        {
-            domains.Add(new RecipientDomain(reader.GetString(0)));
-        }
-
-        return domains;
+        return await SpoolQueries.ReadDomainsAsync(command, cancellationToken);
     }
 
     public async ValueTask DisposeAsync()

@@ -257,14 +257,7 @@ public sealed class SqliteSpool : ISpool
         await using var connection = await OpenReaderAsync(cancellationToken);
         await using var command = connection.CreateCommand();
         command.CommandText = "SELECT DISTINCT domain FROM recipients WHERE dispatched = 1 AND final = 0";
-        var domains = new List<RecipientDomain>();
-        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
-        while (await reader.ReadAsync(cancellationToken))
-        {
-            domains.Add(new RecipientDomain(reader.GetString(0)));
-        }
-
-        return domains;
+        return await SpoolQueries.ReadDomainsAsync(command, cancellationToken);
     }
 
     public async ValueTask DisposeAsync()
