@@ -302,8 +302,11 @@ public sealed class DomainDeliveryActor : ReceivePersistentActor, IWithTimers
     {
         _state = _state.Apply(e);
         // A snapshot costs the whole queue, so a big queue takes one only after events worth half of it: the work
-        // stays proportional to the events, and recovery replays at most that many after the snapshot.
-        if (++_eventsSinceSnapshot >= Math.Max(_settings.SnapshotEvery, _state.Messages.Count / 2))
+        // stays proportional to the events, and recovery replays at most that many after the snapshot. An emptied
+        // queue costs nothing to snapshot, and leaves an idle domain with almost nothing in the journal.
+        ++_eventsSinceSnapshot;
+        if (_eventsSinceSnapshot >= Math.Max(_settings.SnapshotEvery, _state.Messages.Count / 2) ||
+            (_state.Messages.IsEmpty && _eventsSinceSnapshot >= Math.Max(1, _settings.SnapshotEvery / 10)))
         {
             _eventsSinceSnapshot = 0;
             SaveSnapshot(DomainQueueSnapshot.From(_state));
