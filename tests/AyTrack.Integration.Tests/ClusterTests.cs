@@ -29,7 +29,8 @@ public sealed class ClusterTests(ITestOutputHelper output)
     public async Task Settings_and_pool_sizes_change_together_and_an_operator_sees_and_shrinks_the_cluster()
     {
         await using var world = LoopbackWorld.LoopbackWorld.Create();
-        await using var cluster = await TestCluster.StartAsync(world, 3);
+        // The split brain resolver waits long here, so that downing a crashed member is left to the operator.
+        await using var cluster = await TestCluster.StartAsync(world, 3, "--AyTrack:Cluster:StableAfter=00:10:00");
         var (n1, n2, n3) = (cluster.Nodes[0], cluster.Nodes[1], cluster.Nodes[2]);
 
         // A change through node 1 is applied by node 3's own settings agent (its live pool follows).
@@ -68,6 +69,17 @@ public sealed class ClusterTests(ITestOutputHelper output)
         var unknown = await CliAsync(cluster, n1, "cluster", "leave", "akka.tcp://aytrack@127.0.0.1:1");
         Assert.NotEqual(0, unknown.Exit);
         Assert.Contains("address", unknown.Err);
+
+        // Node 2 crashes. Node 1 sees it unreachable; the operator downs it instead of waiting for the resolver.
+        Assert.Equal("no member is unreachable", (await CliAsync(cluster, n1, "cluster", "down-unreachable")).Out.Trim());
+        await n2.Process.KillAsync();
+        await Eventually.UntilAsync(async () => (await n1.GetAsync<ClusterView>("/api/cluster")).Members
+            .Any(m => m.Address == n2.Address && !m.Reachable), TimeSpan.FromSeconds(60));
+        var down = await CliAsync(cluster, n1, "cluster", "down-unreachable");
+        Assert.Equal(0, down.Exit);
+        Assert.Contains($"downed {n2.Address}", down.Out);
+        await Eventually.UntilAsync(async () => (await n1.GetAsync<ClusterView>("/api/cluster")).Members
+            .Select(m => m.Address).SequenceEqual([n1.Address]), TimeSpan.FromSeconds(30));
     }
 
     [Fact]
