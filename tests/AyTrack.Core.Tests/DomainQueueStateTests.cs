@@ -107,4 +107,28 @@ public sealed class DomainQueueStateTests
         Assert.Equal("451 4.4.1 down", bounce.Diagnostic);
         Assert.Empty(state.Expired(T0.AddDays(2), retryDays: 2, inFlight: new HashSet<string> { "busy" }));
     }
+
+    [Fact]
+    public void A_batch_event_changes_the_queue_as_its_events_one_by_one_would()
+    {
+        var enqueued = Enumerable.Range(0, 3)
+            .Select(i => new DomainEvents.MessageEnqueued(new QueueId($"q{i}"), Domain, [$"u{i}@alpha.test"], T0.AddSeconds(i))).ToList();
+        var attempts = new List<DomainEvents.AttemptCompleted>
+        {
+            new(new QueueId("q0"), [new RecipientAttempt("u0@alpha.test", RecipientOutcome.Delivered, SmtpReply.From(250, "2.0.0 Ok"))], T0),
+            new(new QueueId("q1"), [new RecipientAttempt("u1@alpha.test", RecipientOutcome.Deferred, SmtpReply.From(451, "4.3.0 later"))], T0)
+            {
+                RetryAt = T0.AddMinutes(5),
+            },
+        };
+
+        var batched = DomainQueueState.Empty.Apply(new DomainEvents.MessagesEnqueued(enqueued)).Apply(new DomainEvents.AttemptsCompleted(attempts));
+        var single = attempts.Aggregate(enqueued.Aggregate(DomainQueueState.Empty, (s, e) => s.Apply(e)), (s, e) => s.Apply(e));
+
+        Assert.Equal(["q1", "q2"], batched.Messages.Keys);
+        Assert.Equal(single.Messages.Keys, batched.Messages.Keys);
+        Assert.Equal(RecipientState.Deferred, batched.Messages["q1"].Recipients["u1@alpha.test"].State);
+        Assert.Equal(T0.AddMinutes(5), batched.NextWakeUp(5));
+        Assert.Equal(["q2"], batched.NextBatch(10, new HashSet<string>(), T0).Select(b => b.Id.Value));
+    }
 }

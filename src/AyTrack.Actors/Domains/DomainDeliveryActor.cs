@@ -168,15 +168,11 @@ public sealed class DomainDeliveryActor : ReceivePersistentActor, IWithTimers
             return;
         }
 
-        var remaining = events.Count;
-        PersistAll(events, e =>
+        Persist(new DomainEvents.MessagesEnqueued(events), e =>
         {
             Apply(e);
-            if (--remaining == 0)
-            {
-                replyTo.Tell(new DomainCommands.EnqueuedBatch(_domain, batch.Messages.Count));
-                RequestTick();
-            }
+            replyTo.Tell(new DomainCommands.EnqueuedBatch(_domain, batch.Messages.Count));
+            RequestTick();
         });
     }
 
@@ -275,26 +271,26 @@ public sealed class DomainDeliveryActor : ReceivePersistentActor, IWithTimers
             return;
         }
 
-        var remaining = events.Count;
-        PersistAll(events, e =>
+        // One event for the whole session: one journal row however many messages it carried.
+        Persist(new DomainEvents.AttemptsCompleted(events), e =>
         {
             Apply(e);
-            foreach (var failed in e.Results.Where(r => r.Outcome != RecipientOutcome.Delivered))
+            foreach (var attempt in e.Attempts)
             {
-                _lastError = failed.Reply.ToString();
+                foreach (var failed in attempt.Results.Where(r => r.Outcome != RecipientOutcome.Delivered))
+                {
+                    _lastError = failed.Reply.ToString();
+                }
+
+                var delivered = attempt.Results.Where(r => r.Outcome == RecipientOutcome.Delivered).Select(r => r.Recipient).ToList();
+                if (delivered.Count > 0)
+                {
+                    MarkFinalInSpool(attempt.Id, delivered);
+                }
             }
 
-            var delivered = e.Results.Where(r => r.Outcome == RecipientOutcome.Delivered).Select(r => r.Recipient).ToList();
-            if (delivered.Count > 0)
-            {
-                MarkFinalInSpool(e.Id, delivered);
-            }
-
-            if (--remaining == 0)
-            {
-                _inFlight.Remove(batchId);
-                RequestTick();
-            }
+            _inFlight.Remove(batchId);
+            RequestTick();
         });
     }
 

@@ -26,6 +26,8 @@ public sealed class AyTrackSerializer(ExtendedActorSystem system) : SerializerWi
     {
         ["domain.enqueued.v1"] = typeof(DomainEvents.MessageEnqueued),
         ["domain.attempt.v1"] = typeof(DomainEvents.AttemptCompleted),
+        ["domain.enqueued-batch.v1"] = typeof(DomainEvents.MessagesEnqueued),
+        ["domain.attempts.v1"] = typeof(DomainEvents.AttemptsCompleted),
         ["domain.expired.v1"] = typeof(DomainEvents.RecipientsExpired),
         ["domain.bounced.v1"] = typeof(DomainEvents.BouncesQueued),
         ["domain.operator.v1"] = typeof(DomainEvents.OperatorActed),

@@ -98,6 +98,12 @@ public static class DomainEvents
     /// <summary>These recipients reached the end of timing.retryDays undelivered.</summary>
     public sealed record RecipientsExpired(QueueId Id, IReadOnlyList<string> Recipients, DateTimeOffset At) : IDomainEvent;
 
+    /// <summary>The messages of one <see cref="DomainCommands.EnqueueBatch"/> that were new: one journal row for all.</summary>
+    public sealed record MessagesEnqueued(IReadOnlyList<MessageEnqueued> Messages) : IDomainEvent;
+
+    /// <summary>The results of one session (a batch of messages): one journal row for all.</summary>
+    public sealed record AttemptsCompleted(IReadOnlyList<AttemptCompleted> Attempts) : IDomainEvent;
+
     /// <summary>An operator acted on these recipients (see <see cref="QueueOperation"/>).</summary>
     public sealed record OperatorActed(QueueId Id, QueueOperation Operation, IReadOnlyList<string> Recipients, DateTimeOffset At) : IDomainEvent;
 

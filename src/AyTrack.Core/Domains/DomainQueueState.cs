@@ -78,6 +78,8 @@ public sealed record DomainQueueState(ImmutableSortedDictionary<string, QueuedMe
     {
         DomainEvents.MessageEnqueued e => ApplyEnqueued(e),
         DomainEvents.AttemptCompleted e => ApplyAttempt(e),
+        DomainEvents.MessagesEnqueued e => e.Messages.Aggregate(this, (state, m) => state.ApplyEnqueued(m)),
+        DomainEvents.AttemptsCompleted e => e.Attempts.Aggregate(this, (state, a) => state.ApplyAttempt(a)),
         DomainEvents.RecipientsExpired e => Update(e.Id, e.Recipients, status => status with
         {
             State = RecipientState.Bouncing,

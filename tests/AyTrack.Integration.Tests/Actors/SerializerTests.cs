@@ -28,6 +28,9 @@ public sealed class SerializerTests() : TestKit(ConfigurationFactory.ParseString
             new DomainEvents.MessageEnqueued(new QueueId("q1"), new RecipientDomain("Alpha.test"), ["a@alpha.test"], at),
             new DomainEvents.AttemptCompleted(new QueueId("q1"),
                 [new RecipientAttempt("a@alpha.test", RecipientOutcome.Deferred, SmtpReply.From(451, "4.3.0 later"))], at),
+            new DomainEvents.MessagesEnqueued([new DomainEvents.MessageEnqueued(new QueueId("q2"), new RecipientDomain("alpha.test"), ["b@alpha.test"], at)]),
+            new DomainEvents.AttemptsCompleted([new DomainEvents.AttemptCompleted(new QueueId("q2"),
+                [new RecipientAttempt("b@alpha.test", RecipientOutcome.Delivered, SmtpReply.From(250, "2.0.0 Ok"))], at) { RemoteHost = "mx.alpha.test" }]),
             new DomainQueueSnapshot([new DomainQueueSnapshot.Message("q1", at, [new DomainQueueSnapshot.Recipient("a@alpha.test", RecipientState.Deferred, 2, "451 4.3.0 later")])]),
         ];
 
