@@ -28,7 +28,9 @@ public sealed class DeliverySupervisor : ReceiveActor, IWithTimers
     private const int MaxRecipientsPerDrain = 2_000;
     private const int MaxMessagesPerEnqueue = 200;
     private static readonly TimeSpan SafetyPoll = TimeSpan.FromSeconds(5);
-    private static readonly TimeSpan EnqueueTimeout = TimeSpan.FromSeconds(30);
+    // A journal write takes milliseconds; an Enqueue that gets no answer for this long was lost on its way (sent to a
+    // node that died while its shards moved) and is sent again from the outbox. This bounds how long such mail waits.
+    private static readonly TimeSpan EnqueueTimeout = TimeSpan.FromSeconds(10);
 
     private readonly ISpool _spool;
     private readonly IActorRef _domains;
