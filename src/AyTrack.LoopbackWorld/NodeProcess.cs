@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using System.Net;
-using System.Runtime.InteropServices;
 using System.Text.Json;
 
 namespace AyTrack.LoopbackWorld;
@@ -99,13 +98,7 @@ public sealed class NodeProcess : IAsyncDisposable
     }
 
     /// <summary>SIGTERM: the graceful stop an init system asks for.</summary>
-    public void Terminate()
-    {
-        if (kill(_process.Id, 15) != 0)
-        {
-            throw new InvalidOperationException($"kill(SIGTERM) failed with errno {Marshal.GetLastWin32Error()}");
-        }
-    }
+    public void Terminate() => LocalSystem.Signal(_process.Id, 15);
 
     public Task WaitForExitAsync(TimeSpan timeout) => _process.WaitForExitAsync().WaitAsync(timeout);
 
@@ -125,7 +118,4 @@ public sealed class NodeProcess : IAsyncDisposable
         var line = File.ReadLines($"/proc/{_process.Id}/status").First(l => l.StartsWith(field, StringComparison.Ordinal));
         return Math.Round(long.Parse(line[field.Length..].Trim().Split(' ')[0]) / 1024.0, 1);
     }
-
-    [DllImport("libc", SetLastError = true)]
-    private static extern int kill(int pid, int sig);
 }

@@ -1,6 +1,3 @@
-using System.Diagnostics;
-using System.Net;
-using System.Net.Sockets;
 using Npgsql;
 
 namespace AyTrack.LoopbackWorld;
@@ -58,7 +55,7 @@ public sealed class PostgresServer : IAsyncDisposable
         Exception? last = null;
         for (var attempt = 0; attempt < 3; attempt++)
         {
-            var server = new PostgresServer(bin, root, FreePort());
+            var server = new PostgresServer(bin, root, LocalSystem.FreePort());
             try
             {
                 await server.InitializeAsync(cancellationToken);
@@ -133,40 +130,9 @@ public sealed class PostgresServer : IAsyncDisposable
 
     private static bool IsRoot => Environment.UserName == "root";
 
-    private static async Task RunAsync(string file, IReadOnlyList<string> arguments, bool asPostgres, CancellationToken cancellationToken,
-        bool throwOnFailure = true)
-    {
-        var start = asPostgres && IsRoot ? new ProcessStartInfo("runuser") : new ProcessStartInfo(file);
-        if (asPostgres && IsRoot)
-        {
-            foreach (var a in (string[])["-u", "postgres", "--", file])
-            {
-                start.ArgumentList.Add(a);
-            }
-        }
-
-        foreach (var argument in arguments)
-        {
-            start.ArgumentList.Add(argument);
-        }
-
-        start.RedirectStandardOutput = true;
-        start.RedirectStandardError = true;
-        start.WorkingDirectory = Path.GetTempPath();
-        using var process = Process.Start(start)!;
-        var stdout = process.StandardOutput.ReadToEndAsync(cancellationToken);
-        var stderr = process.StandardError.ReadToEndAsync(cancellationToken);
-        await process.WaitForExitAsync(cancellationToken);
-        if (process.ExitCode != 0 && throwOnFailure)
-        {
-            throw new InvalidOperationException($"{Path.GetFileName(file)} exited with {process.ExitCode}: {await stderr}{await stdout}");
-        }
-    }
-
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
-    }
+    /// <summary>Runs a PostgreSQL tool, as the postgres user when this process is root (the server refuses root).</summary>
+    private static Task RunAsync(string file, IReadOnlyList<string> arguments, bool asPostgres, CancellationToken cancellationToken,
+        bool throwOnFailure = true) => asPostgres && IsRoot
+        ? LocalSystem.RunAsync("runuser", ["-u", "postgres", "--", file, .. arguments], throwOnFailure, cancellationToken)
+        : LocalSystem.RunAsync(file, arguments, throwOnFailure, cancellationToken);
 }

@@ -124,12 +124,8 @@ public sealed class ClusterTests(ITestOutputHelper output)
         var duplicates = received.Count - received.Distinct().Count();
         Assert.Empty(sent.Keys.Except(received));
 
-        var settings = System.Text.Json.JsonDocument.Parse(await (await new HttpClient
-        {
-            BaseAddress = cluster.Nodes[2].Process.AdminUrl,
-            DefaultRequestHeaders = { Authorization = new("Bearer", cluster.Token) },
-        }.GetAsync("/api/settings")).Content.ReadAsStringAsync());
-        Assert.Equal(4, settings.RootElement.GetProperty("timing").GetProperty("retryDays").GetDouble());
+        var settings = await cluster.Nodes[2].GetAsync<System.Text.Json.JsonElement>("/api/settings");
+        Assert.Equal(4, settings.GetProperty("timing").GetProperty("retryDays").GetDouble());
         var view = await survivor.GetAsync<ClusterView>("/api/cluster");
         Assert.DoesNotContain(view.Members, m => m.Address == victim.Address);
         Assert.All(view.Members, m => Assert.True(m.Shards > 0, $"{m.Address} hosts no shard"));

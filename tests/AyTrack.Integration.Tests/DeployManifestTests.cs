@@ -1,6 +1,7 @@
 using System.Collections;
 using System.Reflection;
 using AyTrack.Core.Configuration;
+using AyTrack.Integration.Tests.Support;
 using Microsoft.Extensions.Configuration;
 using Xunit;
 using YamlDotNet.RepresentationModel;
@@ -13,7 +14,7 @@ namespace AyTrack.Integration.Tests;
 /// </summary>
 public sealed class DeployManifestTests
 {
-    private static readonly string Deploy = Path.Combine(RepositoryRoot(), "deploy");
+    private static readonly string Deploy = Path.Combine(Repository.Root, "deploy");
 
     [Theory]
     [InlineData("node1")]
@@ -116,16 +117,5 @@ public sealed class DeployManifestTests
         }
 
         return result;
-    }
-
-    private static string RepositoryRoot()
-    {
-        var dir = new DirectoryInfo(AppContext.BaseDirectory);
-        while (dir is not null && !Directory.Exists(Path.Combine(dir.FullName, "deploy", "k8s")))
-        {
-            dir = dir.Parent;
-        }
-
-        return dir?.FullName ?? throw new InvalidOperationException("deploy/ not found above " + AppContext.BaseDirectory);
     }
 }

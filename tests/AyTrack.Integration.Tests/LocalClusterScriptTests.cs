@@ -1,9 +1,10 @@
 using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
-using System.Runtime.InteropServices;
 using System.Text;
 using AyTrack.Cli;
+using AyTrack.Integration.Tests.Support;
+using AyTrack.LoopbackWorld;
 using Xunit;
 using Xunit.Abstractions;
 
@@ -15,7 +16,7 @@ public sealed class LocalClusterScriptTests(ITestOutputHelper output)
     [Fact]
     public async Task The_local_cluster_script_starts_three_nodes_over_postgresql_and_Ctrl_C_stops_everything()
     {
-        var script = Path.Combine(RepositoryRoot(), "deploy", "local-cluster.sh");
+        var script = Path.Combine(Repository.Root, "deploy", "local-cluster.sh");
         var basePort = FreePortRange();
         var start = new ProcessStartInfo("bash") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         foreach (var argument in new[] { script, "--base-port", basePort.ToString(), "--node-dll", Path.Combine(AppContext.BaseDirectory, "AyTrack.Node.dll") })
@@ -53,7 +54,7 @@ public sealed class LocalClusterScriptTests(ITestOutputHelper output)
             Assert.Equal(0, exit);
             Assert.Equal(3, stdout.ToString().Split('\n').Count(l => l.Contains("akka.tcp://aytrack@127.0.0.1:") && l.Contains(" Up ")));
 
-            Assert.Equal(0, kill(process.Id, 2));
+            LocalSystem.Signal(process.Id, 2);
             await process.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(120));
             Assert.Equal(0, process.ExitCode);
             Assert.False(Directory.Exists(dataDir));
@@ -66,7 +67,7 @@ public sealed class LocalClusterScriptTests(ITestOutputHelper output)
         {
             if (!process.HasExited)
             {
-                kill(process.Id, 15);
+                LocalSystem.Signal(process.Id, 15);
                 await process.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(120));
             }
 
@@ -74,16 +75,6 @@ public sealed class LocalClusterScriptTests(ITestOutputHelper output)
         }
     }
 
-    private static string RepositoryRoot()
-    {
-        var dir = new DirectoryInfo(AppContext.BaseDirectory);
-        while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "deploy", "local-cluster.sh")))
-        {
-            dir = dir.Parent;
-        }
-
-        return dir?.FullName ?? throw new InvalidOperationException("deploy/local-cluster.sh not found above " + AppContext.BaseDirectory);
-    }
 
     /// <summary>A base port whose PostgreSQL, remoting, SMTP and admin ports (base … base+23) are all free now.</summary>
     private static int FreePortRange()
@@ -128,7 +119,4 @@ public sealed class LocalClusterScriptTests(ITestOutputHelper output)
             return false;
         }
     }
-
-    [DllImport("libc", SetLastError = true)]
-    private static extern int kill(int pid, int sig);
 }

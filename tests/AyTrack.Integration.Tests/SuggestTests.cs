@@ -24,7 +24,7 @@ public sealed class SuggestTests
             "user_pref(\"mail.smtpserver.smtp1.hostname\", \"smtp.example.test\");\nuser_pref(\"mail.smtpserver.smtp1.port\", 465);\nuser_pref(\"mail.smtpserver.smtp1.try_ssl\", 3);\nuser_pref(\"mail.smtpserver.smtp1.username\", \"alice\");\n");
         await File.WriteAllTextAsync(Path.Combine(home, ".msmtprc"), "account a\nhost smtp.isp.test\nport 25\n");
         using var autoconfig = new HttpListener();
-        var port = FreePort();
+        var port = LoopbackWorld.LocalSystem.FreePort();
         autoconfig.Prefixes.Add($"http://127.0.0.1:{port}/");
         autoconfig.Start();
         _ = ServeAutoconfigAsync(autoconfig);
@@ -84,14 +84,5 @@ public sealed class SuggestTests
 
             context.Response.Close();
         }
-    }
-
-    private static int FreePort()
-    {
-        var listener = new System.Net.Sockets.TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        var port = ((IPEndPoint)listener.LocalEndpoint).Port;
-        listener.Stop();
-        return port;
     }
 }

@@ -101,6 +101,12 @@ public sealed class SettingsAgent : ReceiveActor, IWithTimers
 
     private void Apply(long version, string document, string? sealedPassword)
     {
+        // The 5 s reconciliation mostly brings the version already applied: no need to parse it and unseal the password.
+        if (!_live.IsNewer(version))
+        {
+            return;
+        }
+
         var settings = SettingsWire.Restore(document, sealedPassword, _secrets);
         if (!_live.Update(new SettingsSnapshot(settings, version)))
         {

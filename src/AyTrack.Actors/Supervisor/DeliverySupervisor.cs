@@ -49,7 +49,6 @@ public sealed class DeliverySupervisor : ReceiveActor, IWithTimers
         Receive<OutboxChanged>(_ => StartDrain());
         Receive<SupervisorCommands.WakePending>(_ => WakePending());
         Receive<ClusterEvent.MemberRemoved>(removed => TakeOver(removed.Member.Address));
-        Receive<ClusterEvent.CurrentClusterState>(_ => { });
         Receive<TakenOver>(taken =>
         {
             if (taken.Recipients > 0)
@@ -91,7 +90,7 @@ public sealed class DeliverySupervisor : ReceiveActor, IWithTimers
         // The signal is the fast path; the poll covers anything accepted while this actor was not listening (a
         // restart) and Enqueues that failed.
         Timers.StartPeriodicTimer("poll", OutboxChanged.Instance, TimeSpan.Zero, SafetyPoll);
-        Cluster.Get(Context.System).Subscribe(Self, ClusterEvent.SubscriptionInitialStateMode.InitialStateAsSnapshot,
+        Cluster.Get(Context.System).Subscribe(Self, ClusterEvent.SubscriptionInitialStateMode.InitialStateAsEvents,
             typeof(ClusterEvent.MemberRemoved));
 
         // Domain actors are started by mail; after a restart, those holding deferred mail must start without waiting

@@ -16,13 +16,16 @@ public sealed class LiveSettings(OperatorSettings initial)
 
     public SettingsSnapshot Current => _current;
 
+    /// <summary>Whether <paramref name="version"/> would replace what this node applies (version 0 is the configuration's).</summary>
+    public bool IsNewer(long version) => Replaces(version, _current);
+
     /// <summary>Takes a newer version; an older or equal one (a late or repeated publication) is ignored.</summary>
     public bool Update(SettingsSnapshot snapshot)
     {
         while (true)
         {
             var current = _current;
-            if (snapshot.Version <= current.Version && current.Version != 0)
+            if (!Replaces(snapshot.Version, current))
             {
                 return false;
             }
@@ -33,4 +36,6 @@ public sealed class LiveSettings(OperatorSettings initial)
             }
         }
     }
+
+    private static bool Replaces(long version, SettingsSnapshot current) => version > current.Version || current.Version == 0;
 }

@@ -174,25 +174,7 @@ public sealed class PostgresSpool : ISpool
             SELECT address FROM aytrack_spool_recipients WHERE message_id = @id ORDER BY address;
             """, connection);
         command.Parameters.AddWithValue("id", id.Value);
-        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
-        if (!await reader.ReadAsync(cancellationToken))
-        {
-            return null;
-        }
-
-        var sender = reader.GetString(0);
-        var received = DateTimeOffset.FromUnixTimeMilliseconds(reader.GetInt64(1));
-        var utf8 = reader.GetBoolean(2);
-        var messageId = reader.IsDBNull(3) ? null : reader.GetString(3);
-        var body = reader.GetFieldValue<byte[]>(4);
-        await reader.NextResultAsync(cancellationToken);
-        var recipients = new List<EmailAddress>();
-        while (await reader.ReadAsync(cancellationToken))
-        {
-            recipients.Add(EmailAddress.Parse(reader.GetString(0)));
-        }
-
-        return new SpooledMessage(new SpoolEnvelope(id, sender, recipients, received, utf8, messageId), body);
+        return await SpoolQueries.ReadMessageAsync(command, id, cancellationToken);
     }
 
     public Task MarkFinalAsync(QueueId id, IReadOnlyCollection<string> recipients, CancellationToken cancellationToken) =>

@@ -182,35 +182,12 @@ public sealed class SqliteSpool : ISpool
         try
         {
             loader.Parameters["$id"].Value = id.Value;
-            return await ReadMessageAsync(loader, id, cancellationToken);
+            return await SpoolQueries.ReadMessageAsync(loader, id, cancellationToken);
         }
         finally
         {
             _loaders.Add(loader);
         }
-    }
-
-    private static async Task<SpooledMessage?> ReadMessageAsync(SqliteCommand command, QueueId id, CancellationToken cancellationToken)
-    {
-        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
-        if (!await reader.ReadAsync(cancellationToken))
-        {
-            return null;
-        }
-
-        var sender = reader.GetString(0);
-        var received = DateTimeOffset.FromUnixTimeMilliseconds(reader.GetInt64(1));
-        var utf8 = reader.GetInt64(2) != 0;
-        var messageId = reader.IsDBNull(3) ? null : reader.GetString(3);
-        var body = (byte[])reader.GetValue(4);
-        await reader.NextResultAsync(cancellationToken);
-        var recipients = new List<EmailAddress>();
-        while (await reader.ReadAsync(cancellationToken))
-        {
-            recipients.Add(EmailAddress.Parse(reader.GetString(0)));
-        }
-
-        return new SpooledMessage(new SpoolEnvelope(id, sender, recipients, received, utf8, messageId), body);
     }
 
     public Task MarkFinalAsync(QueueId id, IReadOnlyCollection<string> recipients, CancellationToken cancellationToken) =>

@@ -1,7 +1,6 @@
 using System.Net;
 using System.Net.Http.Headers;
 using System.Net.Http.Json;
-using System.Net.Sockets;
 using AyTrack.Contracts;
 using AyTrack.Core.Settings;
 using AyTrack.LoopbackWorld;
@@ -39,7 +38,7 @@ public sealed class TestCluster : IAsyncDisposable
         var keyFile = Path.Combine(root, "secrets.key");
         SecretBox.LoadOrCreate(keyFile);
         var token = Convert.ToHexString(System.Security.Cryptography.RandomNumberGenerator.GetBytes(16));
-        var ports = Enumerable.Range(0, nodes).Select(_ => FreePort()).ToList();
+        var ports = Enumerable.Range(0, nodes).Select(_ => LocalSystem.FreePort()).ToList();
         var cluster = new TestCluster(postgres, root,
         [
             "--AyTrack:Persistence:Provider=postgresql",
@@ -86,13 +85,6 @@ public sealed class TestCluster : IAsyncDisposable
         var dataDir = Path.Combine(_root, $"node{number}");
         var process = await NodeProcess.StartAsync(dataDir, [.. world.NodeArguments(dataDir), .. _arguments, $"--AyTrack:Cluster:Port={port}"]);
         return new ClusterNode(number, Address(port), process, Token);
-    }
-
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
 }
 
