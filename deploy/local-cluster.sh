@@ -112,6 +112,16 @@ for k in 1 2 3; do
     curl -fs "http://127.0.0.1:$((base + 20 + k))/healthz" >/dev/null || { echo "node$k did not become healthy; see $node_dir/node.log" >&2; exit 1; }
 done
 
+# Healthy means a node itself is Up; gossip reaches the others a moment later. Up is when every node sees all three.
+for k in 1 2 3; do
+    for _ in $(seq 1 300); do
+        members_up="$(curl -fs -H "Authorization: Bearer $token" "http://127.0.0.1:$((base + 20 + k))/api/cluster" | grep -o '"status":"Up"' | wc -l)"
+        if [ "$members_up" -eq 3 ]; then break; fi
+        sleep 0.2
+    done
+    [ "$members_up" -eq 3 ] || { echo "node$k sees $members_up of 3 members up; see $dir/node$k/node.log" >&2; exit 1; }
+done
+
 cat <<TEXT
 
 AyTrack local cluster is up. Data: $dir

@@ -8,15 +8,69 @@ namespace AyTrack.LoopbackWorld;
 /// <summary>What the harness needs from the machine: free loopback ports, signals to processes, running commands.</summary>
 public static class LocalSystem
 {
+    private static readonly HashSet<int> HandedOut = [];
+
     /// <summary>
     /// A loopback port that is free now, for servers that cannot be told to take port 0 and report it (PostgreSQL,
-    /// Akka.Remote seed addresses). Another process may take it before it is used; callers that can, retry.
+    /// Akka.Remote seed addresses). It lies below the kernel's ephemeral range, so no outgoing connection of a node
+    /// already running can be given it as its local port before the server binds it (a port from bind(0) could,
+    /// and did: a third node failed to bind a port a second node's connection had taken meanwhile), and it is
+    /// never handed out twice in this process, so tests running in parallel do not pick the same one.
     /// </summary>
-    public static int FreePort()
+    public static int FreePort() => FreePorts([0]);
+
+    /// <summary>A base port such that base + each offset is free now, under the same rules as <see cref="FreePort"/>.</summary>
+    public static int FreePorts(IReadOnlyCollection<int> offsets)
     {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
+        var (ephemeralLow, _) = EphemeralRange();
+        var span = offsets.Max();
+        for (var attempt = 0; attempt < 1_000; attempt++)
+        {
+            var candidate = Random.Shared.Next(10_000, ephemeralLow - span);
+            lock (HandedOut)
+            {
+                if (offsets.Any(o => HandedOut.Contains(candidate + o)) || !offsets.All(o => IsFree(candidate + o)))
+                {
+                    continue;
+                }
+
+                foreach (var offset in offsets)
+                {
+                    HandedOut.Add(candidate + offset);
+                }
+
+                return candidate;
+            }
+        }
+
+        throw new InvalidOperationException("no free loopback port found below the ephemeral range");
+    }
+
+    private static (int Low, int High) EphemeralRange()
+    {
+        try
+        {
+            var parts = File.ReadAllText("/proc/sys/net/ipv4/ip_local_port_range").Split((char[])['\t', ' ', '\n'], StringSplitOptions.RemoveEmptyEntries);
+            return (int.Parse(parts[0]), int.Parse(parts[1]));
+        }
+        catch (IOException)
+        {
+            return (32_768, 60_999); // Linux's default
+        }
+    }
+
+    private static bool IsFree(int port)
+    {
+        try
+        {
+            using var listener = new TcpListener(IPAddress.Loopback, port);
+            listener.Start();
+            return true;
+        }
+        catch (SocketException)
+        {
+            return false;
+        }
     }
 
     /// <summary>Sends a signal (2 SIGINT, 15 SIGTERM) the way a terminal or an init system does.</summary>

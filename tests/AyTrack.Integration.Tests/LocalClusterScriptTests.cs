@@ -77,34 +77,8 @@ public sealed class LocalClusterScriptTests(ITestOutputHelper output)
 
 
     /// <summary>A base port whose PostgreSQL, remoting, SMTP and admin ports (base … base+23) are all free now.</summary>
-    private static int FreePortRange()
-    {
-        for (var attempt = 0; attempt < 100; attempt++)
-        {
-            var candidate = Random.Shared.Next(20_000, 60_000);
-            int[] ports = [candidate, .. Enumerable.Range(1, 3).SelectMany(k => new[] { candidate + k, candidate + 10 + k, candidate + 20 + k })];
-            if (ports.All(IsFree))
-            {
-                return candidate;
-            }
-        }
-
-        throw new InvalidOperationException("no free port range found");
-    }
-
-    private static bool IsFree(int port)
-    {
-        try
-        {
-            using var listener = new TcpListener(IPAddress.Loopback, port);
-            listener.Start();
-            return true;
-        }
-        catch (SocketException)
-        {
-            return false;
-        }
-    }
+    private static int FreePortRange() =>
+        LocalSystem.FreePorts([0, .. Enumerable.Range(1, 3).SelectMany(k => new[] { k, 10 + k, 20 + k })]);
 
     private static async Task<bool> AcceptsAsync(int port)
     {

@@ -57,8 +57,13 @@ public sealed class TestCluster : IAsyncDisposable
                 cluster.Nodes.Add(await cluster.StartNodeAsync(world, i + 1, ports[i]));
             }
 
-            await Eventually.UntilAsync(async () => (await cluster.Nodes[0].GetAsync<ClusterView>("/api/cluster")).Members
-                .Count(m => m.Status == "Up") == nodes, TimeSpan.FromSeconds(60));
+            // Formed means every node has seen every member Up: gossip reaches the nodes at different moments, and a
+            // node that still sees a peer joining leaves it out of cluster-wide answers such as /api/threads.
+            foreach (var node in cluster.Nodes)
+            {
+                await Eventually.UntilAsync(async () => (await node.GetAsync<ClusterView>("/api/cluster")).Members
+                    .Count(m => m.Status == "Up") == nodes, TimeSpan.FromSeconds(60));
+            }
             return cluster;
         }
         catch
