@@ -29,24 +29,30 @@ public sealed class SmtpWorker : ReceiveActor
     public SmtpWorker(IDeliveryTransport transport)
     {
         var log = Context.GetLogger();
-        ReceiveAsync<WorkerCommands.DeliverBatch>(async batch =>
+        // The session runs beside the actor, not in it: inside ReceiveAsync every await of the session (spool reads,
+        // each SMTP reply) came back through this actor's mailbox as a system message. The pool hands a worker its
+        // next batch only after WorkDone, so one session at a time still holds without the mailbox enforcing it.
+        Receive<WorkerCommands.DeliverBatch>(batch => _ = DeliverAsync(transport, batch, Self, Sender, Context.Parent, log));
+    }
+
+    private static async Task DeliverAsync(IDeliveryTransport transport, WorkerCommands.DeliverBatch batch, IActorRef self,
+        IActorRef replyTo, IActorRef pool, ILoggingAdapter log)
+    {
+        try
         {
-            var replyTo = Sender;
-            try
-            {
-                var attempts = await transport.DeliverAsync(batch.Domain, batch.Items, CancellationToken.None);
-                replyTo.Tell(new WorkerCommands.BatchDelivered(batch.BatchId, attempts));
-            }
-            catch (Exception error)
-            {
-                log.Error(error, "Delivery of a batch for {0} failed", batch.Domain);
-                replyTo.Tell(new Status.Failure(error));
-            }
-            finally
-            {
-                Context.Parent.Tell(WorkerCommands.WorkDone.Instance);
-            }
-        });
+            var attempts = await transport.DeliverAsync(batch.Domain, batch.Items, CancellationToken.None).ConfigureAwait(false);
+            replyTo.Tell(new WorkerCommands.BatchDelivered(batch.BatchId, attempts), self);
+        }
+        catch (Exception error)
+        {
+            log.Error(error, "Delivery of a batch for {0} failed", batch.Domain);
+            replyTo.Tell(new Status.Failure(error), self);
+        }
+        finally
+        {
+            // The pool knows its workers by sender.
+            pool.Tell(WorkerCommands.WorkDone.Instance, self);
+        }
     }
 
     public static Props Props(IDeliveryTransport transport) => Akka.Actor.Props.Create(() => new SmtpWorker(transport));
