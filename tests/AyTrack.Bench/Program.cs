@@ -8,11 +8,14 @@
 //           restarted node needs until it is ready and has re-armed every retry.
 //
 //   dotnet run -c Release --project tests/AyTrack.Bench -- [relay|queued|all] [--messages 10000] [--sessions 20]
-//       [--domains 50] [--size 4096] [--queued 100000] [--postfix] [--out bench-results]
+//       [--domains 50] [--size 4096] [--queued 100000] [--warmup 0] [--postfix] [--out bench-results]
 //       [-- node configuration, e.g. --AyTrack:Settings:Timing:Threads=50]
 //
 // --postfix also sends the relay workload through Debian's Postfix (root, apt-get install postfix) to the same sinks:
 // the side-by-side figure the throughput target is stated against.
+// --warmup W first sends W messages of the same workload through each path (AyTrack, direct, Postfix) and waits until
+// they arrived, then measures: the steady state of a node that has been running, next to the default cold start
+// (where .NET is still compiling the hot paths).
 //
 // Writes <out>/<scenario>.json and <out>/<scenario>.md. --messages 300 --queued 300 is the tiny mode CI runs.
 using System.Diagnostics;
@@ -56,6 +59,7 @@ static async Task<bool> RelayAsync(BenchSettings settings, object machine)
     RelayRun aytrack;
     await using (var node = await NodeProcess.StartAsync(dataDir, [.. world.NodeArguments(dataDir), .. Quiet, .. settings.NodeArguments]))
     {
+        await WarmUpAsync(settings, sinks, _ => node.SmtpEndpoint);
         var cpuBefore = node.CpuTime;
         aytrack = await RunRelayAsync(settings, sinks, i => node.SmtpEndpoint);
         aytrack = aytrack with
@@ -72,6 +76,7 @@ static async Task<bool> RelayAsync(BenchSettings settings, object machine)
         sink.Reset();
     }
 
+    await WarmUpAsync(settings, sinks, i => sinks[i % settings.Domains].Endpoint);
     var direct = await RunRelayAsync(settings, sinks, i => sinks[i % settings.Domains].Endpoint);
 
     // Postfix side by side: the same workload through Debian's Postfix (its queue fsynced as always) to the same sinks.
@@ -86,6 +91,7 @@ static async Task<bool> RelayAsync(BenchSettings settings, object machine)
         await using var relay = await PostfixRelay.StartAsync(
             Enumerable.Range(0, settings.Domains).Select(d => ($"d{d}.bench.test", sinks[d].Endpoint)).ToList());
         var postfixEndpoint = new System.Net.IPEndPoint(System.Net.IPAddress.Loopback, PostfixRelay.Port);
+        await WarmUpAsync(settings, sinks, _ => postfixEndpoint);
         postfix = await RunRelayAsync(settings, sinks, _ => postfixEndpoint);
     }
 
@@ -111,6 +117,25 @@ static async Task<bool> RelayAsync(BenchSettings settings, object machine)
     await WriteAsync(settings.Out, "relay", new { machine, workload = settings, aytrack, direct, postfix, ratio, versusPostfix, complete }, table.ToString());
     Directory.Delete(dataDir, recursive: true);
     return complete;
+}
+
+static async Task WarmUpAsync(BenchSettings settings, IReadOnlyList<SmtpSink> sinks, Func<int, System.Net.IPEndPoint> target)
+{
+    if (settings.Warmup <= 0)
+    {
+        return;
+    }
+
+    var warm = await RunRelayAsync(settings with { Messages = settings.Warmup }, sinks, target);
+    if (warm.Received != settings.Warmup)
+    {
+        throw new InvalidOperationException($"warm-up: {warm.Received} of {settings.Warmup} messages arrived");
+    }
+
+    foreach (var sink in sinks)
+    {
+        sink.Reset();
+    }
 }
 
 static async Task<RelayRun> RunRelayAsync(BenchSettings settings, IReadOnlyList<SmtpSink> sinks, Func<int, System.Net.IPEndPoint> target)
@@ -233,6 +258,9 @@ internal sealed record QueuedRun(int Queued, int Accepted, double InjectionPerSe
 
 internal sealed record BenchSettings(string Scenario, int Messages, int Sessions, int Domains, int Size, int Queued, string Out)
 {
+    /// <summary>--warmup: messages sent through each path before it is measured (0: measure from a cold start).</summary>
+    public int Warmup { get; init; }
+
     /// <summary>--postfix: also run the workload through Debian's Postfix (needs root and the postfix package).</summary>
     public bool Postfix { get; init; }
 
@@ -257,6 +285,7 @@ internal sealed record BenchSettings(string Scenario, int Messages, int Sessions
         {
             NodeArguments = separator < 0 ? [] : args[(separator + 1)..],
             Postfix = own.Contains("--postfix"),
+            Warmup = int.Parse(Value("--warmup", "0")),
         };
     }
 }
