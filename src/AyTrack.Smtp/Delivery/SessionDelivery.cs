@@ -123,8 +123,10 @@ internal sealed class SessionDelivery(ISpool spool, DeliveryLog deliveryLog, ILo
         client.BeginMessage();
         try
         {
+            // The body is already in memory: a synchronous, persistent parse leaves the parts' content in this
+            // buffer (MimeKit reads it from there while sending) instead of copying it into new streams.
             using var body = new MemoryStream(spooled.Body, writable: false);
-            var message = await MimeMessage.LoadAsync(body, cancellationToken);
+            var message = MimeMessage.Load(ParserOptions.Default, body, persistent: true, cancellationToken);
             var response = await client.SendAsync(format, message, sender, recipients, cancellationToken);
             var accepted = SmtpReply.From(250, response);
             return new MessageAttempt(item.Id, item.Recipients.Select(r => client.Refused.TryGetValue(r, out var refused)
