@@ -22,7 +22,7 @@ public static class LocalSystem
     /// <summary>A base port such that base + each offset is free now, under the same rules as <see cref="FreePort"/>.</summary>
     public static int FreePorts(IReadOnlyCollection<int> offsets)
     {
-        var (ephemeralLow, _) = EphemeralRange();
+        var ephemeralLow = EphemeralLow();
         var span = offsets.Max();
         for (var attempt = 0; attempt < 1_000; attempt++)
         {
@@ -46,16 +46,16 @@ public static class LocalSystem
         throw new InvalidOperationException("no free loopback port found below the ephemeral range");
     }
 
-    private static (int Low, int High) EphemeralRange()
+    /// <summary>The lowest port the kernel gives outgoing connections (Linux's default when it cannot be read).</summary>
+    private static int EphemeralLow()
     {
         try
         {
-            var parts = File.ReadAllText("/proc/sys/net/ipv4/ip_local_port_range").Split((char[])['\t', ' ', '\n'], StringSplitOptions.RemoveEmptyEntries);
-            return (int.Parse(parts[0]), int.Parse(parts[1]));
+            return int.Parse(File.ReadAllText("/proc/sys/net/ipv4/ip_local_port_range").Split((char[])['\t', ' ', '\n'], StringSplitOptions.RemoveEmptyEntries)[0]);
         }
         catch (IOException)
         {
-            return (32_768, 60_999); // Linux's default
+            return 32_768;
         }
     }
 
