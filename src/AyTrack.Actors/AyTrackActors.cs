@@ -7,15 +7,13 @@ using AyTrack.Actors.Bounces;
 using AyTrack.Actors.Domains;
 using AyTrack.Actors.Serialization;
 using AyTrack.Actors.Settings;
-using AyTrack.Actors.Supervisor;
+using AyTrack.Actors.Outbox;
 using AyTrack.Actors.Workers;
 using AyTrack.Core.Configuration;
 using AyTrack.Core.Delivery;
 using AyTrack.Core.Domains;
 using AyTrack.Core.Settings;
-using AyTrack.Smtp.Delivery;
-using AyTrack.Smtp.Logging;
-using AyTrack.Smtp.Spool;
+using AyTrack.Core.Spool;
 using Microsoft.Extensions.DependencyInjection;
 
 namespace AyTrack.Actors;
@@ -35,7 +33,7 @@ public static class AyTrackActors
 
     /// <summary>
     /// Registers AyTrack's actors: the AyTrack serializer for events and messages, the SMTP worker pool (its size is
-    /// timing.threads), the domain actors as a shard region, and the supervisor that feeds them from the outbox.
+    /// timing.threads), the domain actors as a shard region, and the outbox dispatcher that feeds them.
     /// </summary>
     public static AkkaConfigurationBuilder AddAyTrackActors(this AkkaConfigurationBuilder builder, AyTrackOptions options,
         IReadOnlyCollection<string> configuredSettingPaths)
@@ -54,7 +52,7 @@ public static class AyTrackActors
                 var transport = resolver.GetService<IDeliveryTransport>();
                 var pool = system.ActorOf(SmtpWorkerPool.Props(options.Settings.Timing.Threads, transport), "smtp-workers");
                 registry.Register<SmtpWorkerPool>(pool);
-                var bouncer = system.ActorOf(BounceActor.Props(resolver.GetService<ISpool>(), resolver.GetService<DeliveryLog>(),
+                var bouncer = system.ActorOf(BounceActor.Props(resolver.GetService<ISpool>(), resolver.GetService<IDeliveryLog>(),
                     options.Listener.EffectiveServerName), "bouncer");
                 registry.Register<BounceActor>(bouncer);
             })
@@ -63,7 +61,7 @@ public static class AyTrackActors
                 var spool = resolver.GetService<ISpool>();
                 var live = resolver.GetService<LiveSettings>();
                 var rate = resolver.GetService<DeliveryRate>();
-                var deliveryLog = resolver.GetService<DeliveryLog>();
+                var deliveryLog = resolver.GetService<IDeliveryLog>();
                 return domain => DomainDeliveryActor.Props(domain, registry.Get<SmtpWorkerPool>(), registry.Get<BounceActor>(), spool,
                     domainSettings, live, rate, deliveryLog);
             }, new DomainMessageExtractor(options.Cluster.NumberOfShards), new ShardOptions
@@ -83,10 +81,10 @@ public static class AyTrackActors
                 new ClusterSingletonOptions { Role = "delivery" }, createProxyToo: true)
             .WithActors((system, registry, resolver) =>
             {
-                var supervisor = system.ActorOf(
-                    DeliverySupervisor.Props(resolver.GetService<ISpool>(), registry.Get<DomainRegion>()), "delivery-supervisor");
-                registry.Register<DeliverySupervisor>(supervisor);
-                var agent = system.ActorOf(SettingsAgent.Props(registry.Get<ConfigActor>(), registry.Get<SmtpWorkerPool>(), supervisor,
+                var dispatcher = system.ActorOf(
+                    OutboxDispatcher.Props(resolver.GetService<ISpool>(), registry.Get<DomainRegion>()), "outbox-dispatcher");
+                registry.Register<OutboxDispatcher>(dispatcher);
+                var agent = system.ActorOf(SettingsAgent.Props(registry.Get<ConfigActor>(), registry.Get<SmtpWorkerPool>(), dispatcher,
                     resolver.GetService<LiveSettings>(), resolver.GetService<DeliveryRate>(), resolver.GetService<SecretBox>()), "settings-agent");
                 registry.Register<SettingsAgent>(agent);
             });

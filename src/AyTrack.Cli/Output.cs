@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Text;
 
 namespace AyTrack.Cli;
@@ -18,4 +19,9 @@ public static class Output
 
         return text.ToString();
     }
+
+    public static string Count(int value) => value.ToString(CultureInfo.InvariantCulture);
+
+    /// <summary>Times are shown in UTC, to the second, in the order that sorts.</summary>
+    public static string? Time(DateTimeOffset? at) => at?.UtcDateTime.ToString("yyyy-MM-dd HH:mm:ss", CultureInfo.InvariantCulture);
 }

@@ -7,14 +7,14 @@ using Akka.Persistence.Sql.Hosting;
 using Akka.Remote.Hosting;
 using AyTrack.Actors;
 using AyTrack.Core.Configuration;
-using ClusterOptions = AyTrack.Core.Configuration.ClusterOptions;
 using AyTrack.Core.Delivery;
 using AyTrack.Core.Settings;
 using AyTrack.Node.Admin;
 using AyTrack.Smtp.Delivery;
 using AyTrack.Smtp.Dns;
 using AyTrack.Smtp.Logging;
-using AyTrack.Smtp.Spool;
+using AyTrack.Core.Spool;
+using AyTrack.Spool;
 using LinqToDB;
 using Microsoft.Data.Sqlite;
 
@@ -63,6 +63,7 @@ public static class NodeHost
             ? Path.Combine(dataDir, "secrets.key")
             : Path.GetFullPath(options.Secrets.KeyFile)));
         services.AddSingleton(new DeliveryLog(dataDir, options.DeliveryLog));
+        services.AddSingleton<IDeliveryLog>(sp => sp.GetRequiredService<DeliveryLog>());
         services.AddSingleton(sp => new DirectMxTransport(
             sp.GetRequiredService<MxResolver>(), sp.GetRequiredService<ISpool>(), options.Delivery,
             sp.GetRequiredService<DeliveryLog>(), options.Listener.EffectiveServerName,
@@ -78,7 +79,7 @@ public static class NodeHost
         services.Configure<HostOptions>(o => o.ShutdownTimeout = options.Listener.ShutdownGrace + TimeSpan.FromSeconds(30));
 
         var cluster = options.Cluster;
-        services.AddAkka(ClusterOptions.SystemName, (akka, _) =>
+        services.AddAkka(ClusterMembershipOptions.SystemName, (akka, _) =>
         {
             akka.ConfigureLoggers(setup =>
                 {
@@ -87,7 +88,7 @@ public static class NodeHost
                     setup.AddLoggerFactory();
                 })
                 .WithRemoting(cluster.Hostname, cluster.Port)
-                .WithClustering(new Akka.Cluster.Hosting.ClusterOptions
+                .WithClustering(new ClusterOptions
                 {
                     Roles = [.. cluster.AllRoles],
                     SeedNodes = cluster.IsMultiNode ? cluster.SeedNodes.Where(s => !string.IsNullOrWhiteSpace(s)).Select(s => s.Trim()).ToArray() : null,
@@ -173,7 +174,7 @@ public static class NodeHost
                 settingsErrors.Select(e => $"{e.Key} {string.Join(", ", e.Value)}")));
         }
 
-        var clusterErrors = ClusterOptions.Validate(options.Cluster, options.Persistence);
+        var clusterErrors = ClusterMembershipOptions.Validate(options.Cluster, options.Persistence);
         if (clusterErrors.Count > 0)
         {
             throw new InvalidOperationException("Invalid configuration: " + string.Join("; ", clusterErrors.Select(e => $"{e.Key} {e.Value}")));

@@ -23,7 +23,7 @@ using System.Net.Http.Headers;
 using System.Net.Http.Json;
 using System.Text;
 using System.Text.Json;
-using AyTrack.LoopbackWorld;
+using AyTrack.Loopback;
 
 var settings = BenchSettings.Parse(args);
 Directory.CreateDirectory(settings.Out);

@@ -1,5 +1,6 @@
 using System.Text.Json;
 using AyTrack.Core.Configuration;
+using AyTrack.Core.Delivery;
 using AyTrack.Smtp.Logging;
 using Xunit;
 

@@ -15,11 +15,11 @@ public sealed class DomainQueueStateTests
     {
         var id = new QueueId("q1");
         var state = DomainQueueState.Empty;
-        var first = state.Process(new DomainCommands.Enqueue(Domain, id, ["a@alpha.test", "b@alpha.test"], T0))!;
+        var first = state.Process(new DomainCommands.NewMessage(Domain, id, ["a@alpha.test", "b@alpha.test"], T0))!;
         state = state.Apply(first);
 
-        Assert.Null(state.Process(new DomainCommands.Enqueue(Domain, id, ["b@alpha.test", "a@alpha.test"], T0)));
-        var more = state.Process(new DomainCommands.Enqueue(Domain, id, ["a@alpha.test", "c@alpha.test"], T0));
+        Assert.Null(state.Process(new DomainCommands.NewMessage(Domain, id, ["b@alpha.test", "a@alpha.test"], T0)));
+        var more = state.Process(new DomainCommands.NewMessage(Domain, id, ["a@alpha.test", "c@alpha.test"], T0));
         Assert.Equal(["c@alpha.test"], more!.Recipients);
     }
 

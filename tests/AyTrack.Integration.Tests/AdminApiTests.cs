@@ -4,6 +4,7 @@ using System.Net.Http.Json;
 using System.Text;
 using System.Text.Json;
 using AyTrack.Integration.Tests.Support;
+using AyTrack.Loopback;
 using Xunit;
 
 namespace AyTrack.Integration.Tests;
@@ -16,7 +17,7 @@ public sealed class AdminApiTests
     [Fact]
     public async Task The_api_needs_the_bearer_token_and_healthz_does_not()
     {
-        await using var world = LoopbackWorld.LoopbackWorld.Create();
+        await using var world = LoopbackWorld.Create();
         await using var node = await TestNode.StartAsync(world);
         using var anonymous = new HttpClient { BaseAddress = node.AdminUrl };
 
@@ -51,7 +52,7 @@ public sealed class AdminApiTests
     [Fact]
     public async Task An_injected_message_is_accepted_with_202_and_delivered_byte_for_byte()
     {
-        await using var world = LoopbackWorld.LoopbackWorld.Create();
+        await using var world = LoopbackWorld.Create();
         var sink = world.AddDomain("alpha.test");
         await using var node = await TestNode.StartAsync(world);
         const string original = "From: App <app@sender.test>\r\nTo: a@alpha.test\r\nSubject: =?utf-8?q?gr=C3=BC=C3=9Fe?=\r\n" +
@@ -75,7 +76,7 @@ public sealed class AdminApiTests
     [Fact]
     public async Task An_injected_message_without_Message_ID_gets_one_and_LF_line_endings_become_CRLF()
     {
-        await using var world = LoopbackWorld.LoopbackWorld.Create();
+        await using var world = LoopbackWorld.Create();
         var sink = world.AddDomain("alpha.test");
         await using var node = await TestNode.StartAsync(world);
 
@@ -94,7 +95,7 @@ public sealed class AdminApiTests
     [Fact]
     public async Task Invalid_injection_requests_get_400_naming_each_field_and_queue_nothing()
     {
-        await using var world = LoopbackWorld.LoopbackWorld.Create();
+        await using var world = LoopbackWorld.Create();
         await using var node = await TestNode.StartAsync(world);
 
         var response = await node.Http.PostAsync("/api/messages?from=not-an-address&to=bad@&to=ok@alpha.test",

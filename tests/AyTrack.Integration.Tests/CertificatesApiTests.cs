@@ -4,7 +4,7 @@ using System.Security.Cryptography;
 using System.Text.Json;
 using AyTrack.Cli;
 using AyTrack.Integration.Tests.Support;
-using AyTrack.LoopbackWorld;
+using AyTrack.Loopback;
 using Xunit;
 
 namespace AyTrack.Integration.Tests;
@@ -15,7 +15,7 @@ public sealed class CertificatesApiTests
     [Fact]
     public async Task A_CA_is_added_from_PEM_listed_with_its_fingerprint_and_removed()
     {
-        await using var world = LoopbackWorld.LoopbackWorld.Create();
+        await using var world = LoopbackWorld.Create();
         await using var node = await TestNode.StartAsync(world);
         using var certificate = SmtpSink.CreateCertificate("relay.example.test");
         var fingerprint = certificate.GetCertHashString(HashAlgorithmName.SHA256).ToLowerInvariant();
@@ -41,7 +41,7 @@ public sealed class CertificatesApiTests
     [Fact]
     public async Task Bad_certificate_requests_get_400_naming_the_field()
     {
-        await using var world = LoopbackWorld.LoopbackWorld.Create();
+        await using var world = LoopbackWorld.Create();
         await using var node = await TestNode.StartAsync(world);
 
         var garbage = await node.Http.PostAsJsonAsync("/api/certs", new { pem = "-----BEGIN CERTIFICATE-----\nnope\n-----END CERTIFICATE-----", kind = "Ca" });
@@ -55,7 +55,7 @@ public sealed class CertificatesApiTests
     [Fact]
     public async Task The_certs_palette_adds_lists_and_removes_from_a_PEM_file()
     {
-        await using var world = LoopbackWorld.LoopbackWorld.Create();
+        await using var world = LoopbackWorld.Create();
         await using var node = await TestNode.StartAsync(world);
         using var certificate = SmtpSink.CreateCertificate("relay.cli.test");
         var file = Path.Combine(node.DataDir, "relay.pem");

@@ -1,5 +1,6 @@
 using AyTrack.Cli;
 using AyTrack.Integration.Tests.Support;
+using AyTrack.Loopback;
 using Xunit;
 
 namespace AyTrack.Integration.Tests;
@@ -18,7 +19,7 @@ public sealed class CliTests
     [Fact]
     public async Task Settings_set_changes_live_values_show_says_where_they_came_from_and_history_names_the_cli()
     {
-        await using var world = LoopbackWorld.LoopbackWorld.Create();
+        await using var world = LoopbackWorld.Create();
         await using var node = await TestNode.StartAsync(world, "--AyTrack:Settings:Timing:Threads=4");
 
         var set = await RunAsync(node, "settings", "set", "timing.threads=6", "relay.host=smtp.relay.test", "relay.tls=StartTls",
@@ -39,7 +40,7 @@ public sealed class CliTests
     [Fact]
     public async Task An_invalid_value_prints_the_reason_by_key_and_exits_non_zero()
     {
-        await using var world = LoopbackWorld.LoopbackWorld.Create();
+        await using var world = LoopbackWorld.Create();
         await using var node = await TestNode.StartAsync(world);
 
         var result = await RunAsync(node, "settings", "set", "timing.threads=0", "relay.port=http");
@@ -52,7 +53,7 @@ public sealed class CliTests
     [Fact]
     public async Task Threads_resize_and_list_show_the_live_routee_count()
     {
-        await using var world = LoopbackWorld.LoopbackWorld.Create();
+        await using var world = LoopbackWorld.Create();
         await using var node = await TestNode.StartAsync(world, "--AyTrack:Settings:Timing:Threads=2");
 
         var resize = await RunAsync(node, "threads", "resize", "5");
@@ -73,7 +74,7 @@ public sealed class CliTests
     [Fact]
     public async Task Cluster_actor_and_queue_palettes_print_tables()
     {
-        await using var world = LoopbackWorld.LoopbackWorld.Create();
+        await using var world = LoopbackWorld.Create();
         await using var node = await TestNode.StartAsync(world);
 
         var cluster = await RunAsync(node, "cluster", "show");
@@ -103,7 +104,7 @@ public sealed class CliTests
     [Fact]
     public async Task A_wrong_token_says_how_to_give_the_right_one()
     {
-        await using var world = LoopbackWorld.LoopbackWorld.Create();
+        await using var world = LoopbackWorld.Create();
         await using var node = await TestNode.StartAsync(world);
         var output = new StringWriter();
         var error = new StringWriter();
@@ -112,5 +113,20 @@ public sealed class CliTests
 
         Assert.Equal(2, exit);
         Assert.Contains("refused the token", error.ToString());
+    }
+
+    [Fact]
+    public void The_aytrack_tool_carries_no_actors_storage_or_servers()
+    {
+        // The tool package holds what the CLI's deps.json lists (built next to this test's own build, in the same
+        // configuration): every package and project it depends on, used or not.
+        var configuration = new DirectoryInfo(AppContext.BaseDirectory.TrimEnd(Path.DirectorySeparatorChar)).Parent!.Name;
+        var depsFile = Path.Combine(Repository.Root, "src", "AyTrack.Cli", "bin", configuration, "net10.0", "aytrack.deps.json");
+        using var deps = System.Text.Json.JsonDocument.Parse(File.ReadAllText(depsFile));
+        var libraries = deps.RootElement.GetProperty("libraries").EnumerateObject().Select(l => l.Name.Split('/')[0]).ToList();
+
+        Assert.Contains("AyTrack.Contracts", libraries);
+        Assert.DoesNotContain(libraries, name => name.StartsWith("Akka", StringComparison.Ordinal) || name.StartsWith("AyTrack.", StringComparison.Ordinal)
+            && name != "AyTrack.Contracts" || name is "Npgsql" or "Microsoft.Data.Sqlite" or "SmtpServer" or "ARSoft.Tools.Net" or "MailKit");
     }
 }

@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using System.Diagnostics;
 using AyTrack.Cli;
 using AyTrack.Contracts;
+using AyTrack.Loopback;
 using AyTrack.Integration.Tests.Support;
 using MailKit.Net.Smtp;
 using Xunit;
@@ -28,7 +29,7 @@ public sealed class ClusterTests(ITestOutputHelper output)
     [Fact]
     public async Task Settings_and_pool_sizes_change_together_and_an_operator_sees_and_shrinks_the_cluster()
     {
-        await using var world = LoopbackWorld.LoopbackWorld.Create();
+        await using var world = LoopbackWorld.Create();
         // The split brain resolver waits long here, so that downing a crashed member is left to the operator.
         await using var cluster = await TestCluster.StartAsync(world, 3, "--AyTrack:Cluster:StableAfter=00:10:00");
         var (n1, n2, n3) = (cluster.Nodes[0], cluster.Nodes[1], cluster.Nodes[2]);
@@ -91,7 +92,7 @@ public sealed class ClusterTests(ITestOutputHelper output)
     {
         const int count = 2_000;
         const int domains = 50;
-        await using var world = LoopbackWorld.LoopbackWorld.Create();
+        await using var world = LoopbackWorld.Create();
         var sinks = Enumerable.Range(0, domains).Select(d => world.AddDomain($"d{d}.cluster.test")).ToList();
         await using var cluster = await TestCluster.StartAsync(world, 3,
             "--AyTrack:Delivery:MinBackoff=00:00:01", "--AyTrack:Delivery:MaxBackoff=00:00:02");
@@ -170,7 +171,7 @@ public sealed class ClusterTests(ITestOutputHelper output)
         throw new InvalidOperationException("no node accepted the message");
     }
 
-    private static async Task<List<string>> WaitForAllAsync(IReadOnlyList<LoopbackWorld.SmtpSink> sinks, HashSet<string> expected, TimeSpan timeout)
+    private static async Task<List<string>> WaitForAllAsync(IReadOnlyList<SmtpSink> sinks, HashSet<string> expected, TimeSpan timeout)
     {
         var ids = new List<string>();
         var seen = new HashSet<string>();

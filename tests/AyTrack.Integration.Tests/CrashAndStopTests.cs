@@ -1,6 +1,6 @@
 using System.Diagnostics;
 using AyTrack.Integration.Tests.Support;
-using AyTrack.LoopbackWorld;
+using AyTrack.Loopback;
 using MailKit.Net.Smtp;
 using Xunit;
 using Xunit.Abstractions;
@@ -22,7 +22,7 @@ public sealed class CrashAndStopTests(ITestOutputHelper output)
         // when the node is SIGKILLed. It restarts on the same data directory, the MX comes up, and every message
         // arrives, though no new mail wakes the domain.
         const int count = 300;
-        await using var world = LoopbackWorld.LoopbackWorld.Create();
+        await using var world = LoopbackWorld.Create();
         var mxAddress = world.AddDownHost("mx.later.test");
         world.Dns.AddMx("later.test", 10, "mx.later.test");
         var dataDir = Directory.CreateTempSubdirectory("aytrack-crash").FullName;
@@ -54,7 +54,7 @@ public sealed class CrashAndStopTests(ITestOutputHelper output)
     [Fact]
     public async Task SIGTERM_finishes_the_transaction_in_DATA_refuses_new_sessions_and_loses_nothing()
     {
-        await using var world = LoopbackWorld.LoopbackWorld.Create();
+        await using var world = LoopbackWorld.Create();
         var mxAddress = world.AddDownHost("mx.later.test");
         world.Dns.AddMx("later.test", 10, "mx.later.test");
         var dataDir = Directory.CreateTempSubdirectory("aytrack-term").FullName;

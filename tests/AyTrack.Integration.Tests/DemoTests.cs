@@ -1,10 +1,10 @@
-using AyTrack.Cli;
+using AyTrack.Demo;
 using Xunit;
 using Xunit.Abstractions;
 
 namespace AyTrack.Integration.Tests;
 
-/// <summary>`aytrack demo` in its tiny mode, as CI runs it: every message ends delivered or bounced with a DSN.</summary>
+/// <summary>The demo (src/AyTrack.Demo) in its tiny mode, as CI runs it: every message ends delivered or bounced with a DSN.</summary>
 public sealed class DemoTests(ITestOutputHelper testOutput)
 {
     [Fact]
@@ -13,7 +13,7 @@ public sealed class DemoTests(ITestOutputHelper testOutput)
         var output = new StringWriter();
         var error = new StringWriter();
 
-        var exit = await AyTrackCli.RunAsync(["demo", "--messages", "200", "--sessions", "5"], output, error);
+        var exit = await DemoCommand.RunAsync(["--messages", "200", "--sessions", "5"], output, error);
 
         testOutput.WriteLine(output.ToString());
         Assert.Equal(0, exit);
@@ -28,7 +28,7 @@ public sealed class DemoTests(ITestOutputHelper testOutput)
     {
         var error = new StringWriter();
 
-        Assert.Equal(2, await AyTrackCli.RunAsync(["demo", "--mode", "Carrier"], new StringWriter(), error));
+        Assert.Equal(2, await DemoCommand.RunAsync(["--mode", "Carrier"], new StringWriter(), error));
         Assert.Contains("--mode", error.ToString());
     }
 }

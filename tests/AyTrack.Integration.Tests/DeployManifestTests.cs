@@ -62,7 +62,7 @@ public sealed class DeployManifestTests
         var options = new ConfigurationBuilder()
             .AddInMemoryCollection(environment.ToDictionary(kv => kv.Key.Replace("__", ":"), kv => (string?)kv.Value))
             .Build().GetSection(AyTrackOptions.SectionName).Get<AyTrackOptions>()!;
-        Assert.Empty(ClusterOptions.Validate(options.Cluster, options.Persistence));
+        Assert.Empty(ClusterMembershipOptions.Validate(options.Cluster, options.Persistence));
         Assert.True(options.Cluster.IsMultiNode);
     }
 

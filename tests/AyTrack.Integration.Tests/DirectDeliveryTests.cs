@@ -1,5 +1,5 @@
 using AyTrack.Integration.Tests.Support;
-using AyTrack.LoopbackWorld;
+using AyTrack.Loopback;
 using SmtpServer.Protocol;
 using Xunit;
 
@@ -14,7 +14,7 @@ public sealed class DirectDeliveryTests
     public async Task A_message_relayed_over_SMTP_arrives_at_the_first_MX()
     {
         // Story: one domain, two MX hosts; the preferred one (10) takes the message, the backup (20) sees nothing.
-        await using var world = LoopbackWorld.LoopbackWorld.Create();
+        await using var world = LoopbackWorld.Create();
         var primary = world.AddSink("mx1.alpha.test");
         var backup = world.AddSink("mx2.alpha.test");
         world.Dns.AddMx("alpha.test", 10, "mx1.alpha.test").AddMx("alpha.test", 20, "mx2.alpha.test");
@@ -38,7 +38,7 @@ public sealed class DirectDeliveryTests
     public async Task When_the_first_MX_refuses_connections_the_second_takes_the_message()
     {
         // Story: mx1 is down (nothing listens), mx2 accepts; the delivery log names the host that took it.
-        await using var world = LoopbackWorld.LoopbackWorld.Create();
+        await using var world = LoopbackWorld.Create();
         world.AddDownHost("mx1.beta.test");
         var backup = world.AddSink("mx2.beta.test");
         world.Dns.AddMx("beta.test", 10, "mx1.beta.test").AddMx("beta.test", 20, "mx2.beta.test");
@@ -55,7 +55,7 @@ public sealed class DirectDeliveryTests
     [Fact]
     public async Task A_hung_first_MX_is_timed_out_and_the_next_one_is_used()
     {
-        await using var world = LoopbackWorld.LoopbackWorld.Create();
+        await using var world = LoopbackWorld.Create();
         var hung = world.AddSilentHost("mx1.gamma.test", drop: false);
         var backup = world.AddSink("mx2.gamma.test");
         world.Dns.AddMx("gamma.test", 10, "mx1.gamma.test").AddMx("gamma.test", 20, "mx2.gamma.test");
@@ -71,7 +71,7 @@ public sealed class DirectDeliveryTests
     public async Task A_domain_without_MX_records_is_delivered_to_its_own_address()
     {
         // RFC 5321 §5.1 implicit MX: no MX records, so the domain's A record is the mail host.
-        await using var world = LoopbackWorld.LoopbackWorld.Create();
+        await using var world = LoopbackWorld.Create();
         var sink = world.AddSink("implicit.test");
         await using var node = await TestNode.StartAsync(world);
 
@@ -83,7 +83,7 @@ public sealed class DirectDeliveryTests
     [Fact]
     public async Task One_message_for_several_domains_goes_to_each_domains_MX_with_only_its_recipients()
     {
-        await using var world = LoopbackWorld.LoopbackWorld.Create();
+        await using var world = LoopbackWorld.Create();
         var alpha = world.AddDomain("alpha.test");
         var beta = world.AddDomain("beta.test");
         var gamma = world.AddDomain("gamma.test");
@@ -103,7 +103,7 @@ public sealed class DirectDeliveryTests
     {
         // Story: one connection per destination; the first message holds the session while 19 more queue up behind
         // it, and those 19 then travel together in a single second session.
-        await using var world = LoopbackWorld.LoopbackWorld.Create();
+        await using var world = LoopbackWorld.Create();
         var sink = world.AddDomain("reuse.test");
         var release = new TaskCompletionSource();
         var first = true;
@@ -137,7 +137,7 @@ public sealed class DirectDeliveryTests
     public async Task STARTTLS_is_used_when_the_MX_offers_it_even_with_a_certificate_nobody_trusts()
     {
         // RFC 7435 opportunistic TLS: encrypt whenever offered; a self-signed certificate is fine for direct MX.
-        await using var world = LoopbackWorld.LoopbackWorld.Create();
+        await using var world = LoopbackWorld.Create();
         var sink = world.AddDomain("tls.test", SmtpSink.CreateCertificate("mx.tls.test"));
         await using var node = await TestNode.StartAsync(world);
 
@@ -151,7 +151,7 @@ public sealed class DirectDeliveryTests
     [Fact]
     public async Task Per_recipient_refusals_are_recorded_while_the_other_recipients_are_delivered()
     {
-        await using var world = LoopbackWorld.LoopbackWorld.Create();
+        await using var world = LoopbackWorld.Create();
         var sink = world.AddDomain("mixed.test");
         sink.RecipientReply = r => r.StartsWith("nobody@")
             ? new SmtpResponse(SmtpReplyCode.MailboxUnavailable, "5.1.1 No such user")
@@ -176,7 +176,7 @@ public sealed class DirectDeliveryTests
     [InlineData("outside.test", "deferred", "451 4.4.1 mx.outside.test [192.0.2.25] is outside AyTrack:Delivery:AllowedDestinations")]
     public async Task Destinations_that_cannot_be_reached_get_the_outcome_and_RFC_3463_code_they_deserve(string domain, string outcome, string reply)
     {
-        await using var world = LoopbackWorld.LoopbackWorld.Create();
+        await using var world = LoopbackWorld.Create();
         world.Dns.AddNullMx("nullmx.test");
         world.Dns.AddServerFailure("flaky.test");
         // DNS points this domain at a public address; AllowedDestinations=127.0.0.0/8 must keep it from being contacted.
@@ -195,7 +195,7 @@ public sealed class DirectDeliveryTests
     {
         // Opportunistic TLS must not cost the message: the MX offers STARTTLS but only with a protocol version the
         // client will not speak, so the handshake fails and the same host is used again without TLS.
-        await using var world = LoopbackWorld.LoopbackWorld.Create();
+        await using var world = LoopbackWorld.Create();
 #pragma warning disable SYSLIB0039 // An obsolete protocol is the point: the client refuses it.
         var sink = world.AddSink("mx.oldtls.test", SmtpSink.CreateCertificate("mx.oldtls.test"), System.Security.Authentication.SslProtocols.Tls11);
 #pragma warning restore SYSLIB0039
@@ -213,7 +213,7 @@ public sealed class DirectDeliveryTests
     [Fact]
     public async Task DNS_answers_are_cached_for_their_TTL()
     {
-        await using var world = LoopbackWorld.LoopbackWorld.Create();
+        await using var world = LoopbackWorld.Create();
         var sink = world.AddDomain("cached.test");
         await using var node = await TestNode.StartAsync(world);
 

@@ -1,6 +1,6 @@
 using System.Net;
 using AyTrack.Integration.Tests.Support;
-using AyTrack.LoopbackWorld;
+using AyTrack.Loopback;
 using Microsoft.Data.Sqlite;
 using Xunit;
 
@@ -15,7 +15,7 @@ public sealed class DurableAcceptanceTests
     [Fact]
     public async Task A_failing_spool_write_answers_451_and_queues_nothing_while_other_mail_is_still_accepted()
     {
-        await using var world = LoopbackWorld.LoopbackWorld.Create();
+        await using var world = LoopbackWorld.Create();
         var sink = world.AddDomain("alpha.test");
         await using var node = await TestNode.StartAsync(world);
         // A real SQLite failure in the middle of the transaction: the message row is written, then the second
@@ -58,7 +58,7 @@ public sealed class DurableAcceptanceTests
     [Fact]
     public async Task A_failing_spool_write_answers_503_to_the_injection_api()
     {
-        await using var world = LoopbackWorld.LoopbackWorld.Create();
+        await using var world = LoopbackWorld.Create();
         await using var node = await TestNode.StartAsync(world);
         await using (var db = new SqliteConnection($"Data Source={Path.Combine(node.DataDir, "spool.db")}"))
         {
@@ -79,7 +79,7 @@ public sealed class DurableAcceptanceTests
     [Fact]
     public async Task Accepted_mail_leaves_the_spool_once_every_recipient_is_final()
     {
-        await using var world = LoopbackWorld.LoopbackWorld.Create();
+        await using var world = LoopbackWorld.Create();
         var sink = world.AddDomain("alpha.test");
         await using var node = await TestNode.StartAsync(world);
 
@@ -92,6 +92,6 @@ public sealed class DurableAcceptanceTests
             await Task.Delay(20, cts.Token);
         }
 
-        Assert.Equal(new AyTrack.Smtp.Spool.SpoolCounts(0, 0, 0), await node.Spool.CountAsync(CancellationToken.None));
+        Assert.Equal(new AyTrack.Core.Spool.SpoolCounts(0, 0, 0), await node.Spool.CountAsync(CancellationToken.None));
     }
 }

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using AyTrack.Integration.Tests.Support;
+using AyTrack.Loopback;
 using MailKit.Net.Smtp;
 using Microsoft.Data.Sqlite;
 using Xunit;
@@ -14,7 +15,7 @@ public sealed class HousekeepingTests(ITestOutputHelper output)
     public async Task After_thousands_of_messages_the_spool_is_empty_and_the_journal_holds_only_recent_events()
     {
         const int count = 2_000;
-        await using var world = LoopbackWorld.LoopbackWorld.Create();
+        await using var world = LoopbackWorld.Create();
         var sinks = new[] { world.AddDomain("one.test"), world.AddDomain("two.test") };
         await using var node = await TestNode.StartAsync(world);
 

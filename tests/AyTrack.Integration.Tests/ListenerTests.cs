@@ -1,6 +1,6 @@
 using System.Net;
 using AyTrack.Integration.Tests.Support;
-using AyTrack.LoopbackWorld;
+using AyTrack.Loopback;
 using Xunit;
 
 namespace AyTrack.Integration.Tests;
@@ -11,7 +11,7 @@ public sealed class ListenerTests
     [Fact]
     public async Task EHLO_advertises_size_pipelining_8bitmime_and_smtputf8_but_not_enhanced_status_codes()
     {
-        await using var world = LoopbackWorld.LoopbackWorld.Create();
+        await using var world = LoopbackWorld.Create();
         await using var node = await TestNode.StartAsync(world, "--AyTrack:Listener:MaxMessageSize=123456");
         await using var client = await RawSmtpClient.ConnectAsync(node.SmtpEndpoint);
 
@@ -31,7 +31,7 @@ public sealed class ListenerTests
     [Fact]
     public async Task A_client_outside_the_allowed_networks_is_refused_with_554_5_7_1()
     {
-        await using var world = LoopbackWorld.LoopbackWorld.Create();
+        await using var world = LoopbackWorld.Create();
         await using var node = await TestNode.StartAsync(world, "--AyTrack:Listener:AllowedNetworks:0=127.0.0.1/32");
         // Connect from another loopback address, which the node does not trust.
         await using var client = await RawSmtpClient.ConnectAsync(node.SmtpEndpoint, IPAddress.Parse("127.0.0.77"));
@@ -54,7 +54,7 @@ public sealed class ListenerTests
     [InlineData("RCPT TO:<user@xn--invalid-.test>", 553)]
     public async Task Invalid_recipient_addresses_are_refused_with_a_clear_reply(string command, int expected)
     {
-        await using var world = LoopbackWorld.LoopbackWorld.Create();
+        await using var world = LoopbackWorld.Create();
         await using var node = await TestNode.StartAsync(world);
         await using var client = await RawSmtpClient.ConnectAsync(node.SmtpEndpoint);
         await client.CommandAsync("EHLO client.test");
@@ -69,7 +69,7 @@ public sealed class ListenerTests
     [Fact]
     public async Task Recipients_past_the_limit_get_452_and_the_accepted_ones_are_delivered()
     {
-        await using var world = LoopbackWorld.LoopbackWorld.Create();
+        await using var world = LoopbackWorld.Create();
         var sink = world.AddDomain("alpha.test");
         await using var node = await TestNode.StartAsync(world, "--AyTrack:Listener:MaxRecipients=3");
         await using var client = await RawSmtpClient.ConnectAsync(node.SmtpEndpoint);
@@ -97,7 +97,7 @@ public sealed class ListenerTests
     [Fact]
     public async Task Data_over_the_size_limit_is_refused_with_552_even_without_a_SIZE_declaration()
     {
-        await using var world = LoopbackWorld.LoopbackWorld.Create();
+        await using var world = LoopbackWorld.Create();
         await using var node = await TestNode.StartAsync(world, "--AyTrack:Listener:MaxMessageSize=2000");
         await using var client = await RawSmtpClient.ConnectAsync(node.SmtpEndpoint);
         await client.CommandAsync("EHLO client.test");
@@ -117,7 +117,7 @@ public sealed class ListenerTests
     [Fact]
     public async Task A_declared_SIZE_over_the_limit_is_refused_at_MAIL_FROM()
     {
-        await using var world = LoopbackWorld.LoopbackWorld.Create();
+        await using var world = LoopbackWorld.Create();
         await using var node = await TestNode.StartAsync(world, "--AyTrack:Listener:MaxMessageSize=2000");
         await using var client = await RawSmtpClient.ConnectAsync(node.SmtpEndpoint);
         await client.CommandAsync("EHLO client.test");
@@ -134,7 +134,7 @@ public sealed class ListenerTests
     [InlineData("Subject: bare cr\r\n\r\nbody with a bare\rCR\r\n.")]
     public async Task Bare_line_endings_and_smuggling_attempts_are_refused_and_never_passed_on(string data)
     {
-        await using var world = LoopbackWorld.LoopbackWorld.Create();
+        await using var world = LoopbackWorld.Create();
         var sink = world.AddDomain("alpha.test");
         await using var node = await TestNode.StartAsync(world);
         await using var client = await RawSmtpClient.ConnectAsync(node.SmtpEndpoint);
@@ -162,7 +162,7 @@ public sealed class ListenerTests
     [Fact]
     public async Task Pipelined_commands_get_one_reply_each_in_order()
     {
-        await using var world = LoopbackWorld.LoopbackWorld.Create();
+        await using var world = LoopbackWorld.Create();
         var sink = world.AddDomain("alpha.test");
         await using var node = await TestNode.StartAsync(world);
         await using var client = await RawSmtpClient.ConnectAsync(node.SmtpEndpoint);

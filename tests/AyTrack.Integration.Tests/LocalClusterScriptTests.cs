@@ -4,7 +4,7 @@ using System.Net.Sockets;
 using System.Text;
 using AyTrack.Cli;
 using AyTrack.Integration.Tests.Support;
-using AyTrack.LoopbackWorld;
+using AyTrack.Loopback;
 using Xunit;
 using Xunit.Abstractions;
 

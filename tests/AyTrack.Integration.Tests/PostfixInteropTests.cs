@@ -1,7 +1,7 @@
 using System.Net.Http.Json;
 using System.Security.Cryptography;
 using AyTrack.Integration.Tests.Support;
-using AyTrack.LoopbackWorld;
+using AyTrack.Loopback;
 using Xunit;
 
 namespace AyTrack.Integration.Tests;
@@ -18,7 +18,7 @@ public sealed class PostfixInteropTests
     [Fact]
     public async Task Mail_goes_through_Postfix_with_STARTTLS_refused_until_its_certificate_is_trusted()
     {
-        await using var world = LoopbackWorld.LoopbackWorld.Create();
+        await using var world = LoopbackWorld.Create();
         var sink = world.AddDomain("final.test");
         await using var postfix = await PostfixRelay.StartAsync(sink.Endpoint);
         world.Dns.AddAddress("postfix.relay.test", System.Net.IPAddress.Loopback);

@@ -2,6 +2,7 @@ using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json;
 using AyTrack.Integration.Tests.Support;
+using AyTrack.Loopback;
 using MimeKit;
 using Xunit;
 
@@ -15,7 +16,7 @@ public sealed class QueueActionTests
     [Fact]
     public async Task Retry_hold_release_delete_and_bounce_act_on_deferred_mail()
     {
-        await using var world = LoopbackWorld.LoopbackWorld.Create();
+        await using var world = LoopbackWorld.Create();
         world.AddDownHost("mx.later.test");
         world.Dns.AddMx("later.test", 10, "mx.later.test");
         var senders = world.AddDomain("sender.test");

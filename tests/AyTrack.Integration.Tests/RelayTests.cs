@@ -3,7 +3,7 @@ using System.Net.Http.Json;
 using System.Security.Cryptography;
 using System.Text.Json;
 using AyTrack.Integration.Tests.Support;
-using AyTrack.LoopbackWorld;
+using AyTrack.Loopback;
 using SmtpServer.Protocol;
 using Xunit;
 
@@ -19,7 +19,7 @@ public sealed class RelayTests
     [Fact]
     public async Task RelayAll_with_TLS_None_uses_STARTTLS_when_offered_and_the_MX_sees_nothing()
     {
-        await using var world = LoopbackWorld.LoopbackWorld.Create();
+        await using var world = LoopbackWorld.Create();
         var mx = world.AddDomain("alpha.test");
         var relay = world.AddRelay("relay.isp.test", new SinkOptions { Certificate = SmtpSink.CreateCertificate("relay.isp.test") });
         await using var node = await TestNode.StartAsync(world, FastRetries);
@@ -36,7 +36,7 @@ public sealed class RelayTests
     [Fact]
     public async Task StartTls_required_but_not_offered_defers_and_sends_nothing_in_clear()
     {
-        await using var world = LoopbackWorld.LoopbackWorld.Create();
+        await using var world = LoopbackWorld.Create();
         var relay = world.AddRelay("relay.plain.test", new SinkOptions());
         await using var node = await TestNode.StartAsync(world, FastRetries);
         await node.ConfigureAsync($$"""{ "mode": "RelayAll", "relay": { "host": "relay.plain.test", "port": {{relay.Endpoint.Port}}, "tls": "StartTls" } }""");
@@ -51,7 +51,7 @@ public sealed class RelayTests
     [Fact]
     public async Task An_untrusted_certificate_is_refused_naming_its_fingerprint_then_accepted_once_pinned()
     {
-        await using var world = LoopbackWorld.LoopbackWorld.Create();
+        await using var world = LoopbackWorld.Create();
         using var certificate = SmtpSink.CreateCertificate("relay.tls.test");
         var relay = world.AddRelay("relay.tls.test", new SinkOptions { Certificate = certificate, ImplicitTls = true });
         await using var node = await TestNode.StartAsync(world, FastRetries);
@@ -74,7 +74,7 @@ public sealed class RelayTests
     [Fact]
     public async Task A_server_certificate_from_a_private_CA_is_accepted_once_the_CA_is_trusted_and_the_login_works()
     {
-        await using var world = LoopbackWorld.LoopbackWorld.Create();
+        await using var world = LoopbackWorld.Create();
         var (ca, server) = SmtpSink.CreateCaAndServerCertificate("relay.corp.test");
         var relay = world.AddRelay("relay.corp.test", new SinkOptions { Certificate = server, Authenticate = (u, p) => u == "app" && p == "s3cret" });
         await using var node = await TestNode.StartAsync(world, FastRetries);
@@ -97,7 +97,7 @@ public sealed class RelayTests
     [Fact]
     public async Task A_refused_login_defers_the_mail_and_makes_health_degraded()
     {
-        await using var world = LoopbackWorld.LoopbackWorld.Create();
+        await using var world = LoopbackWorld.Create();
         var relay = world.AddRelay("relay.auth.test", new SinkOptions
         {
             Certificate = SmtpSink.CreateCertificate("relay.auth.test"), Authenticate = (_, _) => false,
@@ -121,7 +121,7 @@ public sealed class RelayTests
     [Fact]
     public async Task Authentication_is_never_offered_over_plain_text_unless_allowed()
     {
-        await using var world = LoopbackWorld.LoopbackWorld.Create();
+        await using var world = LoopbackWorld.Create();
         var relay = world.AddRelay("relay.clear.test", new SinkOptions { Authenticate = (_, _) => true });
         await using var node = await TestNode.StartAsync(world, FastRetries);
         await node.ConfigureAsync($$"""
@@ -143,7 +143,7 @@ public sealed class RelayTests
     [InlineData("unknown-user", false)]
     public async Task DirectThenRelay_hands_over_what_the_relay_can_fix_and_bounces_what_it_cannot(string story, bool relayed)
     {
-        await using var world = LoopbackWorld.LoopbackWorld.Create();
+        await using var world = LoopbackWorld.Create();
         if (story == "down")
         {
             world.AddDownHost("mx.target.test");
@@ -184,7 +184,7 @@ public sealed class RelayTests
     [Fact]
     public async Task Switching_from_RelayAll_back_to_Direct_delivers_mail_queued_for_the_relay()
     {
-        await using var world = LoopbackWorld.LoopbackWorld.Create();
+        await using var world = LoopbackWorld.Create();
         var mx = world.AddDomain("alpha.test");
         world.AddDownHost("relay.down.test");
         await using var node = await TestNode.StartAsync(world, FastRetries);
@@ -208,7 +208,7 @@ public sealed class RelayTests
     {
         // Story: four domains' mail goes out at once through a relay that holds every session until released;
         // with relay.maxConnections = 2, only two sessions may be open at a time.
-        await using var world = LoopbackWorld.LoopbackWorld.Create();
+        await using var world = LoopbackWorld.Create();
         var relay = world.AddRelay("relay.busy.test", new SinkOptions());
         var release = new TaskCompletionSource();
         relay.BeforeAccept = () => release.Task;

@@ -1,4 +1,5 @@
 using AyTrack.Integration.Tests.Support;
+using AyTrack.Loopback;
 using MimeKit;
 using SmtpServer.Protocol;
 using Xunit;
@@ -20,7 +21,7 @@ public sealed class RetryAndBounceTests
     public async Task A_temporary_failure_is_retried_and_then_delivered()
     {
         // Story: the MX answers 451 to the first two attempts, then accepts.
-        await using var world = LoopbackWorld.LoopbackWorld.Create();
+        await using var world = LoopbackWorld.Create();
         var sink = world.AddDomain("busy.test");
         var attempts = 0;
         sink.DataReply = _ => Interlocked.Increment(ref attempts) <= 2 ? new SmtpResponse(SmtpReplyCode.Aborted, "4.3.0 try again later") : null;
@@ -39,7 +40,7 @@ public sealed class RetryAndBounceTests
     [Fact]
     public async Task A_permanent_failure_bounces_a_DSN_to_the_sender()
     {
-        await using var world = LoopbackWorld.LoopbackWorld.Create();
+        await using var world = LoopbackWorld.Create();
         var target = world.AddDomain("strict.test");
         target.RecipientReply = r => r.StartsWith("ghost@") ? new SmtpResponse(SmtpReplyCode.MailboxUnavailable, "5.1.1 <ghost@strict.test>: user unknown") : null;
         var senders = world.AddDomain("sender.test");
@@ -72,7 +73,7 @@ public sealed class RetryAndBounceTests
     [Fact]
     public async Task A_domain_with_null_MX_bounces_at_once_with_5_1_10()
     {
-        await using var world = LoopbackWorld.LoopbackWorld.Create();
+        await using var world = LoopbackWorld.Create();
         world.Dns.AddNullMx("nomail.test");
         var senders = world.AddDomain("sender.test");
         await using var node = await TestNode.StartAsync(world, FastRetries);
@@ -89,7 +90,7 @@ public sealed class RetryAndBounceTests
     public async Task Mail_still_deferred_when_retry_days_run_out_expires_with_5_4_7()
     {
         // Story: the MX is down for good; retryDays is a few seconds (decimals allowed), so the message expires.
-        await using var world = LoopbackWorld.LoopbackWorld.Create();
+        await using var world = LoopbackWorld.Create();
         world.AddDownHost("mx.down.test");
         world.Dns.AddMx("down.test", 10, "mx.down.test");
         var senders = world.AddDomain("sender.test");
@@ -110,7 +111,7 @@ public sealed class RetryAndBounceTests
     public async Task A_bounce_is_never_bounced()
     {
         // Story: a message with the null sender (itself a bounce) fails permanently: it is logged, no DSN is sent.
-        await using var world = LoopbackWorld.LoopbackWorld.Create();
+        await using var world = LoopbackWorld.Create();
         var target = world.AddDomain("strict.test");
         target.RecipientReply = _ => new SmtpResponse(SmtpReplyCode.MailboxUnavailable, "5.1.1 user unknown");
         var senders = world.AddDomain("sender.test");
@@ -131,7 +132,7 @@ public sealed class RetryAndBounceTests
         // Story: 300 messages for a domain that is down. Sessions fail fast while more mail arrives; every message
         // must see exactly one first attempt before its (distant) retry time.
         const int count = 300;
-        await using var world = LoopbackWorld.LoopbackWorld.Create();
+        await using var world = LoopbackWorld.Create();
         world.AddDownHost("mx.later.test");
         world.Dns.AddMx("later.test", 10, "mx.later.test");
         await using var node = await TestNode.StartAsync(world, "--AyTrack:Delivery:MinBackoff=00:10:00");

@@ -4,7 +4,7 @@ using System.Net.Http.Json;
 using System.Text;
 using System.Text.Json;
 using AyTrack.Integration.Tests.Support;
-using AyTrack.LoopbackWorld;
+using AyTrack.Loopback;
 using Xunit;
 
 namespace AyTrack.Integration.Tests;
@@ -17,7 +17,7 @@ public sealed class SettingsApiTests
     [Fact]
     public async Task Settings_are_read_with_an_ETag_changed_by_merge_patch_and_audited()
     {
-        await using var world = LoopbackWorld.LoopbackWorld.Create();
+        await using var world = LoopbackWorld.Create();
         await using var node = await TestNode.StartAsync(world, "--AyTrack:Settings:Timing:RetryDays=2");
 
         var read = await node.Http.GetAsync("/api/settings");
@@ -51,7 +51,7 @@ public sealed class SettingsApiTests
     [Fact]
     public async Task Invalid_values_get_400_keyed_by_JSON_path_and_change_nothing()
     {
-        await using var world = LoopbackWorld.LoopbackWorld.Create();
+        await using var world = LoopbackWorld.Create();
         await using var node = await TestNode.StartAsync(world);
         var before = await node.Http.GetAsync("/api/settings");
 
@@ -79,7 +79,7 @@ public sealed class SettingsApiTests
     public async Task The_relay_password_is_write_only_and_never_stored_or_logged_in_clear()
     {
         const string password = "Pa55-w0rd-that-must-not-leak";
-        await using var world = LoopbackWorld.LoopbackWorld.Create();
+        await using var world = LoopbackWorld.Create();
         var dataDir = Directory.CreateTempSubdirectory("aytrack-secret").FullName;
         await using (var node = await NodeProcess.StartAsync(dataDir, world.NodeArguments(dataDir)))
         {
@@ -117,7 +117,7 @@ public sealed class SettingsApiTests
     [Fact]
     public async Task Threads_resize_the_live_worker_pool_through_the_setting_and_per_node()
     {
-        await using var world = LoopbackWorld.LoopbackWorld.Create();
+        await using var world = LoopbackWorld.Create();
         await using var node = await TestNode.StartAsync(world, "--AyTrack:Settings:Timing:Threads=3");
 
         var initial = await WaitForThreadsAsync(node, t => t.GetProperty("routees").GetInt32() == 3);
@@ -149,7 +149,7 @@ public sealed class SettingsApiTests
     [Fact]
     public async Task Cluster_actors_and_queues_describe_the_running_node()
     {
-        await using var world = LoopbackWorld.LoopbackWorld.Create();
+        await using var world = LoopbackWorld.Create();
         world.AddDownHost("mx.later.test");
         world.Dns.AddMx("later.test", 10, "mx.later.test");
         await using var node = await TestNode.StartAsync(world);
@@ -164,7 +164,7 @@ public sealed class SettingsApiTests
         Assert.True(member.GetProperty("shards").GetInt32() >= 1);
 
         var actors = await node.Http.GetStringAsync("/api/actors");
-        foreach (var path in new[] { "/user/smtp-workers", "/user/delivery-supervisor", "/user/settings-agent", "/user/bouncer", "/system/sharding/domain" })
+        foreach (var path in new[] { "/user/smtp-workers", "/user/outbox-dispatcher", "/user/settings-agent", "/user/bouncer", "/system/sharding/domain" })
         {
             Assert.Contains($"\"{path}\"", actors);
         }

@@ -1,6 +1,7 @@
 using AyTrack.Core.Addresses;
-using AyTrack.LoopbackWorld;
-using AyTrack.Smtp.Spool;
+using AyTrack.Loopback;
+using AyTrack.Core.Spool;
+using AyTrack.Spool;
 using Npgsql;
 using Xunit;
 

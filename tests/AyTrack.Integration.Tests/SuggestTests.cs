@@ -4,6 +4,7 @@ using System.Text;
 using System.Text.Json;
 using AyTrack.Cli;
 using AyTrack.Integration.Tests.Support;
+using AyTrack.Loopback;
 using Xunit;
 
 namespace AyTrack.Integration.Tests;
@@ -14,7 +15,7 @@ public sealed class SuggestTests
     [Fact]
     public async Task Suggest_ranks_candidates_from_mail_clients_DNS_and_autoconfig()
     {
-        await using var world = LoopbackWorld.LoopbackWorld.Create();
+        await using var world = LoopbackWorld.Create();
         world.Dns.AddSrv("_submissions._tcp.example.test", 0, 1, 465, "smtp.example.test");
         world.Dns.AddSrv("_submission._tcp.example.test", 0, 1, 587, ".");
         var home = Directory.CreateTempSubdirectory("aytrack-home").FullName;
@@ -24,7 +25,7 @@ public sealed class SuggestTests
             "user_pref(\"mail.smtpserver.smtp1.hostname\", \"smtp.example.test\");\nuser_pref(\"mail.smtpserver.smtp1.port\", 465);\nuser_pref(\"mail.smtpserver.smtp1.try_ssl\", 3);\nuser_pref(\"mail.smtpserver.smtp1.username\", \"alice\");\n");
         await File.WriteAllTextAsync(Path.Combine(home, ".msmtprc"), "account a\nhost smtp.isp.test\nport 25\n");
         using var autoconfig = new HttpListener();
-        var port = LoopbackWorld.LocalSystem.FreePort();
+        var port = LocalSystem.FreePort();
         autoconfig.Prefixes.Add($"http://127.0.0.1:{port}/");
         autoconfig.Start();
         _ = ServeAutoconfigAsync(autoconfig);

@@ -7,7 +7,8 @@ using AyTrack.Core.Addresses;
 using AyTrack.Core.Delivery;
 using AyTrack.Core.Domains;
 using AyTrack.Core.Messages;
-using AyTrack.Smtp.Spool;
+using AyTrack.Core.Spool;
+using AyTrack.Spool;
 using BenchmarkDotNet.Attributes;
 
 namespace AyTrack.Microbench;

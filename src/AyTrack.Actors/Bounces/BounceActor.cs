@@ -2,9 +2,9 @@ using Akka.Actor;
 using Akka.Event;
 using AyTrack.Core.Addresses;
 using AyTrack.Core.Domains;
-using AyTrack.Smtp.Bounces;
-using AyTrack.Smtp.Logging;
-using AyTrack.Smtp.Spool;
+using AyTrack.Core.Bounces;
+using AyTrack.Core.Delivery;
+using AyTrack.Core.Spool;
 
 namespace AyTrack.Actors.Bounces;
 
@@ -24,7 +24,7 @@ public static class BounceCommands
 /// </summary>
 public sealed class BounceActor : ReceiveActor
 {
-    public BounceActor(ISpool spool, DeliveryLog deliveryLog, string reportingMta)
+    public BounceActor(ISpool spool, IDeliveryLog deliveryLog, string reportingMta)
     {
         var log = Context.GetLogger();
         ReceiveAsync<BounceCommands.Bounce>(async bounce =>
@@ -69,6 +69,6 @@ public sealed class BounceActor : ReceiveActor
         });
     }
 
-    public static Props Props(ISpool spool, DeliveryLog deliveryLog, string reportingMta) =>
+    public static Props Props(ISpool spool, IDeliveryLog deliveryLog, string reportingMta) =>
         Akka.Actor.Props.Create(() => new BounceActor(spool, deliveryLog, reportingMta));
 }

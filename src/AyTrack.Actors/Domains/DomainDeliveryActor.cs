@@ -8,20 +8,9 @@ using AyTrack.Core.Addresses;
 using AyTrack.Core.Delivery;
 using AyTrack.Core.Domains;
 using AyTrack.Core.Settings;
-using AyTrack.Smtp.Logging;
-using AyTrack.Smtp.Spool;
+using AyTrack.Core.Spool;
 
 namespace AyTrack.Actors.Domains;
-
-/// <summary>Limits and timing the domain actor works with; from AyTrack:Delivery and the operator settings.</summary>
-public sealed record DomainActorSettings(int MaxConnections, int BatchSize, TimeSpan BatchReplyTimeout)
-{
-    public TimeSpan MinBackoff { get; init; } = TimeSpan.FromMinutes(5);
-
-    public TimeSpan MaxBackoff { get; init; } = TimeSpan.FromHours(1);
-
-    public int SnapshotEvery { get; init; } = 200;
-}
 
 /// <summary>
 /// Owns one recipient domain's queue: a Cluster Sharding entity whose state is persisted (Akka.Persistence.Sql).
@@ -43,17 +32,17 @@ public sealed class DomainDeliveryActor : ReceivePersistentActor, IWithTimers
     private readonly DomainActorSettings _settings;
     private readonly LiveSettings _live;
     private readonly DeliveryRate _rate;
-    private readonly DeliveryLog? _deliveryLog;
+    private readonly IDeliveryLog? _deliveryLog;
     private readonly ILoggingAdapter _log = Context.GetLogger();
-    private readonly Dictionary<Guid, IReadOnlyList<BatchItem>> _inFlight = [];
+    private readonly InFlightBatches _inFlight = new();
     private readonly HashSet<string> _bouncesRequested = new(StringComparer.Ordinal);
     private DomainQueueState _state = DomainQueueState.Empty;
     private string? _lastError;
-    private int _eventsSinceSnapshot;
+    private readonly SnapshotRule _snapshots;
     private bool _tickRequested;
 
     public DomainDeliveryActor(string domain, IActorRef workers, IActorRef bouncer, ISpool spool, DomainActorSettings settings,
-        LiveSettings live, DeliveryRate rate, DeliveryLog? deliveryLog)
+        LiveSettings live, DeliveryRate rate, IDeliveryLog? deliveryLog)
     {
         _deliveryLog = deliveryLog;
         _live = live;
@@ -63,12 +52,12 @@ public sealed class DomainDeliveryActor : ReceivePersistentActor, IWithTimers
         _bouncer = bouncer;
         _spool = spool;
         _settings = settings;
+        _snapshots = new SnapshotRule(settings.SnapshotEvery);
         PersistenceId = $"domain-{_domain.Value}";
 
         Recover<SnapshotOffer>(offer => _state = ((DomainQueueSnapshot)offer.Snapshot).ToState());
         Recover<IDomainEvent>(e => _state = _state.Apply(e));
 
-        Command<DomainCommands.Enqueue>(Handle);
         Command<DomainCommands.EnqueueBatch>(Handle);
         Command<DomainCommands.Wake>(_ => RequestTick());
         Command<TickNow>(_ =>
@@ -87,7 +76,8 @@ public sealed class DomainDeliveryActor : ReceivePersistentActor, IWithTimers
             Timers.StartSingleTimer("bounce-retry", Due.Instance, BounceRetry);
         });
         Command<Due>(_ => RequestTick());
-        Command<DomainQueries.GetQueue>(_ => Sender.Tell(Status()));
+        Command<DomainQueries.GetQueue>(_ => Sender.Tell(QueueStatusProjection.From(_domain, _state, _inFlight.Count, _lastError,
+            _live.Current.Settings.Timing.RetryDays)));
         Command<SaveSnapshotSuccess>(s =>
         {
             // The snapshot holds everything: older events and snapshots only slow recovery down.
@@ -107,7 +97,7 @@ public sealed class DomainDeliveryActor : ReceivePersistentActor, IWithTimers
     public ITimerScheduler Timers { get; set; } = null!;
 
     public static Props Props(string domain, IActorRef workers, IActorRef bouncer, ISpool spool, DomainActorSettings settings,
-        LiveSettings live, DeliveryRate rate, DeliveryLog? deliveryLog = null) =>
+        LiveSettings live, DeliveryRate rate, IDeliveryLog? deliveryLog = null) =>
         Akka.Actor.Props.Create(() => new DomainDeliveryActor(domain, workers, bouncer, spool, settings, live, rate, deliveryLog));
 
     protected override void OnReplaySuccess()
@@ -127,24 +117,6 @@ public sealed class DomainDeliveryActor : ReceivePersistentActor, IWithTimers
             _tickRequested = true;
             Self.Tell(TickNow.Instance);
         }
-    }
-
-    private void Handle(DomainCommands.Enqueue command)
-    {
-        var @event = _state.Process(command);
-        if (@event is null)
-        {
-            Sender.Tell(new DomainCommands.Enqueued(_domain, command.Id));
-            return;
-        }
-
-        Persist(@event, e =>
-        {
-            Apply(e);
-            // Acknowledge only now that the event is in the journal: the outbox marks the recipients dispatched on this.
-            Sender.Tell(new DomainCommands.Enqueued(_domain, command.Id));
-            RequestTick();
-        });
     }
 
     private void Handle(DomainCommands.EnqueueBatch batch)
@@ -178,7 +150,7 @@ public sealed class DomainDeliveryActor : ReceivePersistentActor, IWithTimers
 
     private void Handle(WorkerCommands.BatchDelivered delivered)
     {
-        if (!_inFlight.ContainsKey(delivered.BatchId))
+        if (!_inFlight.Contains(delivered.BatchId))
         {
             return;
         }
@@ -189,7 +161,7 @@ public sealed class DomainDeliveryActor : ReceivePersistentActor, IWithTimers
 
     private void Handle(BatchFailed failed)
     {
-        if (!_inFlight.TryGetValue(failed.BatchId, out var items))
+        if (!_inFlight.TryGet(failed.BatchId, out var items))
         {
             return;
         }
@@ -203,7 +175,7 @@ public sealed class DomainDeliveryActor : ReceivePersistentActor, IWithTimers
 
     private void Handle(DomainCommands.QueueAction action)
     {
-        var events = _state.Act(action.Operation, action.Id, DateTimeOffset.UtcNow, InFlightIds());
+        var events = _state.Act(action.Operation, action.Id, DateTimeOffset.UtcNow, _inFlight.MessageIds());
         var count = events.Sum(e => e.Recipients.Count);
         if (events.Count == 0)
         {
@@ -297,14 +269,8 @@ public sealed class DomainDeliveryActor : ReceivePersistentActor, IWithTimers
     private void Apply(IDomainEvent e)
     {
         _state = _state.Apply(e);
-        // A snapshot costs the whole queue, so a big queue takes one only after events worth half of it: the work
-        // stays proportional to the events, and recovery replays at most that many after the snapshot. An emptied
-        // queue costs nothing to snapshot, and leaves an idle domain with almost nothing in the journal.
-        ++_eventsSinceSnapshot;
-        if (_eventsSinceSnapshot >= Math.Max(_settings.SnapshotEvery, _state.Messages.Count / 2) ||
-            (_state.Messages.IsEmpty && _eventsSinceSnapshot >= Math.Max(1, _settings.SnapshotEvery / 10)))
+        if (_snapshots.EventApplied(_state.Messages.Count))
         {
-            _eventsSinceSnapshot = 0;
             SaveSnapshot(DomainQueueSnapshot.From(_state));
         }
     }
@@ -319,7 +285,7 @@ public sealed class DomainDeliveryActor : ReceivePersistentActor, IWithTimers
         var now = DateTimeOffset.UtcNow;
         var live = _live.Current;
         var retryDays = live.Settings.Timing.RetryDays;
-        var busy = InFlightIds();
+        var busy = _inFlight.MessageIds();
         var expired = _state.Expired(now, retryDays, busy);
         if (expired.Count > 0)
         {
@@ -402,7 +368,7 @@ public sealed class DomainDeliveryActor : ReceivePersistentActor, IWithTimers
             }
 
             var id = Guid.NewGuid();
-            _inFlight[id] = batch;
+            _inFlight.Add(id, batch);
             busy.UnionWith(batch.Select(b => b.Id.Value));
             _workers.Ask<WorkerCommands.BatchDelivered>(new WorkerCommands.DeliverBatch(id, _domain, batch), _settings.BatchReplyTimeout)
                 .PipeTo(Self, success: r => r, failure: error => new BatchFailed(id, error.Message));
@@ -410,9 +376,6 @@ public sealed class DomainDeliveryActor : ReceivePersistentActor, IWithTimers
 
         return null;
     }
-
-    private HashSet<string> InFlightIds() =>
-        _inFlight.Values.SelectMany(items => items.Select(i => i.Id.Value)).ToHashSet(StringComparer.Ordinal);
 
     private void PassivateIfIdle()
     {
@@ -432,23 +395,6 @@ public sealed class DomainDeliveryActor : ReceivePersistentActor, IWithTimers
             t => log.Warning("Could not mark {0} recipient(s) of {1} at {2} final in the spool: {3}",
                 recipients.Count, id, domain, t.Exception?.GetBaseException().Message),
             TaskContinuationOptions.OnlyOnFaulted);
-    }
-
-    private DomainQueries.QueueStatus Status()
-    {
-        var recipients = _state.Messages.Values.SelectMany(m => m.Recipients.Values).ToList();
-        return new DomainQueries.QueueStatus(
-            _domain,
-            recipients.Count(r => r.State == RecipientState.Pending && !r.Held),
-            recipients.Count(r => r.State == RecipientState.Deferred && !r.Held),
-            _inFlight.Count,
-            _state.Messages.IsEmpty ? null : _state.Messages.Values.Min(m => m.ArrivedAt),
-            _lastError)
-        {
-            Bouncing = recipients.Count(r => r.State == RecipientState.Bouncing),
-            Held = recipients.Count(r => r.Held),
-            NextAttempt = _state.NextWakeUp(_live.Current.Settings.Timing.RetryDays),
-        };
     }
 
     private sealed record BatchFailed(Guid BatchId, string Reason);

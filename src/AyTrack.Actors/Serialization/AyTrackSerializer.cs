@@ -34,8 +34,6 @@ public sealed class AyTrackSerializer(ExtendedActorSystem system) : SerializerWi
         ["domain.cmd.action.v1"] = typeof(DomainCommands.QueueAction),
         ["domain.cmd.actiondone.v1"] = typeof(DomainCommands.QueueActionDone),
         ["domain.snapshot.v1"] = typeof(DomainQueueSnapshot),
-        ["domain.cmd.enqueue.v1"] = typeof(DomainCommands.Enqueue),
-        ["domain.cmd.enqueued.v1"] = typeof(DomainCommands.Enqueued),
         ["domain.cmd.enqueuebatch.v1"] = typeof(DomainCommands.EnqueueBatch),
         ["domain.cmd.enqueuedbatch.v1"] = typeof(DomainCommands.EnqueuedBatch),
         ["domain.cmd.wake.v1"] = typeof(DomainCommands.Wake),

@@ -3,7 +3,7 @@ using Akka.Cluster;
 using Akka.Cluster.Tools.PublishSubscribe;
 using Akka.Event;
 using Akka.Routing;
-using AyTrack.Actors.Supervisor;
+using AyTrack.Actors.Outbox;
 using AyTrack.Core.Delivery;
 using AyTrack.Core.Settings;
 
@@ -29,7 +29,7 @@ public sealed class SettingsAgent : ReceiveActor, IWithTimers
 {
     private readonly IActorRef _config;
     private readonly IActorRef _workers;
-    private readonly IActorRef _supervisor;
+    private readonly IActorRef _dispatcher;
     private readonly LiveSettings _live;
     private readonly DeliveryRate _rate;
     private readonly SecretBox _secrets;
@@ -39,11 +39,11 @@ public sealed class SettingsAgent : ReceiveActor, IWithTimers
     private int? _override;
     private bool _reconciling;
 
-    public SettingsAgent(IActorRef config, IActorRef workers, IActorRef supervisor, LiveSettings live, DeliveryRate rate, SecretBox secrets)
+    public SettingsAgent(IActorRef config, IActorRef workers, IActorRef dispatcher, LiveSettings live, DeliveryRate rate, SecretBox secrets)
     {
         _config = config;
         _workers = workers;
-        _supervisor = supervisor;
+        _dispatcher = dispatcher;
         _live = live;
         _rate = rate;
         _secrets = secrets;
@@ -86,8 +86,8 @@ public sealed class SettingsAgent : ReceiveActor, IWithTimers
 
     public ITimerScheduler Timers { get; set; } = null!;
 
-    public static Props Props(IActorRef config, IActorRef workers, IActorRef supervisor, LiveSettings live, DeliveryRate rate, SecretBox secrets) =>
-        Akka.Actor.Props.Create(() => new SettingsAgent(config, workers, supervisor, live, rate, secrets));
+    public static Props Props(IActorRef config, IActorRef workers, IActorRef dispatcher, LiveSettings live, DeliveryRate rate, SecretBox secrets) =>
+        Akka.Actor.Props.Create(() => new SettingsAgent(config, workers, dispatcher, live, rate, secrets));
 
     protected override void PreStart()
     {
@@ -118,7 +118,7 @@ public sealed class SettingsAgent : ReceiveActor, IWithTimers
             version, settings.Mode, settings.Timing.Threads, settings.Timing.MaxLoadPerHour, settings.Timing.RetryDays);
         ResizeTo(settings.Timing.Threads);
         ConfigureRate();
-        _supervisor.Tell(SupervisorCommands.WakePending.Instance);
+        _dispatcher.Tell(OutboxDispatcherCommands.WakePending.Instance);
     }
 
     private void ResizeTo(int size)

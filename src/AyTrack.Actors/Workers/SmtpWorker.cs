@@ -2,7 +2,6 @@ using Akka.Actor;
 using Akka.Event;
 using AyTrack.Core.Addresses;
 using AyTrack.Core.Delivery;
-using AyTrack.Smtp.Delivery;
 
 namespace AyTrack.Actors.Workers;
 

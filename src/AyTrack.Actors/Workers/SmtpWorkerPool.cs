@@ -1,7 +1,7 @@
 using Akka.Actor;
 using Akka.Event;
 using Akka.Routing;
-using AyTrack.Smtp.Delivery;
+using AyTrack.Core.Delivery;
 
 namespace AyTrack.Actors.Workers;
 

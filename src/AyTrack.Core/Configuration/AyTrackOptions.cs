@@ -26,7 +26,7 @@ public sealed class AyTrackOptions
 
     public PersistenceOptions Persistence { get; set; } = new();
 
-    public ClusterOptions Cluster { get; set; } = new();
+    public ClusterMembershipOptions Cluster { get; set; } = new();
 
     public SecretsOptions Secrets { get; set; } = new();
 
@@ -154,7 +154,7 @@ public sealed class SecretsOptions
     public string KeyFile { get; set; } = string.Empty;
 }
 
-public sealed class ClusterOptions
+public sealed class ClusterMembershipOptions
 {
     /// <summary>The actor system's name; seed node addresses must use it (akka.tcp://aytrack@host:port).</summary>
     public const string SystemName = "aytrack";
@@ -190,7 +190,7 @@ public sealed class ClusterOptions
     /// Problems with the cluster and persistence configuration, keyed by the configuration key: checked at start so
     /// a node that could never share work (or would split its queue across private SQLite files) does not start.
     /// </summary>
-    public static IReadOnlyDictionary<string, string> Validate(ClusterOptions cluster, PersistenceOptions persistence)
+    public static IReadOnlyDictionary<string, string> Validate(ClusterMembershipOptions cluster, PersistenceOptions persistence)
     {
         var errors = new Dictionary<string, string>(StringComparer.Ordinal);
         if (cluster.Port is < 0 or > 65535)

@@ -14,17 +14,15 @@ public interface IDomainEvent;
 
 public static class DomainCommands
 {
-    /// <summary>Queue these recipients of an accepted message. Replied to with <see cref="Enqueued"/> once durable.</summary>
-    public sealed record Enqueue(RecipientDomain Domain, QueueId Id, IReadOnlyList<string> Recipients, DateTimeOffset ArrivedAt)
-        : IWithRecipientDomain;
-
-    public sealed record Enqueued(RecipientDomain Domain, QueueId Id);
-
     /// <summary>
-    /// Several messages for one domain in one command, as the outbox drain finds them: the domain actor writes all
-    /// their events in one journal write and confirms them together.
+    /// The messages for one domain that an outbox drain found, in one command: the domain actor writes all their
+    /// events in one journal write and confirms them together with <see cref="EnqueuedBatch"/> once durable. The outbox
+    /// may repeat a batch after a crash; recipients already queued are ignored.
     /// </summary>
-    public sealed record EnqueueBatch(RecipientDomain Domain, IReadOnlyList<Enqueue> Messages) : IWithRecipientDomain;
+    public sealed record EnqueueBatch(RecipientDomain Domain, IReadOnlyList<NewMessage> Messages) : IWithRecipientDomain;
+
+    /// <summary>One accepted message's recipients at this domain, as part of an <see cref="EnqueueBatch"/>.</summary>
+    public sealed record NewMessage(RecipientDomain Domain, QueueId Id, IReadOnlyList<string> Recipients, DateTimeOffset ArrivedAt);
 
     public sealed record EnqueuedBatch(RecipientDomain Domain, int Messages);
 

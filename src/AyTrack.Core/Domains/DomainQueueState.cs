@@ -39,7 +39,7 @@ public sealed record QueuedMessage(QueueId Id, DateTimeOffset ArrivedAt, Immutab
 
 /// <summary>
 /// The persisted state of one recipient domain's queue. Pure: commands become events through
-/// <see cref="Process(DomainCommands.Enqueue)"/>, events change state through <see cref="Apply"/>; the actor only
+/// <see cref="Process(DomainCommands.NewMessage)"/>, events change state through <see cref="Apply"/>; the actor only
 /// persists and replies. Final recipients (delivered or failed) leave the state, so it holds only live mail.
 /// </summary>
 public sealed record DomainQueueState(ImmutableSortedDictionary<string, QueuedMessage> Messages)
@@ -57,13 +57,11 @@ public sealed record DomainQueueState(ImmutableSortedDictionary<string, QueuedMe
     private ImmutableSortedDictionary<(DateTimeOffset ArrivedAt, string Id), QueuedMessage> Arrival { get; init; } =
         ImmutableSortedDictionary.CreateRange(ArrivalComparer, Messages.Values.Select(m => KeyValuePair.Create((m.ArrivedAt, m.Id.Value), m)));
 
-    public int RecipientCount => Messages.Values.Sum(m => m.Recipients.Count);
-
     /// <summary>
-    /// Enqueue is idempotent: the outbox may repeat it after a crash, so recipients already queued are ignored and
+    /// Enqueuing is idempotent: the outbox may repeat it after a crash, so recipients already queued are ignored and
     /// only new ones become an event (null when there is nothing new).
     /// </summary>
-    public DomainEvents.MessageEnqueued? Process(DomainCommands.Enqueue command)
+    public DomainEvents.MessageEnqueued? Process(DomainCommands.NewMessage command)
     {
         var known = Messages.TryGetValue(command.Id.Value, out var existing) ? existing.Recipients : null;
         var fresh = command.Recipients

@@ -2,8 +2,8 @@ namespace AyTrack.Core.Settings;
 
 /// <summary>
 /// The operator's "Mail Sending Settings": one model whose JSON paths, configuration keys (under AyTrack:Settings)
-/// and CLI keys are the table in the design brief. Part 1 of the delivery core reads <see cref="Mode"/> and
-/// <see cref="TimingSettings.Threads"/>; the settings issue adds the store, validation and live changes.
+/// and CLI keys are the table in the design brief. The defaults written here are the only ones: configuration
+/// binding and <see cref="SettingsDocument"/> both start from them.
 /// </summary>
 public sealed class OperatorSettings
 {

@@ -77,11 +77,11 @@ public static partial class SettingsDocument
     /// </summary>
     public static (OperatorSettings? Settings, IReadOnlyDictionary<string, string[]> Errors) ApplyPatch(OperatorSettings current, JsonNode? patch)
     {
-        var errors = new Errors();
+        var reader = new JsonFieldReader();
         if (patch is not JsonObject)
         {
-            errors.Add("$", "the patch must be a JSON object");
-            return (null, errors.ToDictionary());
+            reader.Error("$", "the patch must be a JSON object");
+            return (null, reader.Errors);
         }
 
         var document = ToJson(current);
@@ -94,74 +94,76 @@ public static partial class SettingsDocument
 
         if (patch["relay"] is JsonObject relayPatch && relayPatch.ContainsKey("passwordSet"))
         {
-            errors.Add("relay.passwordSet", "is read-only; write relay.password instead");
+            reader.Error("relay.passwordSet", "is read-only; write relay.password instead");
         }
 
         var merged = MergePatch.Apply(document, patch) as JsonObject ?? new JsonObject();
-        var settings = Read(merged, errors);
-        return errors.Count > 0 ? (null, errors.ToDictionary()) : (settings, errors.ToDictionary());
+        var settings = Read(merged, reader);
+        return reader.ErrorCount > 0 ? (null, reader.Errors) : (settings, reader.Errors);
     }
 
     /// <summary>Validates settings that came from configuration, with the same rules and paths as the API.</summary>
     public static IReadOnlyDictionary<string, string[]> Validate(OperatorSettings settings) => ApplyPatch(settings, new JsonObject()).Errors;
 
-    private static OperatorSettings Read(JsonObject root, Errors errors)
+    private static OperatorSettings Read(JsonObject root, JsonFieldReader reader)
     {
         var settings = new OperatorSettings();
-        Known(root, "", errors, "mode", "relay", "trustedCertificates", "timing");
-        settings.Mode = Enum<DeliveryMode>(root, "mode", errors) ?? DeliveryMode.Direct;
+        reader.Known(root, "", "mode", "relay", "trustedCertificates", "timing");
+        // Every default is the model's own (OperatorSettings and its parts): a value left out reads as that.
+        var defaults = new OperatorSettings();
+        settings.Mode = reader.Enum<DeliveryMode>(root, "mode") ?? defaults.Mode;
 
-        var relay = Object(root, "relay", errors);
-        Known(relay, "relay.", errors, "host", "port", "tls", "requiresAuth", "username", "password", "allowPlaintextAuth", "maxConnections");
+        var relay = reader.Object(root, "relay");
+        reader.Known(relay, "relay.", "host", "port", "tls", "requiresAuth", "username", "password", "allowPlaintextAuth", "maxConnections");
         settings.Relay = new RelaySettings
         {
-            Host = String(relay, "relay.host", errors) ?? string.Empty,
-            Port = Integer(relay, "relay.port", 1, 65535, errors) ?? 25,
-            Tls = Enum<RelayTls>(relay, "relay.tls", errors) ?? RelayTls.None,
-            RequiresAuth = Boolean(relay, "relay.requiresAuth", errors) ?? false,
-            Username = String(relay, "relay.username", errors) ?? string.Empty,
-            Password = new Secret(String(relay, "relay.password", errors) ?? string.Empty),
-            AllowPlaintextAuth = Boolean(relay, "relay.allowPlaintextAuth", errors) ?? false,
-            MaxConnections = Integer(relay, "relay.maxConnections", 1, 100, errors) ?? 5,
+            Host = reader.String(relay, "relay.host") ?? defaults.Relay.Host,
+            Port = reader.Integer(relay, "relay.port", 1, 65535) ?? defaults.Relay.Port,
+            Tls = reader.Enum<RelayTls>(relay, "relay.tls") ?? defaults.Relay.Tls,
+            RequiresAuth = reader.Boolean(relay, "relay.requiresAuth") ?? defaults.Relay.RequiresAuth,
+            Username = reader.String(relay, "relay.username") ?? defaults.Relay.Username,
+            Password = reader.String(relay, "relay.password") is { } password ? new Secret(password) : defaults.Relay.Password,
+            AllowPlaintextAuth = reader.Boolean(relay, "relay.allowPlaintextAuth") ?? defaults.Relay.AllowPlaintextAuth,
+            MaxConnections = reader.Integer(relay, "relay.maxConnections", 1, 100) ?? defaults.Relay.MaxConnections,
         };
 
         if (settings.Mode != DeliveryMode.Direct && settings.Relay.Host.Trim().Length == 0)
         {
-            errors.Add("relay.host", $"is required when mode is {settings.Mode}");
+            reader.Error("relay.host", $"is required when mode is {settings.Mode}");
         }
 
         if (settings.Relay.RequiresAuth && settings.Relay.Username.Length == 0)
         {
-            errors.Add("relay.username", "is required when relay.requiresAuth is true");
+            reader.Error("relay.username", "is required when relay.requiresAuth is true");
         }
 
-        settings.TrustedCertificates = Certificates(root, errors);
+        settings.TrustedCertificates = Certificates(root, reader);
 
-        var timing = Object(root, "timing", errors);
-        Known(timing, "timing.", errors, "threads", "maxLoadPerHour", "retryDays", "schedule");
-        var schedule = Object(timing, "timing.schedule", errors);
-        Known(schedule, "timing.schedule.", errors, "timeZone", "windows");
+        var timing = reader.Object(root, "timing");
+        reader.Known(timing, "timing.", "threads", "maxLoadPerHour", "retryDays", "schedule");
+        var schedule = reader.Object(timing, "timing.schedule");
+        reader.Known(schedule, "timing.schedule.", "timeZone", "windows");
         settings.Timing = new TimingSettings
         {
-            Threads = Integer(timing, "timing.threads", 1, 500, errors) ?? 10,
-            MaxLoadPerHour = Integer(timing, "timing.maxLoadPerHour", 0, int.MaxValue, errors) ?? 0,
-            RetryDays = Number(timing, "timing.retryDays", errors) ?? 5,
+            Threads = reader.Integer(timing, "timing.threads", 1, 500) ?? defaults.Timing.Threads,
+            MaxLoadPerHour = reader.Integer(timing, "timing.maxLoadPerHour", 0, int.MaxValue) ?? defaults.Timing.MaxLoadPerHour,
+            RetryDays = reader.Days(timing, "timing.retryDays") ?? defaults.Timing.RetryDays,
             Schedule = new ScheduleSettings
             {
-                TimeZone = String(schedule, "timing.schedule.timeZone", errors) ?? "UTC",
-                Windows = Windows(schedule, errors),
+                TimeZone = reader.String(schedule, "timing.schedule.timeZone") ?? defaults.Timing.Schedule.TimeZone,
+                Windows = Windows(schedule, reader),
             },
         };
 
         if (!TimeZoneInfo.TryFindSystemTimeZoneById(settings.Timing.Schedule.TimeZone, out _))
         {
-            errors.Add("timing.schedule.timeZone", $"'{settings.Timing.Schedule.TimeZone}' is not a known IANA time zone");
+            reader.Error("timing.schedule.timeZone", $"'{settings.Timing.Schedule.TimeZone}' is not a known IANA time zone");
         }
 
         return settings;
     }
 
-    private static List<TrustedCertificate> Certificates(JsonObject root, Errors errors)
+    private static List<TrustedCertificate> Certificates(JsonObject root, JsonFieldReader reader)
     {
         var list = new List<TrustedCertificate>();
         if (root["trustedCertificates"] is null)
@@ -171,7 +173,7 @@ public static partial class SettingsDocument
 
         if (root["trustedCertificates"] is not JsonArray array)
         {
-            errors.Add("trustedCertificates", "must be a list");
+            reader.Error("trustedCertificates", "must be a list");
             return list;
         }
 
@@ -180,26 +182,27 @@ public static partial class SettingsDocument
             var path = $"trustedCertificates[{i}]";
             if (array[i] is not JsonObject item)
             {
-                errors.Add(path, "must be an object with kind, sha256, subject and (for a CA) pem");
+                reader.Error(path, "must be an object with kind, sha256, subject and (for a CA) pem");
                 continue;
             }
 
-            Known(item, path + ".", errors, "kind", "sha256", "subject", "pem");
+            reader.Known(item, path + ".", "kind", "sha256", "subject", "pem");
+            var defaults = new TrustedCertificate();
             var certificate = new TrustedCertificate
             {
-                Kind = Enum<CertificateKind>(item, $"{path}.kind", errors) ?? CertificateKind.Ca,
-                Sha256 = (String(item, $"{path}.sha256", errors) ?? string.Empty).ToLowerInvariant(),
-                Subject = String(item, $"{path}.subject", errors) ?? string.Empty,
-                Pem = String(item, $"{path}.pem", errors) ?? string.Empty,
+                Kind = reader.Enum<CertificateKind>(item, $"{path}.kind") ?? defaults.Kind,
+                Sha256 = (reader.String(item, $"{path}.sha256") ?? defaults.Sha256).ToLowerInvariant(),
+                Subject = reader.String(item, $"{path}.subject") ?? defaults.Subject,
+                Pem = reader.String(item, $"{path}.pem") ?? defaults.Pem,
             };
             if (!Sha256Pattern().IsMatch(certificate.Sha256))
             {
-                errors.Add($"{path}.sha256", "must be 64 hexadecimal characters");
+                reader.Error($"{path}.sha256", "must be 64 hexadecimal characters");
             }
 
             if (certificate.Kind == CertificateKind.Ca && certificate.Pem.Length == 0)
             {
-                errors.Add($"{path}.pem", "is required for a CA certificate");
+                reader.Error($"{path}.pem", "is required for a CA certificate");
             }
 
             list.Add(certificate);
@@ -208,7 +211,7 @@ public static partial class SettingsDocument
         return list;
     }
 
-    private static List<ScheduleWindow> Windows(JsonObject schedule, Errors errors)
+    private static List<ScheduleWindow> Windows(JsonObject schedule, JsonFieldReader reader)
     {
         var list = new List<ScheduleWindow>();
         if (schedule["windows"] is null)
@@ -218,7 +221,7 @@ public static partial class SettingsDocument
 
         if (schedule["windows"] is not JsonArray array)
         {
-            errors.Add("timing.schedule.windows", "must be a list");
+            reader.Error("timing.schedule.windows", "must be a list");
             return list;
         }
 
@@ -227,27 +230,28 @@ public static partial class SettingsDocument
             var path = $"timing.schedule.windows[{i}]";
             if (array[i] is not JsonObject item)
             {
-                errors.Add(path, "must be an object with days, start and end");
+                reader.Error(path, "must be an object with days, start and end");
                 continue;
             }
 
-            Known(item, path + ".", errors, "days", "start", "end");
+            reader.Known(item, path + ".", "days", "start", "end");
+            // Start and end have no default here: a window without them fails the HH:mm check below.
             var window = new ScheduleWindow
             {
-                Start = String(item, $"{path}.start", errors) ?? string.Empty,
-                End = String(item, $"{path}.end", errors) ?? string.Empty,
+                Start = reader.String(item, $"{path}.start") ?? string.Empty,
+                End = reader.String(item, $"{path}.end") ?? string.Empty,
             };
             foreach (var (name, value) in new[] { ("start", window.Start), ("end", window.End) })
             {
                 if (!TimeOnly.TryParseExact(value, "HH:mm", CultureInfo.InvariantCulture, DateTimeStyles.None, out _))
                 {
-                    errors.Add($"{path}.{name}", "must be a time of day as HH:mm");
+                    reader.Error($"{path}.{name}", "must be a time of day as HH:mm");
                 }
             }
 
             if (item["days"] is not JsonArray days || days.Count == 0)
             {
-                errors.Add($"{path}.days", "must be a non-empty list of Mon, Tue, Wed, Thu, Fri, Sat, Sun");
+                reader.Error($"{path}.days", "must be a non-empty list of Mon, Tue, Wed, Thu, Fri, Sat, Sun");
             }
             else
             {
@@ -257,7 +261,7 @@ public static partial class SettingsDocument
                     var match = DayNames.FirstOrDefault(n => n.Equals(text, StringComparison.OrdinalIgnoreCase));
                     if (match is null)
                     {
-                        errors.Add($"{path}.days", $"'{day?.ToJsonString()}' is not one of Mon, Tue, Wed, Thu, Fri, Sat, Sun");
+                        reader.Error($"{path}.days", $"'{day?.ToJsonString()}' is not one of Mon, Tue, Wed, Thu, Fri, Sat, Sun");
                     }
                     else
                     {
@@ -272,142 +276,6 @@ public static partial class SettingsDocument
         return list;
     }
 
-    private static void Known(JsonObject node, string prefix, Errors errors, params string[] names)
-    {
-        foreach (var (name, _) in node)
-        {
-            if (!names.Contains(name))
-            {
-                errors.Add(prefix + name, "is not a setting");
-            }
-        }
-    }
-
-    private static JsonObject Object(JsonObject parent, string path, Errors errors)
-    {
-        var name = path[(path.LastIndexOf('.') + 1)..];
-        switch (parent[name])
-        {
-            case null:
-                return new JsonObject();
-            case JsonObject o:
-                return o;
-            default:
-                errors.Add(path, "must be an object");
-                return new JsonObject();
-        }
-    }
-
-    private static string? String(JsonObject parent, string path, Errors errors)
-    {
-        var node = parent[path[(path.LastIndexOf('.') + 1)..]];
-        if (node is null)
-        {
-            return null;
-        }
-
-        if (node is JsonValue value && value.GetValueKind() == JsonValueKind.String)
-        {
-            return value.GetValue<string>();
-        }
-
-        errors.Add(path, "must be a string");
-        return null;
-    }
-
-    private static bool? Boolean(JsonObject parent, string path, Errors errors)
-    {
-        var node = parent[path[(path.LastIndexOf('.') + 1)..]];
-        if (node is null)
-        {
-            return null;
-        }
-
-        if (node is JsonValue value && value.GetValueKind() is JsonValueKind.True or JsonValueKind.False)
-        {
-            return value.GetValue<bool>();
-        }
-
-        errors.Add(path, "must be true or false");
-        return null;
-    }
-
-    private static int? Integer(JsonObject parent, string path, int min, int max, Errors errors)
-    {
-        var node = parent[path[(path.LastIndexOf('.') + 1)..]];
-        if (node is null)
-        {
-            return null;
-        }
-
-        if (node is JsonValue value && value.GetValueKind() == JsonValueKind.Number && value.TryGetValue<int>(out var number)
-            && number >= min && number <= max)
-        {
-            return number;
-        }
-
-        errors.Add(path, max == int.MaxValue ? $"must be a whole number, at least {min}" : $"must be between {min} and {max}");
-        return null;
-    }
-
-    private static double? Number(JsonObject parent, string path, Errors errors)
-    {
-        var node = parent[path[(path.LastIndexOf('.') + 1)..]];
-        if (node is null)
-        {
-            return null;
-        }
-
-        if (node is JsonValue value && value.GetValueKind() == JsonValueKind.Number && value.GetValue<double>() is > 0 and <= 3650 and var number)
-        {
-            return number;
-        }
-
-        errors.Add(path, "must be a number of days greater than 0 (decimals allowed)");
-        return null;
-    }
-
-    private static TEnum? Enum<TEnum>(JsonObject parent, string path, Errors errors)
-        where TEnum : struct, System.Enum
-    {
-        var text = String(parent, path, errors);
-        if (text is null)
-        {
-            return null;
-        }
-
-        // Enums are strings, accepted in any case; numbers are not names.
-        if (!int.TryParse(text, out _) && System.Enum.TryParse<TEnum>(text, ignoreCase: true, out var value))
-        {
-            return value;
-        }
-
-        errors.Add(path, $"must be one of {string.Join(", ", System.Enum.GetNames<TEnum>())}");
-        return null;
-    }
-
     [GeneratedRegex("^[0-9a-f]{64}$")]
     private static partial Regex Sha256Pattern();
-
-    private sealed class Errors
-    {
-        private readonly SortedDictionary<string, List<string>> _errors = new(StringComparer.Ordinal);
-
-        public int Count => _errors.Count;
-
-        public void Add(string path, string message)
-        {
-            if (!_errors.TryGetValue(path, out var list))
-            {
-                _errors[path] = list = [];
-            }
-
-            if (!list.Contains(message))
-            {
-                list.Add(message);
-            }
-        }
-
-        public IReadOnlyDictionary<string, string[]> ToDictionary() => _errors.ToDictionary(kv => kv.Key, kv => kv.Value.ToArray());
-    }
 }

@@ -2,7 +2,7 @@ using AyTrack.Core.Addresses;
 using AyTrack.Core.Configuration;
 using AyTrack.Core.Messages;
 using AyTrack.Contracts;
-using AyTrack.Smtp.Spool;
+using AyTrack.Core.Spool;
 using Microsoft.AspNetCore.Http.HttpResults;
 
 namespace AyTrack.Node.Admin;

@@ -9,7 +9,7 @@ using AyTrack.Actors.Settings;
 using AyTrack.Core.Domains;
 using AyTrack.Core.Addresses;
 using AyTrack.Contracts;
-using AyTrack.Smtp.Spool;
+using AyTrack.Core.Spool;
 
 namespace AyTrack.Node.Admin;
 

@@ -4,7 +4,7 @@ using AyTrack.Core.Configuration;
 using AyTrack.Core.Delivery;
 using AyTrack.Smtp.Dns;
 using AyTrack.Smtp.Logging;
-using AyTrack.Smtp.Spool;
+using AyTrack.Core.Spool;
 using MailKit.Net.Smtp;
 using MailKit.Security;
 using Microsoft.Extensions.Logging;

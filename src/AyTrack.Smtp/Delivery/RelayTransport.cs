@@ -8,7 +8,7 @@ using AyTrack.Core.Delivery;
 using AyTrack.Core.Settings;
 using AyTrack.Smtp.Dns;
 using AyTrack.Smtp.Logging;
-using AyTrack.Smtp.Spool;
+using AyTrack.Core.Spool;
 using MailKit.Security;
 using Microsoft.Extensions.Logging;
 

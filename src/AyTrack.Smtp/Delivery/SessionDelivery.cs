@@ -4,7 +4,7 @@ using System.Net.Sockets;
 using AyTrack.Core.Configuration;
 using AyTrack.Core.Delivery;
 using AyTrack.Smtp.Logging;
-using AyTrack.Smtp.Spool;
+using AyTrack.Core.Spool;
 using MailKit;
 using MailKit.Net.Smtp;
 using MailKit.Security;

@@ -1,6 +1,6 @@
 using System.Net;
 using AyTrack.Core.Configuration;
-using AyTrack.Smtp.Spool;
+using AyTrack.Core.Spool;
 using Microsoft.Extensions.Logging;
 using SmtpServer;
 using SmtpServer.ComponentModel;

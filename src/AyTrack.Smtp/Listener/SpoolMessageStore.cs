@@ -3,7 +3,7 @@ using System.Text;
 using AyTrack.Core.Addresses;
 using AyTrack.Core.Configuration;
 using AyTrack.Core.Messages;
-using AyTrack.Smtp.Spool;
+using AyTrack.Core.Spool;
 using Microsoft.Extensions.Logging;
 using SmtpServer;
 using SmtpServer.Protocol;

@@ -2,27 +2,15 @@ using System.Text;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using AyTrack.Core.Configuration;
+using AyTrack.Core.Delivery;
 
 namespace AyTrack.Smtp.Logging;
-
-/// <summary>One line of the delivery log: one recipient in one attempt.</summary>
-public sealed record DeliveryLogEntry(
-    DateTimeOffset Time,
-    string QueueId,
-    string? MessageId,
-    string Recipient,
-    string Outcome,
-    string Reply,
-    string? MxHost,
-    string? Ip,
-    bool Tls,
-    int Attempt);
 
 /// <summary>
 /// The structured delivery log: one JSON object per line in &lt;DataDir&gt;/delivery.log, rotated by size to
 /// delivery.log.1 … delivery.log.N (oldest dropped), so it never fills the disk.
 /// </summary>
-public sealed class DeliveryLog : IDisposable
+public sealed class DeliveryLog : IDeliveryLog, IDisposable
 {
     private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web)
     {

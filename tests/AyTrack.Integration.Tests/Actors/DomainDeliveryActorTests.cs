@@ -6,7 +6,8 @@ using AyTrack.Core.Addresses;
 using AyTrack.Core.Delivery;
 using AyTrack.Core.Domains;
 using AyTrack.Core.Settings;
-using AyTrack.Smtp.Spool;
+using AyTrack.Core.Spool;
+using AyTrack.Spool;
 using Xunit;
 
 namespace AyTrack.Integration.Tests.Actors;
@@ -30,19 +31,20 @@ public sealed class DomainDeliveryActorTests() : TestKit("akka.test.single-expec
     }
 
     [Fact]
-    public void Enqueue_is_confirmed_once_and_a_repeat_causes_no_second_delivery()
+    public void A_message_is_confirmed_once_durable_and_a_repeat_causes_no_second_delivery()
     {
         var workers = CreateTestProbe();
         var actor = Sys.ActorOf(Create(workers, new DomainActorSettings(5, 10, TimeSpan.FromMinutes(1))));
-        var enqueue = new DomainCommands.Enqueue(Domain, new QueueId("q1"), ["a@alpha.test"], DateTimeOffset.UtcNow);
+        var enqueue = new DomainCommands.EnqueueBatch(Domain, [new DomainCommands.NewMessage(Domain, new QueueId("q1"), ["a@alpha.test"], DateTimeOffset.UtcNow)]);
 
         actor.Tell(enqueue);
-        ExpectMsg<DomainCommands.Enqueued>(e => Assert.Equal("q1", e.Id.Value));
+        ExpectMsg<DomainCommands.EnqueuedBatch>(e => Assert.Equal(1, e.Messages));
         var batch = workers.ExpectMsg<WorkerCommands.DeliverBatch>();
+        Assert.Equal("q1", Assert.Single(batch.Items).Id.Value);
         Assert.Equal(["a@alpha.test"], Assert.Single(batch.Items).Recipients);
 
         actor.Tell(enqueue);
-        ExpectMsg<DomainCommands.Enqueued>();
+        ExpectMsg<DomainCommands.EnqueuedBatch>();
         workers.ExpectNoMsg(TimeSpan.FromMilliseconds(300));
     }
 
@@ -54,9 +56,9 @@ public sealed class DomainDeliveryActorTests() : TestKit("akka.test.single-expec
         var now = DateTimeOffset.UtcNow;
         var batch = new DomainCommands.EnqueueBatch(Domain,
         [
-            new DomainCommands.Enqueue(Domain, new QueueId("q1"), ["a@alpha.test"], now),
-            new DomainCommands.Enqueue(Domain, new QueueId("q2"), ["b@alpha.test", "c@alpha.test"], now.AddSeconds(1)),
-            new DomainCommands.Enqueue(Domain, new QueueId("q1"), ["a@alpha.test"], now),
+            new DomainCommands.NewMessage(Domain, new QueueId("q1"), ["a@alpha.test"], now),
+            new DomainCommands.NewMessage(Domain, new QueueId("q2"), ["b@alpha.test", "c@alpha.test"], now.AddSeconds(1)),
+            new DomainCommands.NewMessage(Domain, new QueueId("q1"), ["a@alpha.test"], now),
         ]);
 
         actor.Tell(batch);
@@ -78,8 +80,8 @@ public sealed class DomainDeliveryActorTests() : TestKit("akka.test.single-expec
         var actor = Sys.ActorOf(Create(workers, new DomainActorSettings(2, 1, TimeSpan.FromMinutes(1))));
         for (var i = 0; i < 5; i++)
         {
-            actor.Tell(new DomainCommands.Enqueue(Domain, new QueueId($"q{i}"), [$"u{i}@alpha.test"], DateTimeOffset.UtcNow.AddSeconds(i)));
-            ExpectMsg<DomainCommands.Enqueued>();
+            actor.Tell(new DomainCommands.EnqueueBatch(Domain, [new DomainCommands.NewMessage(Domain, new QueueId($"q{i}"), [$"u{i}@alpha.test"], DateTimeOffset.UtcNow.AddSeconds(i))]));
+            ExpectMsg<DomainCommands.EnqueuedBatch>();
         }
 
         var first = workers.ExpectMsg<WorkerCommands.DeliverBatch>();
@@ -103,8 +105,8 @@ public sealed class DomainDeliveryActorTests() : TestKit("akka.test.single-expec
         var workers = CreateTestProbe();
         var actor = Sys.ActorOf(Create(workers, new DomainActorSettings(1, 10, TimeSpan.FromMilliseconds(300))));
 
-        actor.Tell(new DomainCommands.Enqueue(Domain, new QueueId("q1"), ["a@alpha.test"], DateTimeOffset.UtcNow));
-        ExpectMsg<DomainCommands.Enqueued>();
+        actor.Tell(new DomainCommands.EnqueueBatch(Domain, [new DomainCommands.NewMessage(Domain, new QueueId("q1"), ["a@alpha.test"], DateTimeOffset.UtcNow)]));
+        ExpectMsg<DomainCommands.EnqueuedBatch>();
         workers.ExpectMsg<WorkerCommands.DeliverBatch>();
 
         AwaitAssert(() =>
@@ -123,8 +125,8 @@ public sealed class DomainDeliveryActorTests() : TestKit("akka.test.single-expec
         var workers = CreateTestProbe();
         var settings = new DomainActorSettings(5, 10, TimeSpan.FromMinutes(1));
         var first = Sys.ActorOf(Create(workers, settings));
-        first.Tell(new DomainCommands.Enqueue(Domain, new QueueId("q1"), ["a@alpha.test", "b@alpha.test"], DateTimeOffset.UtcNow));
-        ExpectMsg<DomainCommands.Enqueued>();
+        first.Tell(new DomainCommands.EnqueueBatch(Domain, [new DomainCommands.NewMessage(Domain, new QueueId("q1"), ["a@alpha.test", "b@alpha.test"], DateTimeOffset.UtcNow)]));
+        ExpectMsg<DomainCommands.EnqueuedBatch>();
         var batch = workers.ExpectMsg<WorkerCommands.DeliverBatch>();
         // a is delivered, b is not answered before the actor stops.
         workers.Reply(new WorkerCommands.BatchDelivered(batch.BatchId, [new MessageAttempt(new QueueId("q1"),

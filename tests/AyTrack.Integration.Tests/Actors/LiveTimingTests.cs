@@ -6,7 +6,8 @@ using AyTrack.Core.Addresses;
 using AyTrack.Core.Delivery;
 using AyTrack.Core.Domains;
 using AyTrack.Core.Settings;
-using AyTrack.Smtp.Spool;
+using AyTrack.Core.Spool;
+using AyTrack.Spool;
 using Xunit;
 
 namespace AyTrack.Integration.Tests.Actors;
@@ -45,8 +46,8 @@ public sealed class LiveTimingTests() : TestKit("akka.test.single-expect-default
         var actor = Sys.ActorOf(DomainDeliveryActor.Props(Domain.Value, workers, CreateTestProbe(), _spool,
             new DomainActorSettings(5, 10, TimeSpan.FromMinutes(1)), live, new DeliveryRate(now)));
 
-        actor.Tell(new DomainCommands.Enqueue(Domain, new QueueId("q1"), ["a@alpha.test"], DateTimeOffset.UtcNow));
-        ExpectMsg<DomainCommands.Enqueued>();
+        actor.Tell(new DomainCommands.EnqueueBatch(Domain, [new DomainCommands.NewMessage(Domain, new QueueId("q1"), ["a@alpha.test"], DateTimeOffset.UtcNow)]));
+        ExpectMsg<DomainCommands.EnqueuedBatch>();
         Assert.False(live.Current.Schedule.IsOpen(DateTimeOffset.UtcNow));
         workers.ExpectNoMsg(TimeSpan.FromMilliseconds(Math.Min(2000, Math.Max(0, (opening - DateTimeOffset.UtcNow).TotalMilliseconds - 500))));
 
@@ -63,8 +64,8 @@ public sealed class LiveTimingTests() : TestKit("akka.test.single-expect-default
         var workers = CreateTestProbe();
         var actor = Sys.ActorOf(DomainDeliveryActor.Props(Domain.Value, workers, CreateTestProbe(), _spool,
             new DomainActorSettings(5, 10, TimeSpan.FromMinutes(1)), live, new DeliveryRate(DateTimeOffset.UtcNow)));
-        actor.Tell(new DomainCommands.Enqueue(Domain, new QueueId("q1"), ["a@alpha.test"], DateTimeOffset.UtcNow));
-        ExpectMsg<DomainCommands.Enqueued>();
+        actor.Tell(new DomainCommands.EnqueueBatch(Domain, [new DomainCommands.NewMessage(Domain, new QueueId("q1"), ["a@alpha.test"], DateTimeOffset.UtcNow)]));
+        ExpectMsg<DomainCommands.EnqueuedBatch>();
         workers.ExpectNoMsg(TimeSpan.FromMilliseconds(500));
 
         live.Update(new SettingsSnapshot(new OperatorSettings(), 2));
@@ -88,8 +89,8 @@ public sealed class LiveTimingTests() : TestKit("akka.test.single-expect-default
 
         for (var i = 0; i < 10; i++)
         {
-            actor.Tell(new DomainCommands.Enqueue(Domain, new QueueId($"q{i}"), [$"u{i}@alpha.test"], now.AddMilliseconds(i)));
-            ExpectMsg<DomainCommands.Enqueued>();
+            actor.Tell(new DomainCommands.EnqueueBatch(Domain, [new DomainCommands.NewMessage(Domain, new QueueId($"q{i}"), [$"u{i}@alpha.test"], now.AddMilliseconds(i))]));
+            ExpectMsg<DomainCommands.EnqueuedBatch>();
         }
 
         // The bucket was drained before: only what refills (0.1/s) may start, so at most one within two seconds.

@@ -3,7 +3,7 @@ using System.Net.Http.Headers;
 using System.Net.Http.Json;
 using AyTrack.Contracts;
 using AyTrack.Core.Settings;
-using AyTrack.LoopbackWorld;
+using AyTrack.Loopback;
 
 namespace AyTrack.Integration.Tests.Support;
 
@@ -30,7 +30,7 @@ public sealed class TestCluster : IAsyncDisposable
 
     public List<ClusterNode> Nodes { get; } = [];
 
-    public static async Task<TestCluster> StartAsync(LoopbackWorld.LoopbackWorld world, int nodes, params string[] extraArguments)
+    public static async Task<TestCluster> StartAsync(LoopbackWorld world, int nodes, params string[] extraArguments)
     {
         var postgres = await PostgresServer.StartAsync();
         var database = await postgres.CreateDatabaseAsync("aytrack");
@@ -85,7 +85,7 @@ public sealed class TestCluster : IAsyncDisposable
         await _postgres.DisposeAsync();
     }
 
-    private async Task<ClusterNode> StartNodeAsync(LoopbackWorld.LoopbackWorld world, int number, int port)
+    private async Task<ClusterNode> StartNodeAsync(LoopbackWorld world, int number, int port)
     {
         var dataDir = Path.Combine(_root, $"node{number}");
         var process = await NodeProcess.StartAsync(dataDir, [.. world.NodeArguments(dataDir), .. _arguments, $"--AyTrack:Cluster:Port={port}"]);

@@ -1,8 +1,9 @@
 using System.Net;
 using System.Net.Http.Headers;
+using AyTrack.Loopback;
 using AyTrack.Node;
 using AyTrack.Node.Admin;
-using AyTrack.Smtp.Spool;
+using AyTrack.Core.Spool;
 using MailKit.Net.Smtp;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.DependencyInjection;
@@ -42,7 +43,7 @@ public sealed class TestNode : IAsyncDisposable
 
     public ISpool Spool => _app.Services.GetRequiredService<ISpool>();
 
-    public static async Task<TestNode> StartAsync(LoopbackWorld.LoopbackWorld world, params string[] extraArguments)
+    public static async Task<TestNode> StartAsync(LoopbackWorld world, params string[] extraArguments)
     {
         var dataDir = Path.Combine(Path.GetTempPath(), "aytrack-tests", Guid.NewGuid().ToString("N"));
         Directory.CreateDirectory(dataDir);

@@ -1,0 +1,11 @@
+namespace AyTrack.Actors.Domains;
+
+/// <summary>Limits and timing the domain actor works with; from AyTrack:Delivery and the operator settings.</summary>
+public sealed record DomainActorSettings(int MaxConnections, int BatchSize, TimeSpan BatchReplyTimeout)
+{
+    public TimeSpan MinBackoff { get; init; } = TimeSpan.FromMinutes(5);
+
+    public TimeSpan MaxBackoff { get; init; } = TimeSpan.FromHours(1);
+
+    public int SnapshotEvery { get; init; } = 200;
+}

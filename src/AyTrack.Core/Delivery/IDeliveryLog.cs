@@ -1,0 +1,23 @@
+namespace AyTrack.Core.Delivery;
+
+/// <summary>One line of the delivery log: one recipient in one attempt.</summary>
+public sealed record DeliveryLogEntry(
+    DateTimeOffset Time,
+    string QueueId,
+    string? MessageId,
+    string Recipient,
+    string Outcome,
+    string Reply,
+    string? MxHost,
+    string? Ip,
+    bool Tls,
+    int Attempt);
+
+/// <summary>
+/// Where every attempt's outcome per recipient is recorded (the structured delivery log): the transports write
+/// attempts, the domain actor operator deletions, the bounce actor the DSNs it queued.
+/// </summary>
+public interface IDeliveryLog
+{
+    void Write(IEnumerable<DeliveryLogEntry> entries);
+}

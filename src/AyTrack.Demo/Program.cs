@@ -1,0 +1,3 @@
+using AyTrack.Demo;
+
+return await DemoCommand.RunAsync(args, Console.Out, Console.Error);

@@ -1,0 +1,78 @@
+using System.Net;
+using System.Net.Sockets;
+using System.Text;
+
+namespace AyTrack.Loopback;
+
+/// <summary>A reply line group as the server sent it.</summary>
+public sealed record RawReply(int Code, string Text)
+{
+    public override string ToString() => $"{Code} {Text}";
+}
+
+/// <summary>
+/// An SMTP client that sends exactly the bytes it is given: for conversations a well-behaved library will not hold
+/// (bare LF, smuggling attempts, DATA without a SIZE declaration, pipelined commands).
+/// </summary>
+public sealed class RawSmtpClient : IAsyncDisposable
+{
+    private readonly TcpClient _tcp;
+    private readonly NetworkStream _stream;
+    private readonly StreamReader _reader;
+
+    private RawSmtpClient(TcpClient tcp)
+    {
+        _tcp = tcp;
+        _stream = tcp.GetStream();
+        _reader = new StreamReader(_stream, Encoding.UTF8);
+    }
+
+    public RawReply Greeting { get; private set; } = new(0, string.Empty);
+
+    public static async Task<RawSmtpClient> ConnectAsync(IPEndPoint endpoint, IPAddress? localAddress = null)
+    {
+        // No Nagle: a client that writes a command in two pieces would otherwise wait for the server's delayed ACK
+        // (40 ms on Linux) before the second, and measure that instead of the server.
+        var tcp = localAddress is null ? new TcpClient() : new TcpClient(new IPEndPoint(localAddress, 0));
+        tcp.NoDelay = true;
+        await tcp.ConnectAsync(endpoint);
+        var client = new RawSmtpClient(tcp);
+        client.Greeting = await client.ReadReplyAsync();
+        return client;
+    }
+
+    public async Task<RawReply> CommandAsync(string line)
+    {
+        await WriteAsync(line + "\r\n");
+        return await ReadReplyAsync();
+    }
+
+    public async Task WriteAsync(string text) => await WriteAsync(Encoding.UTF8.GetBytes(text));
+
+    public async Task WriteAsync(byte[] bytes)
+    {
+        await _stream.WriteAsync(bytes);
+        await _stream.FlushAsync();
+    }
+
+    public async Task<RawReply> ReadReplyAsync()
+    {
+        var lines = new List<string>();
+        while (true)
+        {
+            var line = await _reader.ReadLineAsync().WaitAsync(TimeSpan.FromSeconds(30))
+                       ?? throw new IOException("connection closed while waiting for a reply");
+            lines.Add(line.Length > 4 ? line[4..] : string.Empty);
+            if (line.Length < 4 || line[3] != '-')
+            {
+                return new RawReply(int.Parse(line[..3]), string.Join("\n", lines));
+            }
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _stream.DisposeAsync();
+        _tcp.Dispose();
+    }
+}

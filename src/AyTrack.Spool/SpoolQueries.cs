@@ -1,0 +1,49 @@
+using System.Data.Common;
+using AyTrack.Core.Addresses;
+using AyTrack.Core.Spool;
+
+namespace AyTrack.Spool;
+
+/// <summary>Reading what both spools answer the same way, whatever their SQL dialect.</summary>
+internal static class SpoolQueries
+{
+    /// <summary>The domains a one-column query returns.</summary>
+    public static async Task<IReadOnlyList<RecipientDomain>> ReadDomainsAsync(DbCommand command, CancellationToken cancellationToken)
+    {
+        var domains = new List<RecipientDomain>();
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        while (await reader.ReadAsync(cancellationToken))
+        {
+            domains.Add(new RecipientDomain(reader.GetString(0)));
+        }
+
+        return domains;
+    }
+
+    /// <summary>
+    /// A message from a command whose first result is (sender, received_at in Unix ms, smtputf8, message_id, body) and
+    /// whose second is its recipients' addresses; null when there is no such message.
+    /// </summary>
+    public static async Task<SpooledMessage?> ReadMessageAsync(DbCommand command, QueueId id, CancellationToken cancellationToken)
+    {
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        if (!await reader.ReadAsync(cancellationToken))
+        {
+            return null;
+        }
+
+        var sender = reader.GetString(0);
+        var received = DateTimeOffset.FromUnixTimeMilliseconds(reader.GetInt64(1));
+        var utf8 = reader.GetBoolean(2);
+        var messageId = reader.IsDBNull(3) ? null : reader.GetString(3);
+        var body = reader.GetFieldValue<byte[]>(4);
+        await reader.NextResultAsync(cancellationToken);
+        var recipients = new List<EmailAddress>();
+        while (await reader.ReadAsync(cancellationToken))
+        {
+            recipients.Add(EmailAddress.Parse(reader.GetString(0)));
+        }
+
+        return new SpooledMessage(new SpoolEnvelope(id, sender, recipients, received, utf8, messageId), body);
+    }
+}
