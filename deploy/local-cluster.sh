@@ -8,6 +8,10 @@
 #   --dir DIR       where data goes (default: a new directory under /tmp)
 #   --keep          keep DIR after stopping
 #   --node-dll PATH run this AyTrack.Node.dll instead of building src/AyTrack.Node (Release) first
+#                   (the aytrack CLI is taken from beside it when it is there, else built too)
+#
+# The nodes talk mutual TLS: the script makes a CA and a certificate per node with `aytrack cluster cert`, and each
+# node trusts only certificates that CA issued (AyTrack:Cluster:Tls:CaPath).
 #
 # Delivery is limited to 127.0.0.0/8 (AyTrack:Delivery:AllowedDestinations): mail relayed to this cluster can
 # never leave the machine. The nodes share one admin token, written to each node's data directory, so the CLI
@@ -24,7 +28,7 @@ while [ $# -gt 0 ]; do
         --dir) dir="$2"; shift 2 ;;
         --keep) keep=1; shift ;;
         --node-dll) node_dll="$2"; shift 2 ;;
-        -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
         *) echo "unknown option: $1 (see --help)" >&2; exit 2 ;;
     esac
 done
@@ -71,6 +75,20 @@ if [ -z "$node_dll" ]; then
         || { cat "$dir/build.log" >&2; exit 1; }
     node_dll="$dir/bin/AyTrack.Node.dll"
 fi
+cli_dll="$(dirname "$node_dll")/aytrack.dll"
+if [ ! -f "$cli_dll" ]; then
+    echo "Building the aytrack CLI (Release)..."
+    dotnet build "$repo/src/AyTrack.Cli" -c Release -o "$dir/cli" -nologo -v quiet >"$dir/build-cli.log" 2>&1 \
+        || { cat "$dir/build-cli.log" >&2; exit 1; }
+    cli_dll="$dir/cli/aytrack.dll"
+fi
+
+echo "Making the cluster's CA and a certificate per node..."
+mkdir -p "$dir/tls"
+dotnet "$cli_dll" cluster cert create-ca --out "$dir/tls/ca.pfx" --name "AyTrack local cluster CA" >/dev/null
+for k in 1 2 3; do
+    dotnet "$cli_dll" cluster cert create --ca "$dir/tls/ca.pfx" --out "$dir/tls/node$k.pfx" --name 127.0.0.1 --san localhost >/dev/null
+done
 
 pg_port=$base
 echo "Starting PostgreSQL on 127.0.0.1:$pg_port..."
@@ -84,7 +102,7 @@ as_pg "$pg_bin/psql" -h 127.0.0.1 -p "$pg_port" -U aytrack -d postgres -qc "CREA
 connection="Host=127.0.0.1;Port=$pg_port;Database=aytrack;Username=aytrack"
 
 token="$(head -c 32 /dev/urandom | base64 | tr -d '=+/' | cut -c1-43)"
-seed="akka.tcp://aytrack@127.0.0.1:$((base + 1))"
+seed="akka.ssl.tcp://aytrack@127.0.0.1:$((base + 1))"
 for k in 1 2 3; do
     node_dir="$dir/node$k"
     mkdir -p "$node_dir"
@@ -101,6 +119,8 @@ for k in 1 2 3; do
         "--AyTrack:Cluster:Hostname=127.0.0.1" \
         "--AyTrack:Cluster:Port=$((base + k))" \
         "--AyTrack:Cluster:SeedNodes:0=$seed" \
+        "--AyTrack:Cluster:Tls:CertificatePath=$dir/tls/node$k.pfx" \
+        "--AyTrack:Cluster:Tls:CaPath=$dir/tls/ca.crt" \
         >"$node_dir/node.log" 2>&1 &
     pids+=($!)
     echo "Starting node$k..."
@@ -125,9 +145,9 @@ done
 cat <<TEXT
 
 AyTrack local cluster is up. Data: $dir
-  node1  SMTP 127.0.0.1:$((base + 11))  admin http://127.0.0.1:$((base + 21))  cluster akka.tcp://aytrack@127.0.0.1:$((base + 1))
-  node2  SMTP 127.0.0.1:$((base + 12))  admin http://127.0.0.1:$((base + 22))  cluster akka.tcp://aytrack@127.0.0.1:$((base + 2))
-  node3  SMTP 127.0.0.1:$((base + 13))  admin http://127.0.0.1:$((base + 23))  cluster akka.tcp://aytrack@127.0.0.1:$((base + 3))
+  node1  SMTP 127.0.0.1:$((base + 11))  admin http://127.0.0.1:$((base + 21))  cluster akka.ssl.tcp://aytrack@127.0.0.1:$((base + 1))
+  node2  SMTP 127.0.0.1:$((base + 12))  admin http://127.0.0.1:$((base + 22))  cluster akka.ssl.tcp://aytrack@127.0.0.1:$((base + 2))
+  node3  SMTP 127.0.0.1:$((base + 13))  admin http://127.0.0.1:$((base + 23))  cluster akka.ssl.tcp://aytrack@127.0.0.1:$((base + 3))
   PostgreSQL 127.0.0.1:$pg_port, database aytrack, user aytrack
 The admin token is in $dir/node1/admin.token (the same for every node). Try:
   dotnet run --project $repo/src/AyTrack.Cli -- --data-dir $dir/node1 cluster show

@@ -10,6 +10,8 @@ using AyTrack.Core.Configuration;
 using AyTrack.Core.Delivery;
 using AyTrack.Core.Settings;
 using AyTrack.Node.Admin;
+using AyTrack.Node.Remoting;
+using AyTrack.Node.Secrets;
 using AyTrack.Smtp.Delivery;
 using AyTrack.Smtp.Dns;
 using AyTrack.Smtp.Logging;
@@ -61,7 +63,7 @@ public static class NodeHost
         services.AddSingleton(new DeliveryRate(DateTimeOffset.UtcNow));
         services.AddSingleton(SecretBox.LoadOrCreate(string.IsNullOrWhiteSpace(options.Secrets.KeyFile)
             ? Path.Combine(dataDir, "secrets.key")
-            : Path.GetFullPath(options.Secrets.KeyFile)));
+            : Path.GetFullPath(options.Secrets.KeyFile), () => SealedSettingsProbe.Find(options.Persistence, SqliteJournalConnectionString(options, dataDir))));
         services.AddSingleton(new DeliveryLog(dataDir, options.DeliveryLog));
         services.AddSingleton<IDeliveryLog>(sp => sp.GetRequiredService<DeliveryLog>());
         services.AddSingleton(sp => new DirectMxTransport(
@@ -79,6 +81,9 @@ public static class NodeHost
         services.Configure<HostOptions>(o => o.ShutdownTimeout = options.Listener.ShutdownGrace + TimeSpan.FromSeconds(30));
 
         var cluster = options.Cluster;
+        var clusterTls = ClusterTls.Load(cluster, dataDir, TimeProvider.System);
+        services.AddSingleton(new ClusterTransport(clusterTls));
+        services.AddHostedService<ClusterTransportReport>();
         services.AddAkka(ClusterMembershipOptions.SystemName, (akka, _) =>
         {
             akka.ConfigureLoggers(setup =>
@@ -87,7 +92,13 @@ public static class NodeHost
                     setup.ClearLoggers();
                     setup.AddLoggerFactory();
                 })
-                .WithRemoting(cluster.Hostname, cluster.Port)
+                .WithRemoting(new RemoteOptions
+                {
+                    HostName = cluster.Hostname,
+                    Port = cluster.Port,
+                    EnableSsl = clusterTls is not null,
+                    Ssl = clusterTls?.ToSslOptions()!,
+                })
                 .WithClustering(new ClusterOptions
                 {
                     Roles = [.. cluster.AllRoles],
@@ -204,15 +215,18 @@ public static class NodeHost
         akka.WithSqlPersistence(PrepareJournal(options, dataDir), ProviderName.SQLiteMS, autoInitialize: true);
     }
 
+    private static string SqliteJournalConnectionString(AyTrackOptions options, string dataDir) =>
+        string.IsNullOrWhiteSpace(options.Persistence.ConnectionString)
+            ? new SqliteConnectionStringBuilder { DataSource = Path.Combine(dataDir, "journal.db"), DefaultTimeout = 30 }.ToString()
+            : options.Persistence.ConnectionString;
+
     /// <summary>
     /// The journal and snapshot store share one SQLite file, switched to WAL once (the mode is stored in the file);
     /// SQLite's default synchronous=FULL then makes every journal commit durable.
     /// </summary>
     private static string PrepareJournal(AyTrackOptions options, string dataDir)
     {
-        var connectionString = string.IsNullOrWhiteSpace(options.Persistence.ConnectionString)
-            ? new SqliteConnectionStringBuilder { DataSource = Path.Combine(dataDir, "journal.db"), DefaultTimeout = 30 }.ToString()
-            : options.Persistence.ConnectionString;
+        var connectionString = SqliteJournalConnectionString(options, dataDir);
         using var connection = new SqliteConnection(connectionString);
         connection.Open();
         using var command = connection.CreateCommand();

@@ -71,7 +71,7 @@ public sealed class ClusterTests(ITestOutputHelper output)
                 .Select(m => m.Address).Order().SequenceEqual(new[] { n1.Address, n2.Address }.Order()), TimeSpan.FromSeconds(30));
         }
 
-        var unknown = await CliAsync(cluster, n1, "cluster", "leave", "akka.tcp://aytrack@127.0.0.1:1");
+        var unknown = await CliAsync(cluster, n1, "cluster", "leave", "akka.ssl.tcp://aytrack@127.0.0.1:1");
         Assert.NotEqual(0, unknown.Exit);
         Assert.Contains("address", unknown.Err);
 
@@ -210,7 +210,7 @@ public sealed class ClusterConfigurationTests
         var error = Assert.Throws<InvalidOperationException>(() => AyTrack.Node.NodeHost.Build(
         [
             $"--AyTrack:DataDir={dataDir}", "--AyTrack:Cluster:Port=4053",
-            "--AyTrack:Cluster:SeedNodes:0=akka.tcp://aytrack@127.0.0.1:4053",
+            "--AyTrack:Cluster:SeedNodes:0=akka.ssl.tcp://aytrack@127.0.0.1:4053",
         ]));
 
         Assert.Contains("AyTrack:Persistence:Provider", error.Message);

@@ -52,7 +52,7 @@ public sealed class LocalClusterScriptTests(ITestOutputHelper output)
             var exit = await AyTrackCli.RunAsync(["--data-dir", Path.Combine(dataDir, "node2"), "cluster", "show", "--url",
                 $"http://127.0.0.1:{basePort + 22}"], stdout, new StringWriter());
             Assert.Equal(0, exit);
-            Assert.Equal(3, stdout.ToString().Split('\n').Count(l => l.Contains("akka.tcp://aytrack@127.0.0.1:") && l.Contains(" Up ")));
+            Assert.Equal(3, stdout.ToString().Split('\n').Count(l => l.Contains("akka.ssl.tcp://aytrack@127.0.0.1:") && l.Contains(" Up ")));
 
             LocalSystem.Signal(process.Id, 2);
             await process.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(120));

@@ -112,6 +112,15 @@ public sealed class SettingsApiTests
             var bytes = await File.ReadAllBytesAsync(file);
             Assert.True(bytes.AsSpan().IndexOf(needle) < 0, $"{Path.GetFileName(file)} contains the password in clear");
         }
+
+        // Without the key the sealed password could never be opened again: the node refuses to start rather than
+        // make a new key, and says which two files are at stake.
+        var keyFile = Path.Combine(dataDir, "secrets.key");
+        File.Move(keyFile, keyFile + ".away");
+        var refused = Assert.Throws<InvalidOperationException>(() => AyTrack.Node.NodeHost.Build([.. world.NodeArguments(dataDir)]));
+        Assert.Contains(keyFile + " is missing", refused.Message);
+        Assert.Contains(Path.Combine(dataDir, "journal.db"), refused.Message);
+        Assert.False(File.Exists(keyFile));
     }
 
     [Fact]
@@ -142,7 +151,7 @@ public sealed class SettingsApiTests
 
         var invalid = await node.Http.PostAsJsonAsync("/api/threads", new { size = 501 });
         Assert.Equal(HttpStatusCode.BadRequest, invalid.StatusCode);
-        var unknownNode = await node.Http.PostAsJsonAsync("/api/threads", new { size = 3, node = "akka.tcp://aytrack@127.0.0.1:1" });
+        var unknownNode = await node.Http.PostAsJsonAsync("/api/threads", new { size = 3, node = "akka.ssl.tcp://aytrack@127.0.0.1:1" });
         Assert.Equal(HttpStatusCode.BadRequest, unknownNode.StatusCode);
     }
 

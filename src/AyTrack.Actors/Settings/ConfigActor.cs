@@ -100,6 +100,23 @@ public sealed class ConfigActor : ReceivePersistentActor
             return;
         }
 
+        if (change.SealedPassword is not null)
+        {
+            // Opened only here, inside the singleton: the password crossed the cluster sealed.
+            try
+            {
+                updated.Relay.Password = _secrets.Open(change.SealedPassword);
+            }
+            catch (System.Security.Cryptography.CryptographicException)
+            {
+                Sender.Tell(new ConfigReplies.Rejected(new Dictionary<string, string[]>
+                {
+                    ["relay.password"] = ["was sealed with another secrets key than this cluster's config actor holds: " +
+                                          "every node needs the same AyTrack:Secrets:KeyFile"],
+                }));
+                return;
+            }
+        }
 
         var before = SettingsDocument.ToJson(_settings);
         var after = SettingsDocument.ToJson(updated);

@@ -8,8 +8,15 @@ public static class ConfigCommands
 {
     public sealed record GetSettings;
 
-    /// <summary>Apply a JSON merge patch. <see cref="ExpectedVersion"/> (from If-Match) must match the current version when given.</summary>
-    public sealed record ChangeSettings(string Patch, long? ExpectedVersion, string By, string Node);
+    /// <summary>
+    /// Apply a JSON merge patch. <see cref="ExpectedVersion"/> (from If-Match) must match the current version when
+    /// given. The patch never holds the relay password: a new one travels in <see cref="SealedPassword"/>, sealed where
+    /// the request arrived (a sealed empty secret clears it); null leaves it as it is.
+    /// </summary>
+    public sealed record ChangeSettings(string Patch, long? ExpectedVersion, string By, string Node)
+    {
+        public string? SealedPassword { get; init; }
+    }
 
     public sealed record GetHistory;
 }

@@ -156,7 +156,7 @@ public sealed class SecretsOptions
 
 public sealed class ClusterMembershipOptions
 {
-    /// <summary>The actor system's name; seed node addresses must use it (akka.tcp://aytrack@host:port).</summary>
+    /// <summary>The actor system's name; seed node addresses must use it (akka.ssl.tcp://aytrack@host:port).</summary>
     public const string SystemName = "aytrack";
 
     /// <summary>The role every AyTrack node has: the config singleton and settings pub-sub live on it.</summary>
@@ -168,7 +168,10 @@ public sealed class ClusterMembershipOptions
     /// <summary>The remoting port; required with seed nodes, 0 = any free port otherwise.</summary>
     public int Port { get; set; }
 
-    /// <summary>Addresses like akka.tcp://aytrack@10.0.0.5:4053; empty = a one-node cluster that joins itself.</summary>
+    /// <summary>
+    /// Addresses like akka.ssl.tcp://aytrack@10.0.0.5:4053 (akka.tcp:// only with <see cref="ClusterTlsOptions.Enabled"/>
+    /// false); empty = a one-node cluster that joins itself.
+    /// </summary>
     public string[] SeedNodes { get; set; } = [];
 
     /// <summary>Extra cluster roles; every node also has <see cref="DeliveryRole"/>.</summary>
@@ -181,6 +184,12 @@ public sealed class ClusterMembershipOptions
     public TimeSpan StableAfter { get; set; } = TimeSpan.FromSeconds(20);
 
     public int NumberOfShards { get; set; } = 100;
+
+    /// <summary>Mutual TLS between nodes (AyTrack:Cluster:Tls): on by default, one node included.</summary>
+    public ClusterTlsOptions Tls { get; set; } = new();
+
+    /// <summary>The scheme of this node's address and of its seeds: Akka.Remote's TLS transport, or plain TCP.</summary>
+    public string Scheme => Tls.Enabled ? "akka.ssl.tcp" : "akka.tcp";
 
     public bool IsMultiNode => SeedNodes.Any(s => !string.IsNullOrWhiteSpace(s));
 
@@ -230,10 +239,23 @@ public sealed class ClusterMembershipOptions
                 continue;
             }
 
-            if (!TryParseSeed(cluster.SeedNodes[i], out var problem))
+            if (!TryParseSeed(cluster.SeedNodes[i], cluster.Scheme, out var problem))
             {
                 errors[$"AyTrack:Cluster:SeedNodes:{i}"] = problem;
             }
+        }
+
+        for (var i = 0; i < cluster.Tls.TrustedThumbprints.Length; i++)
+        {
+            if (!ClusterTlsOptions.IsThumbprint(cluster.Tls.TrustedThumbprints[i]))
+            {
+                errors[$"AyTrack:Cluster:Tls:TrustedThumbprints:{i}"] = "must be a SHA-256 thumbprint: 64 hexadecimal characters";
+            }
+        }
+
+        if (!cluster.Tls.Enabled && (cluster.Tls.CertificatePath.Length > 0 || cluster.Tls.CaPath.Length > 0))
+        {
+            errors["AyTrack:Cluster:Tls:Enabled"] = "is false, yet a certificate or CA is configured: remove them, or turn TLS on";
         }
 
         if (cluster.IsMultiNode)
@@ -254,12 +276,21 @@ public sealed class ClusterMembershipOptions
         return errors;
     }
 
-    private static bool TryParseSeed(string seed, out string problem)
+    private static bool TryParseSeed(string seed, string scheme, out string problem)
     {
         problem = string.Empty;
-        if (!Uri.TryCreate(seed.Trim(), UriKind.Absolute, out var uri) || uri.Scheme != "akka.tcp" || string.IsNullOrEmpty(uri.Host) || uri.Port <= 0)
+        if (!Uri.TryCreate(seed.Trim(), UriKind.Absolute, out var uri) || uri.Scheme is not ("akka.tcp" or "akka.ssl.tcp") ||
+            string.IsNullOrEmpty(uri.Host) || uri.Port <= 0)
         {
-            problem = $"'{seed}' is not an address like akka.tcp://{SystemName}@10.0.0.5:4053";
+            problem = $"'{seed}' is not an address like {scheme}://{SystemName}@10.0.0.5:4053";
+            return false;
+        }
+
+        if (uri.Scheme != scheme)
+        {
+            // A plain seed in a TLS cluster (or the reverse) could never be joined: say which key decides.
+            problem = $"'{seed}' uses {uri.Scheme}://, but AyTrack:Cluster:Tls:Enabled is {(scheme == "akka.ssl.tcp" ? "true" : "false")}, " +
+                      $"so every node's address is {scheme}://";
             return false;
         }
 
@@ -272,3 +303,30 @@ public sealed class ClusterMembershipOptions
         return true;
     }
 }
+
+/// <summary>
+/// Mutual TLS on Akka.Remote (AyTrack:Cluster:Tls). A peer is trusted by our own rule, never by the system's CA
+/// store: with <see cref="CaPath"/> its chain must end at that CA; otherwise its certificate's SHA-256 thumbprint must
+/// be one of <see cref="TrustedThumbprints"/> (default: this node's own certificate).
+/// </summary>
+public sealed class ClusterTlsOptions
+{
+    /// <summary>False is the only way to run the cluster port in plain text; the node then warns at every start.</summary>
+    public bool Enabled { get; set; } = true;
+
+    /// <summary>This node's certificate and key (PKCS#12); empty: &lt;DataDir&gt;/cluster.pfx, made on the first start.</summary>
+    public string CertificatePath { get; set; } = string.Empty;
+
+    /// <summary>The password of <see cref="CertificatePath"/>, if it has one.</summary>
+    public string CertificatePassword { get; set; } = string.Empty;
+
+    /// <summary>A CA certificate (PEM or DER): peers must present a certificate it issued.</summary>
+    public string CaPath { get; set; } = string.Empty;
+
+    /// <summary>Without a CA: the SHA-256 thumbprints of the certificates peers may present (old and new while rotating).</summary>
+    public string[] TrustedThumbprints { get; set; } = [];
+
+    public static bool IsThumbprint(string? text) =>
+        text is { Length: 64 } && text.All(char.IsAsciiHexDigit);
+}
+

@@ -15,17 +15,48 @@ public sealed class SecretBox
 
     private SecretBox(byte[] key) => _key = key;
 
-    public static SecretBox LoadOrCreate(string keyFile)
+    /// <summary>
+    /// Reads the key, or makes one when there is none yet and <paramref name="sealedSecretsExist"/> says nothing was
+    /// sealed before: a new key can never open what an old one sealed, so a missing key with sealed settings stops the
+    /// node instead of quietly starting over. An unreadable key is never replaced.
+    /// </summary>
+    public static SecretBox LoadOrCreate(string keyFile, Func<string?> sealedSecretsExist)
     {
         if (File.Exists(keyFile))
         {
-            var existing = Convert.FromBase64String(File.ReadAllText(keyFile).Trim());
+            string text;
+            try
+            {
+                text = File.ReadAllText(keyFile);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                throw new InvalidOperationException($"AyTrack:Secrets:KeyFile {keyFile} cannot be read ({e.Message}); it is never replaced, " +
+                                                    "because settings sealed with it could not be opened with another", e);
+            }
+
+            byte[] existing;
+            try
+            {
+                existing = Convert.FromBase64String(text.Trim());
+            }
+            catch (FormatException)
+            {
+                existing = [];
+            }
+
             if (existing.Length != 32)
             {
                 throw new InvalidOperationException($"AyTrack:Secrets:KeyFile {keyFile} does not hold a 256-bit key");
             }
 
             return new SecretBox(existing);
+        }
+
+        if (sealedSecretsExist() is { } where)
+        {
+            throw new InvalidOperationException($"AyTrack:Secrets:KeyFile {keyFile} is missing, but {where} holds secrets sealed with a key: " +
+                                                "copy the cluster's secrets.key to that path (docs/security.md). A new key would not open them, so none is made.");
         }
 
         Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(keyFile))!);
@@ -45,6 +76,9 @@ public sealed class SecretBox
         return new SecretBox(key);
     }
 
+    /// <summary>A key for a store that has never sealed anything (tests, tools).</summary>
+    public static SecretBox LoadOrCreate(string keyFile) => LoadOrCreate(keyFile, () => null);
+
     public string Seal(Secret secret)
     {
         var plain = Encoding.UTF8.GetBytes(secret.Reveal());
@@ -56,9 +90,24 @@ public sealed class SecretBox
         return Convert.ToBase64String(output);
     }
 
+    /// <summary>Opens what <see cref="Seal"/> made; anything else (another key, a damaged or forged text) is a CryptographicException.</summary>
     public Secret Open(string sealedText)
     {
-        var input = Convert.FromBase64String(sealedText);
+        byte[] input;
+        try
+        {
+            input = Convert.FromBase64String(sealedText);
+        }
+        catch (FormatException)
+        {
+            throw new CryptographicException("not a sealed secret");
+        }
+
+        if (input.Length < NonceSize + TagSize)
+        {
+            throw new CryptographicException("not a sealed secret");
+        }
+
         var plain = new byte[input.Length - NonceSize - TagSize];
         using var aes = new AesGcm(_key, TagSize);
         aes.Decrypt(input.AsSpan(0, NonceSize), input.AsSpan(NonceSize + TagSize), input.AsSpan(NonceSize, TagSize), plain);

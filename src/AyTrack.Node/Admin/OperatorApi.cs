@@ -9,6 +9,7 @@ using AyTrack.Actors.Settings;
 using AyTrack.Core.Domains;
 using AyTrack.Core.Addresses;
 using AyTrack.Contracts;
+using AyTrack.Core.Settings;
 using AyTrack.Core.Spool;
 
 namespace AyTrack.Node.Admin;
@@ -64,7 +65,7 @@ public static class OperatorApi
             : Results.Text(document.ToJsonString(), "application/json");
     }
 
-    private static async Task<IResult> PatchSettingsAsync(HttpContext http, IRequiredActor<ConfigActor> config, ActorSystem system)
+    private static async Task<IResult> PatchSettingsAsync(HttpContext http, IRequiredActor<ConfigActor> config, ActorSystem system, SecretBox secrets)
     {
         var mediaType = http.Request.ContentType?.Split(';')[0].Trim();
         if (mediaType is not ("application/json" or "application/merge-patch+json"))
@@ -86,10 +87,16 @@ public static class OperatorApi
         }
 
         using var reader = new StreamReader(http.Request.Body);
-        var patch = await reader.ReadToEndAsync();
+        var (patch, errors) = SettingsPatchSealing.Seal(await reader.ReadToEndAsync(), secrets);
+        if (patch is null)
+        {
+            return Results.ValidationProblem(errors);
+        }
+
         var by = Caller(http);
         var reply = await config.ActorRef.Ask<object>(
-            new ConfigCommands.ChangeSettings(patch, expected, by, Cluster.Get(system).SelfAddress.ToString()), AskTimeout);
+            new ConfigCommands.ChangeSettings(patch.Patch, expected, by, Cluster.Get(system).SelfAddress.ToString()) { SealedPassword = patch.SealedPassword },
+            AskTimeout);
         switch (reply)
         {
             case ConfigReplies.Changed changed:

@@ -3,6 +3,8 @@ using Akka.Configuration;
 using Akka.TestKit.Xunit2;
 using AyTrack.Actors.Domains;
 using AyTrack.Actors.Serialization;
+using AyTrack.Actors.Settings;
+using AyTrack.Core.Settings;
 using AyTrack.Core.Addresses;
 using AyTrack.Core.Delivery;
 using AyTrack.Core.Domains;
@@ -16,6 +18,7 @@ public sealed class SerializerTests() : TestKit(ConfigurationFactory.ParseString
     akka.actor.serialization-bindings {
       "{{typeof(IDomainEvent).AssemblyQualifiedName}}" = aytrack
       "{{typeof(DomainQueueSnapshot).AssemblyQualifiedName}}" = aytrack
+      "{{typeof(ConfigCommands.ChangeSettings).AssemblyQualifiedName}}" = aytrack
     }
     """))
 {
@@ -43,6 +46,25 @@ public sealed class SerializerTests() : TestKit(ConfigurationFactory.ParseString
             Assert.StartsWith("domain.", manifest);
             Assert.Equal(System.Text.Json.JsonSerializer.Serialize(value, value.GetType()), System.Text.Json.JsonSerializer.Serialize(copy, copy.GetType()));
         }
+    }
+
+    [Fact]
+    public void A_settings_change_crosses_the_cluster_with_the_password_sealed()
+    {
+        const string password = "correct-horse-battery-staple";
+        var secrets = SecretBox.LoadOrCreate(Path.Combine(Directory.CreateTempSubdirectory("aytrack-key").FullName, "secrets.key"));
+        var (patch, errors) = SettingsPatchSealing.Seal($$$"""{"relay":{"host":"smtp.relay.test","password":"{{{password}}}"}}""", secrets);
+        Assert.Empty(errors);
+        var command = new ConfigCommands.ChangeSettings(patch!.Patch, 3, "cli", "node") { SealedPassword = patch.SealedPassword };
+
+        var serializer = Sys.Serialization.FindSerializerFor(command);
+        var bytes = serializer.ToBinary(command);
+
+        Assert.IsType<AyTrackSerializer>(serializer);
+        Assert.True(bytes.AsSpan().IndexOf(System.Text.Encoding.UTF8.GetBytes(password)) < 0, "the serialized command holds the password");
+        var back = (ConfigCommands.ChangeSettings)((AyTrackSerializer)serializer).FromBinary(bytes, "settings.cmd.change.v1");
+        Assert.Equal(password, secrets.Open(back.SealedPassword!).Reveal());
+        Assert.Equal("""{"relay":{"host":"smtp.relay.test"}}""", back.Patch);
     }
 
     [Fact]

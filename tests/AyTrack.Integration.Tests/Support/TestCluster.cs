@@ -2,6 +2,7 @@ using System.Net;
 using System.Net.Http.Headers;
 using System.Net.Http.Json;
 using AyTrack.Contracts;
+using AyTrack.Contracts.Cluster;
 using AyTrack.Core.Settings;
 using AyTrack.Loopback;
 
@@ -9,8 +10,8 @@ namespace AyTrack.Integration.Tests.Support;
 
 /// <summary>
 /// Three (or more) AyTrack node processes on loopback forming one cluster over a throwaway PostgreSQL: one shared
-/// database, admin token and secrets key, remoting on free ports, node 1 the seed. Node processes log to their data
-/// directories.
+/// database, admin token and secrets key, remoting on free ports with mutual TLS (a CA made for the test issues each
+/// node's certificate), node 1 the seed. Node processes log to their data directories.
 /// </summary>
 public sealed class TestCluster : IAsyncDisposable
 {
@@ -38,6 +39,12 @@ public sealed class TestCluster : IAsyncDisposable
         var keyFile = Path.Combine(root, "secrets.key");
         SecretBox.LoadOrCreate(keyFile);
         var token = Convert.ToHexString(System.Security.Cryptography.RandomNumberGenerator.GetBytes(16));
+        using (var ca = ClusterCertificates.CreateCa("AyTrack test cluster CA", DateTimeOffset.UtcNow))
+        {
+            ClusterCertificates.WritePkcs12(ca, Path.Combine(root, "ca.pfx"), null);
+            ClusterCertificates.WritePem(ca, Path.Combine(root, "ca.crt"));
+        }
+
         var ports = Enumerable.Range(0, nodes).Select(_ => LocalSystem.FreePort()).ToList();
         var cluster = new TestCluster(postgres, root,
         [
@@ -47,6 +54,7 @@ public sealed class TestCluster : IAsyncDisposable
             $"--AyTrack:Secrets:KeyFile={keyFile}",
             $"--AyTrack:Cluster:SeedNodes:0={Address(ports[0])}",
             "--AyTrack:Cluster:StableAfter=00:00:05",
+            $"--AyTrack:Cluster:Tls:CaPath={Path.Combine(root, "ca.crt")}",
             .. extraArguments,
         ], token);
         try
@@ -73,7 +81,20 @@ public sealed class TestCluster : IAsyncDisposable
         }
     }
 
-    public static string Address(int port) => $"akka.tcp://aytrack@127.0.0.1:{port}";
+    public static string Address(int port) => $"akka.ssl.tcp://aytrack@127.0.0.1:{port}";
+
+    /// <summary>The directory the cluster's files (CA, certificates, node data) live in.</summary>
+    public string Root => _root;
+
+    /// <summary>A certificate for a node, issued by the cluster's CA.</summary>
+    public string IssueCertificate(string name)
+    {
+        var path = Path.Combine(_root, name + ".pfx");
+        using var ca = ClusterCertificates.LoadPkcs12(Path.Combine(_root, "ca.pfx"), null);
+        using var certificate = ClusterCertificates.CreateNode(name, ["127.0.0.1"], ca, DateTimeOffset.UtcNow);
+        ClusterCertificates.WritePkcs12(certificate, path, null);
+        return path;
+    }
 
     public async ValueTask DisposeAsync()
     {
@@ -85,10 +106,12 @@ public sealed class TestCluster : IAsyncDisposable
         await _postgres.DisposeAsync();
     }
 
-    private async Task<ClusterNode> StartNodeAsync(LoopbackWorld world, int number, int port)
+    /// <summary>Starts node <paramref name="number"/> (again) on <paramref name="port"/>; later arguments override earlier ones.</summary>
+    public async Task<ClusterNode> StartNodeAsync(LoopbackWorld world, int number, int port, params string[] extraArguments)
     {
         var dataDir = Path.Combine(_root, $"node{number}");
-        var process = await NodeProcess.StartAsync(dataDir, [.. world.NodeArguments(dataDir), .. _arguments, $"--AyTrack:Cluster:Port={port}"]);
+        var process = await NodeProcess.StartAsync(dataDir, [.. world.NodeArguments(dataDir), .. _arguments, $"--AyTrack:Cluster:Port={port}",
+            $"--AyTrack:Cluster:Tls:CertificatePath={IssueCertificate($"node{number}")}", .. extraArguments]);
         return new ClusterNode(number, Address(port), process, Token);
     }
 }
