@@ -82,8 +82,27 @@ public sealed class NodeProcess : IAsyncDisposable
         var node = new NodeProcess(process, dataDir, IPEndPoint.Parse(info.GetProperty("smtp").GetString()!),
             new Uri(info.GetProperty("admin").GetString()!));
         using var http = new HttpClient { BaseAddress = node.AdminUrl };
-        while (!(await http.GetAsync("/healthz", cts.Token)).IsSuccessStatusCode)
+        while (true)
         {
+            try
+            {
+                if ((await http.GetAsync("/healthz", cts.Token)).IsSuccessStatusCode)
+                {
+                    break;
+                }
+            }
+            catch (HttpRequestException)
+            {
+                // node.json is written once the admin port listens: a refused connection now means the node is going.
+                await process.WaitForExitAsync(cts.Token);
+            }
+
+            if (process.HasExited)
+            {
+                await process.WaitForExitAsync(cts.Token);
+                throw new InvalidOperationException($"the node exited with {process.ExitCode} before it was ready; see {dataDir}");
+            }
+
             await Task.Delay(50, cts.Token);
         }
 

@@ -2,6 +2,7 @@ using Akka.Actor;
 using Akka.Cluster;
 using Akka.Cluster.Hosting;
 using Akka.Cluster.Hosting.SBR;
+using Akka.Event;
 using Akka.Hosting;
 using Akka.Persistence.Sql.Hosting;
 using Akka.Remote.Hosting;
@@ -108,6 +109,24 @@ public static class NodeHost
                     SplitBrainResolver = new KeepMajorityOption(),
                 })
                 .AddHocon($"akka.cluster.split-brain-resolver.stable-after = {(int)cluster.StableAfter.TotalMilliseconds}ms", HoconAddMode.Prepend);
+            akka.AddStartup((system, _) =>
+            {
+                // Akka.Remote stops the node (exit code 79) when a TLS handshake it started fails: say which peer
+                // and why, in words an operator can act on, before the process goes.
+                var shutdown = CoordinatedShutdown.Get(system);
+                shutdown.AddTask(CoordinatedShutdown.PhaseBeforeServiceUnbind, "aytrack-explain-tls-stop", () =>
+                {
+                    // Akka.Remote's reason type is internal; its name is what identifies it.
+                    if (shutdown.ShutdownReason is { } reason && reason.GetType().Name == "TlsHandshakeFailureReason")
+                    {
+                        system.Log.Error("Stopping (exit code 79): a TLS handshake this node started with a cluster peer failed ({0}). " +
+                                         "Last peer refused by this node: {1}. Check AyTrack:Cluster:Tls on both nodes (docs/security.md).",
+                            reason, clusterTls?.LastRefusal ?? "none (the peer refused this node's certificate; see its log)");
+                    }
+
+                    return Task.FromResult(Akka.Done.Instance);
+                });
+            });
             ConfigurePersistence(akka, options, dataDir);
             akka.AddAyTrackActors(options, ConfiguredSettingPaths(builder.Configuration));
             if (!cluster.IsMultiNode)

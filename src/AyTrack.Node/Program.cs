@@ -20,4 +20,15 @@ await File.WriteAllTextAsync(nodeFile + ".tmp", System.Text.Json.JsonSerializer.
 File.Move(nodeFile + ".tmp", nodeFile, overwrite: true);
 
 await app.WaitForShutdownAsync();
+
+// Akka.Remote stops the actor system when a TLS handshake this node started fails; the host then ends normally. Exit
+// with Akka's code for it (79), so a service manager restarts the node (systemd Restart=on-failure, Kubernetes).
+var shutdownReason = Akka.Actor.CoordinatedShutdown.Get(app.Services.GetRequiredService<Akka.Actor.ActorSystem>()).ShutdownReason;
+if (shutdownReason?.GetType().Name == "TlsHandshakeFailureReason")
+{
+    logger.LogCritical("AyTrack stopped: a cluster TLS handshake failed (see above); exit code 79");
+    return 79;
+}
+
 logger.LogInformation("AyTrack stopped");
+return 0;

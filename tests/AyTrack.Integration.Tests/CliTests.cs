@@ -65,7 +65,7 @@ public sealed class CliTests
             listed = (await RunAsync(node, "threads")).Out;
             await Task.Delay(50, cts.Token);
         }
-        while (!System.Text.RegularExpressions.Regex.IsMatch(listed, @"akka\.tcp://aytrack@\S+\s+5\s+5\s+-"));
+        while (!System.Text.RegularExpressions.Regex.IsMatch(listed, @"akka\.ssl\.tcp://aytrack@\S+\s+5\s+5\s+-"));
 
         var json = await RunAsync(node, "threads", "--json");
         Assert.Contains("\"routees\":5", json.Out);

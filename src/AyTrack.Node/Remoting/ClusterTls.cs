@@ -43,6 +43,9 @@ public sealed class ClusterTls
 
     private long _refusedTotal;
 
+    /// <summary>The last peer refused and why, for the log line when Akka.Remote stops the node over a failed handshake.</summary>
+    public string? LastRefusal { get; private set; }
+
     /// <summary>
     /// Loads this node's certificate (AyTrack:Cluster:Tls:CertificatePath), or makes &lt;DataDir&gt;/cluster.pfx on a
     /// first start without one, and the trust rule. Null when TLS is off.
@@ -120,6 +123,7 @@ public sealed class ClusterTls
         int suppressed;
         lock (_gate)
         {
+            LastRefusal = $"{remotePeer}: {reason}";
             if (now - _lastLogged < LogEvery)
             {
                 _refusedSinceLog++;

@@ -22,7 +22,14 @@ public static class SealedSettingsProbe
             using var connection = new NpgsqlConnection(persistence.ConnectionString);
             connection.Open();
             using var command = connection.CreateCommand();
-            command.CommandText = "SELECT to_regclass('public.journal') IS NOT NULL AND EXISTS (SELECT 1 FROM public.journal " +
+            // A first start has no journal table yet (the query below would not even plan without it).
+            command.CommandText = "SELECT to_regclass('public.journal') IS NOT NULL";
+            if (command.ExecuteScalar() is not true)
+            {
+                return null;
+            }
+
+            command.CommandText = "SELECT EXISTS (SELECT 1 FROM public.journal " +
                                   "WHERE persistence_id = 'aytrack-settings' AND convert_from(message, 'UTF8') LIKE @marker)";
             command.Parameters.AddWithValue("marker", SealedMarker);
             return command.ExecuteScalar() is true ? "the PostgreSQL journal (AyTrack:Persistence:ConnectionString)" : null;

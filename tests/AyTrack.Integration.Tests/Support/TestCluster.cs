@@ -110,8 +110,10 @@ public sealed class TestCluster : IAsyncDisposable
     public async Task<ClusterNode> StartNodeAsync(LoopbackWorld world, int number, int port, params string[] extraArguments)
     {
         var dataDir = Path.Combine(_root, $"node{number}");
-        var process = await NodeProcess.StartAsync(dataDir, [.. world.NodeArguments(dataDir), .. _arguments, $"--AyTrack:Cluster:Port={port}",
-            $"--AyTrack:Cluster:Tls:CertificatePath={IssueCertificate($"node{number}")}", .. extraArguments]);
+        // Each node's own CA-issued certificate, unless the cluster's or this start's arguments name another.
+        var process = await NodeProcess.StartAsync(dataDir, [.. world.NodeArguments(dataDir),
+            $"--AyTrack:Cluster:Tls:CertificatePath={IssueCertificate($"node{number}")}", .. _arguments, $"--AyTrack:Cluster:Port={port}",
+            .. extraArguments]);
         return new ClusterNode(number, Address(port), process, Token);
     }
 }
