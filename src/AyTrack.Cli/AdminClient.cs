@@ -34,7 +34,7 @@ public sealed class AdminClient : IDisposable
             _http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", resolvedToken);
         }
 
-        _http.DefaultRequestHeaders.Add("X-AyTrack-Client", $"aytrack-cli ({Environment.UserName}@{Environment.MachineName})");
+        _http.DefaultRequestHeaders.Add("X-AyTrack-Client", ClientLabel($"aytrack-cli ({Environment.UserName}@{Environment.MachineName})"));
     }
 
     public Uri BaseUrl { get; }
@@ -135,5 +135,12 @@ public sealed class AdminClient : IDisposable
     {
         var file = Path.Combine(dataDir, "admin.token");
         return File.Exists(file) ? File.ReadAllText(file).Trim() : null;
+    }
+
+    /// <summary>The node takes a label of printable ASCII up to 64 characters; anything else in a user or host name becomes '?'.</summary>
+    private static string ClientLabel(string label)
+    {
+        var safe = new string(label.Select(c => c is >= ' ' and <= '~' ? c : '?').ToArray());
+        return safe.Length <= 64 ? safe : safe[..64];
     }
 }

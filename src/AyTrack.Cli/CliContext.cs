@@ -8,7 +8,9 @@ namespace AyTrack.Cli;
 /// </summary>
 public sealed class CliContext(TextWriter output, TextWriter error)
 {
-    public TextWriter Output { get; } = output;
+    private readonly TextWriter _error = new SafeTextWriter(error);
+
+    public TextWriter Output { get; } = new SafeTextWriter(output);
 
     public Option<string?> Url { get; } = new("--url") { Description = "Admin API of the node (default: AYTRACK_URL, <data-dir>/node.json, http://127.0.0.1:8025)", Recursive = true };
 
@@ -32,7 +34,7 @@ public sealed class CliContext(TextWriter output, TextWriter error)
         }
         catch (CliException failure)
         {
-            await error.WriteLineAsync(failure.Message);
+            await _error.WriteLineAsync(failure.Message);
             return failure.ExitCode;
         }
     });

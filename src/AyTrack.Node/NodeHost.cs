@@ -56,6 +56,7 @@ public static class NodeHost
         services.AddSingleton(options);
         services.AddSingleton(new NodeInfo { DataDir = dataDir });
         services.AddSingleton(AdminToken.Load(options.Admin.Token, dataDir));
+        services.AddSingleton(new AdminAuthGuard(TimeProvider.System));
         services.AddSingleton<ISpool>(_ => OpenSpool(options, dataDir));
         services.AddSingleton(new MxResolver(options.Dns));
         services.AddSingleton(sp => new AyTrack.Smtp.Suggest.SuggestService(options.Suggest, sp.GetRequiredService<MxResolver>(),
@@ -142,20 +143,13 @@ public static class NodeHost
         services.AddHostedService<ListenerService>();
 
         var app = builder.Build();
-        app.UseExceptionHandler();
-        app.Use(async (context, next) =>
+        // A body over its limit surfaces as Kestrel's BadHttpRequestException: answer with its status (413), not 500.
+        app.UseExceptionHandler(new ExceptionHandlerOptions
         {
-            if (context.Request.Path.StartsWithSegments("/api") &&
-                !context.RequestServices.GetRequiredService<AdminToken>().Accepts(context.Request.Headers.Authorization))
-            {
-                context.Response.StatusCode = StatusCodes.Status401Unauthorized;
-                context.Response.Headers.WWWAuthenticate = "Bearer";
-                await context.Response.WriteAsJsonAsync(new { title = "A bearer token is required (see <DataDir>/admin.token)", status = 401 });
-                return;
-            }
-
-            await next();
+            StatusCodeSelector = e => e is BadHttpRequestException bad ? bad.StatusCode : StatusCodes.Status500InternalServerError,
         });
+        app.UseAdminAuthentication();
+        app.UseRequestLimits();
 
         app.MapGet("/healthz", (ActorSystem system, NodeInfo info, RelayHealth relay) =>
         {

@@ -82,6 +82,14 @@ public sealed class ConfigActor : ReceivePersistentActor
             return;
         }
 
+        // The admin API refuses duplicate keys already; a patch from another node is checked again, because a
+        // duplicate would throw deep inside the merge instead of being answered.
+        if (JsonDuplicateKeys.Find(System.Text.Encoding.UTF8.GetBytes(change.Patch)) is { } duplicate)
+        {
+            Sender.Tell(new ConfigReplies.Rejected(new Dictionary<string, string[]> { [duplicate] = ["appears more than once in the same object"] }));
+            return;
+        }
+
         JsonNode? patch;
         try
         {

@@ -134,8 +134,7 @@ internal sealed class JsonFieldReader
             return null;
         }
 
-        // Enums are strings, accepted in any case; numbers are not names.
-        if (!int.TryParse(text, out _) && System.Enum.TryParse<TEnum>(text, ignoreCase: true, out var value))
+        if (EnumNames.TryParse<TEnum>(text, out var value))
         {
             return value;
         }

@@ -4,6 +4,7 @@ using System.Text.Json.Nodes;
 using Akka.Actor;
 using Akka.Cluster;
 using Akka.Hosting;
+using AyTrack.Core;
 using AyTrack.Actors.Settings;
 using AyTrack.Contracts;
 using AyTrack.Core.Settings;
@@ -33,7 +34,7 @@ public static class CertificatesApi
     private static async Task<IResult> AddAsync(TrustCertificateRequest request, IRequiredActor<ConfigActor> config, ActorSystem system, HttpContext http)
     {
         var errors = new Dictionary<string, string[]>();
-        if (!Enum.TryParse<CertificateKind>(request.Kind ?? "Ca", ignoreCase: true, out var kind) || int.TryParse(request.Kind, out _))
+        if (!EnumNames.TryParse<CertificateKind>(request.Kind ?? "Ca", out var kind))
         {
             errors["kind"] = ["must be Ca or Pinned"];
         }

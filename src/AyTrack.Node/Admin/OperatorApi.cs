@@ -6,6 +6,7 @@ using Akka.Cluster.Sharding;
 using Akka.Hosting;
 using AyTrack.Actors;
 using AyTrack.Actors.Settings;
+using AyTrack.Core;
 using AyTrack.Core.Domains;
 using AyTrack.Core.Addresses;
 using AyTrack.Contracts;
@@ -53,7 +54,7 @@ public static class OperatorApi
         app.MapPost("/api/messages/{id}/{action}", ActOnMessageAsync);
     }
 
-    public static string ETag(long version) => $"\"v{version}\"";
+    public static string ETag(long version) => SettingsETag.Of(version);
 
     private static async Task<IResult> GetSettingsAsync(HttpContext http, IRequiredActor<ConfigActor> config, string? include)
     {
@@ -75,15 +76,19 @@ public static class OperatorApi
         }
 
         long? expected = null;
-        var ifMatch = http.Request.Headers.IfMatch.ToString();
-        if (ifMatch.Length > 0 && ifMatch != "*")
+        if (http.Request.Headers.IfMatch.Count > 0 && !SettingsETag.IsAny(http.Request.Headers.IfMatch.ToString()))
         {
-            if (!long.TryParse(ifMatch.Trim('"', 'W', '/').TrimStart('v'), out var version))
+            // The change is then made only on the version the header matched: the config actor checks it again, so a
+            // change in between still gets 412.
+            var current = await config.ActorRef.Ask<ConfigReplies.CurrentSettings>(new ConfigCommands.GetSettings(), AskTimeout);
+            if (!SettingsETag.Matches(http.Request.Headers.IfMatch.ToString(), current.Version))
             {
-                return Results.ValidationProblem(new Dictionary<string, string[]> { ["If-Match"] = ["must be an ETag from GET /api/settings"] });
+                http.Response.Headers.ETag = ETag(current.Version);
+                return Results.Problem("If-Match does not hold the settings' current ETag; read them again and reapply your change.",
+                    statusCode: StatusCodes.Status412PreconditionFailed);
             }
 
-            expected = version;
+            expected = current.Version;
         }
 
         using var reader = new StreamReader(http.Request.Body);
@@ -231,7 +236,7 @@ public static class OperatorApi
 
     private static async Task<IResult> ActOnDomainAsync(string domain, string action, IRequiredActor<DomainRegion> region)
     {
-        if (!Enum.TryParse<QueueOperation>(action, ignoreCase: true, out var operation) || int.TryParse(action, out _))
+        if (!EnumNames.TryParse<QueueOperation>(action, out var operation))
         {
             return UnknownAction(action);
         }
@@ -248,7 +253,7 @@ public static class OperatorApi
 
     private static async Task<IResult> ActOnMessageAsync(string id, string action, ISpool spool, IRequiredActor<DomainRegion> region)
     {
-        if (!Enum.TryParse<QueueOperation>(action, ignoreCase: true, out var operation) || int.TryParse(action, out _))
+        if (!EnumNames.TryParse<QueueOperation>(action, out var operation))
         {
             return UnknownAction(action);
         }
@@ -265,9 +270,7 @@ public static class OperatorApi
     }
 
     /// <summary>Who made a change, for the audit history: the client's own name (the CLI sends one) and its address.</summary>
-    internal static string Caller(HttpContext http) => http.Request.Headers["X-AyTrack-Client"].FirstOrDefault() is { Length: > 0 } client
-        ? $"{client} from {http.Connection.RemoteIpAddress}"
-        : $"api from {http.Connection.RemoteIpAddress}";
+    internal static string Caller(HttpContext http) => AdminAuthentication.Caller(http);
 
     private static IResult UnknownAction(string action) => Results.ValidationProblem(new Dictionary<string, string[]>
     {

@@ -1,0 +1,199 @@
+using System.Net;
+using System.Net.Http.Headers;
+using System.Text;
+using AyTrack.Cli;
+using AyTrack.Integration.Tests.Support;
+using AyTrack.Loopback;
+using AyTrack.Node.Admin;
+using Xunit;
+
+namespace AyTrack.Integration.Tests;
+
+/// <summary>
+/// The admin API as an attacker and an unlucky operator try it: tokens that must not count, enums and bodies that must
+/// not slip through, preconditions that must hold, labels and values that must not reach a terminal raw.
+/// </summary>
+public sealed class AdminApiHardeningTests
+{
+    [Fact]
+    public void An_empty_or_short_token_file_or_configured_token_stops_the_start_naming_it()
+    {
+        var dir = Directory.CreateTempSubdirectory("aytrack-token").FullName;
+        var file = Path.Combine(dir, "admin.token");
+        File.WriteAllText(file, string.Empty);
+
+        var empty = Assert.Throws<InvalidOperationException>(() => AdminToken.Load(string.Empty, dir));
+        File.WriteAllText(file, "short");
+        var shortFile = Assert.Throws<InvalidOperationException>(() => AdminToken.Load(string.Empty, dir));
+        var shortKey = Assert.Throws<InvalidOperationException>(() => AdminToken.Load("only-twenty-characters", dir));
+
+        Assert.Contains(file, empty.Message);
+        Assert.Contains(file, shortFile.Message);
+        Assert.Contains("AyTrack:Admin:Token", shortKey.Message);
+    }
+
+    [Fact]
+    public async Task Only_Bearer_in_any_case_spaces_and_exactly_the_token_authenticate()
+    {
+        await using var world = LoopbackWorld.Create();
+        await using var node = await TestNode.StartAsync(world);
+
+        Assert.Equal(HttpStatusCode.OK, await GetWithAuthorization(node, $"bearer   {node.Token}"));
+        Assert.Equal(HttpStatusCode.OK, await GetWithAuthorization(node, $"BEARER {node.Token}"));
+        Assert.Equal(HttpStatusCode.Unauthorized, await GetWithAuthorization(node, "Bearer \v"));
+        // (Trailing spaces are not part of a header value at all, RFC 9110 §5.5; a vertical tab is.)
+        Assert.Equal(HttpStatusCode.Unauthorized, await GetWithAuthorization(node, $"Bearer {node.Token}\v"));
+        Assert.Equal(HttpStatusCode.Unauthorized, await GetWithAuthorization(node, $"Bearer \v{node.Token}"));
+        Assert.Equal(HttpStatusCode.Unauthorized, await GetWithAuthorization(node, $"Bearer\t{node.Token}"));
+        Assert.Equal(HttpStatusCode.Unauthorized, await GetWithAuthorization(node, $"Basic {node.Token}"));
+        Assert.Equal(HttpStatusCode.Unauthorized, await GetWithAuthorization(node, node.Token));
+    }
+
+    [Fact]
+    public async Task More_than_ten_failures_in_a_minute_lock_the_address_out_with_429()
+    {
+        await using var world = LoopbackWorld.Create();
+        await using var node = await TestNode.StartAsync(world);
+
+        for (var i = 0; i < AdminAuthGuard.MaxFailures; i++)
+        {
+            Assert.Equal(HttpStatusCode.Unauthorized, await GetWithAuthorization(node, $"Bearer wrong-{i}"));
+        }
+
+        Assert.Equal(HttpStatusCode.Unauthorized, await GetWithAuthorization(node, "Bearer one-too-many"));
+        using var request = new HttpRequestMessage(HttpMethod.Get, "/api/settings");
+        using var http = new HttpClient { BaseAddress = node.AdminUrl };
+        request.Headers.TryAddWithoutValidation("Authorization", $"Bearer {node.Token}");
+        var locked = await http.SendAsync(request);
+
+        // Even the right token waits: a guesser cannot tell a hit from the lockout.
+        Assert.Equal(HttpStatusCode.TooManyRequests, locked.StatusCode);
+        Assert.InRange(locked.Headers.RetryAfter!.Delta!.Value.TotalSeconds, 1, 60);
+        Assert.Equal(HttpStatusCode.OK, (await new HttpClient { BaseAddress = node.AdminUrl }.GetAsync("/healthz")).StatusCode);
+    }
+
+    [Fact]
+    public async Task Enums_are_names_only_in_json_and_in_urls()
+    {
+        await using var world = LoopbackWorld.Create();
+        await using var node = await TestNode.StartAsync(world);
+
+        var combined = await Patch(node, """{"mode":"DirectThenRelay, RelayAll","relay":{"host":"relay.test"}}""");
+        var number = await Patch(node, """{"relay":{"tls":"1"}}""");
+        var action = await node.Http.PostAsync("/api/queues/d.test/hold,release", new StringContent("{}", Encoding.UTF8, "application/json"));
+        var numericAction = await node.Http.PostAsync("/api/queues/d.test/3", new StringContent("{}", Encoding.UTF8, "application/json"));
+
+        Assert.Equal(HttpStatusCode.BadRequest, combined.StatusCode);
+        Assert.Contains("\"mode\"", await combined.Content.ReadAsStringAsync());
+        Assert.Equal(HttpStatusCode.BadRequest, number.StatusCode);
+        Assert.Contains("\"relay.tls\"", await number.Content.ReadAsStringAsync());
+        Assert.Equal(HttpStatusCode.BadRequest, action.StatusCode);
+        Assert.Contains("hold,release", await action.Content.ReadAsStringAsync());
+        Assert.Equal(HttpStatusCode.BadRequest, numericAction.StatusCode);
+        // The settings still read (nothing undefined was stored).
+        Assert.Equal(HttpStatusCode.OK, (await node.Http.GetAsync("/api/settings")).StatusCode);
+    }
+
+    [Fact]
+    public async Task A_duplicate_key_is_a_400_naming_it_and_an_oversized_body_a_413()
+    {
+        await using var world = LoopbackWorld.Create();
+        await using var node = await TestNode.StartAsync(world, "--AyTrack:Listener:MaxMessageSize=10000");
+
+        var duplicate = await Patch(node, """{"timing":{"threads":4,"threads":5}}""");
+        // A client sending a large body asks first (Expect: 100-continue, as curl does): it gets the 413 before it
+        // sends a byte of the body, which the node never reads.
+        var huge = await Patch(node, "{\"relay\":{\"host\":\"" + new string('a', (int)RequestLimits.MaxJsonBody) + "\"}}", expectContinue: true);
+        using var messageRequest = new HttpRequestMessage(HttpMethod.Post, "/api/messages?from=a@sender.test&to=b@alpha.test")
+        {
+            Content = new ByteArrayContent(Encoding.ASCII.GetBytes("Subject: big\r\n\r\n" + new string('x', 20_000) + "\r\n"))
+            {
+                Headers = { ContentType = new MediaTypeHeaderValue("message/rfc822") },
+            },
+            Headers = { ExpectContinue = true },
+        };
+        var message = await node.Http.SendAsync(messageRequest);
+
+        Assert.Equal(HttpStatusCode.BadRequest, duplicate.StatusCode);
+        Assert.Contains("timing.threads", await duplicate.Content.ReadAsStringAsync());
+        Assert.Equal(HttpStatusCode.RequestEntityTooLarge, huge.StatusCode);
+        Assert.Equal(HttpStatusCode.RequestEntityTooLarge, message.StatusCode);
+        Assert.Equal(0, (await node.Spool.CountAsync(CancellationToken.None)).Messages);
+    }
+
+    [Fact]
+    public async Task If_Match_proceeds_on_star_or_a_list_holding_the_current_tag_and_nothing_else()
+    {
+        await using var world = LoopbackWorld.Create();
+        await using var node = await TestNode.StartAsync(world);
+        var etag = (await node.Http.GetAsync("/api/settings")).Headers.ETag!.Tag;
+        var version = etag.Trim('"').TrimStart('v');
+
+        Assert.Equal(HttpStatusCode.PreconditionFailed, (await Patch(node, """{"timing":{"threads":4}}""", $"W/{etag}")).StatusCode);
+        Assert.Equal(HttpStatusCode.PreconditionFailed, (await Patch(node, """{"timing":{"threads":4}}""", version)).StatusCode);
+        Assert.Equal(HttpStatusCode.PreconditionFailed, (await Patch(node, """{"timing":{"threads":4}}""", "\"v999\"")).StatusCode);
+        Assert.Equal(HttpStatusCode.OK, (await Patch(node, """{"timing":{"threads":4}}""", $"\"v999\", {etag}")).StatusCode);
+        Assert.Equal(HttpStatusCode.OK, (await Patch(node, """{"timing":{"threads":5}}""", "*")).StatusCode);
+    }
+
+    [Fact]
+    public async Task The_audit_trail_names_the_token_and_address_and_labels_are_printable_ascii_only()
+    {
+        await using var world = LoopbackWorld.Create();
+        await using var node = await TestNode.StartAsync(world);
+
+        var escaped = await Patch(node, """{"timing":{"threads":4}}""", label: "evil\u001b[2Jlabel");
+        var tooLong = await Patch(node, """{"timing":{"threads":4}}""", label: new string('a', 65));
+        var fine = await Patch(node, """{"timing":{"threads":6}}""", label: "deploy-script");
+        var history = await node.Http.GetStringAsync("/api/settings/history");
+
+        Assert.Equal(HttpStatusCode.BadRequest, escaped.StatusCode);
+        Assert.Contains(AdminAuthentication.ClientHeader, await escaped.Content.ReadAsStringAsync());
+        Assert.Equal(HttpStatusCode.BadRequest, tooLong.StatusCode);
+        Assert.Equal(HttpStatusCode.OK, fine.StatusCode);
+        Assert.Contains("deploy-script from 127.0.0.1 (token admin)", history);
+    }
+
+    [Fact]
+    public async Task The_cli_never_prints_a_control_character_it_received()
+    {
+        await using var world = LoopbackWorld.Create();
+        await using var node = await TestNode.StartAsync(world);
+        Assert.Equal(HttpStatusCode.OK, (await Patch(node, """{"relay":{"host":"relay\u001b[31m.test"}}""")).StatusCode);
+        var output = new StringWriter();
+
+        var exit = await AyTrackCli.RunAsync(["settings", "show", "--url", node.AdminUrl.ToString(), "--token", node.Token], output, new StringWriter());
+
+        Assert.Equal(0, exit);
+        Assert.Contains("relay?[31m.test", output.ToString());
+        Assert.DoesNotContain('\u001b', output.ToString());
+    }
+
+    private static async Task<HttpStatusCode> GetWithAuthorization(TestNode node, string authorization)
+    {
+        using var http = new HttpClient { BaseAddress = node.AdminUrl };
+        using var request = new HttpRequestMessage(HttpMethod.Get, "/api/settings");
+        request.Headers.TryAddWithoutValidation("Authorization", authorization);
+        return (await http.SendAsync(request)).StatusCode;
+    }
+
+    private static Task<HttpResponseMessage> Patch(TestNode node, string json, string? ifMatch = null, string? label = null, bool expectContinue = false)
+    {
+        var request = new HttpRequestMessage(HttpMethod.Patch, "/api/settings")
+        {
+            Content = new StringContent(json, Encoding.UTF8, "application/merge-patch+json"),
+            Headers = { ExpectContinue = expectContinue },
+        };
+        if (ifMatch is not null)
+        {
+            request.Headers.TryAddWithoutValidation("If-Match", ifMatch);
+        }
+
+        if (label is not null)
+        {
+            request.Headers.TryAddWithoutValidation(AdminAuthentication.ClientHeader, label);
+        }
+
+        return node.Http.SendAsync(request);
+    }
+}
