@@ -41,6 +41,10 @@ public sealed class AdminClient : IDisposable
 
     public Task<T> GetAsync<T>(string path) => SendAsync<T>(new HttpRequestMessage(HttpMethod.Get, path));
 
+    /// <summary>A GET whose 503 still carries the answer (the health report of a node that is starting or down).</summary>
+    public Task<T> GetAsync<T>(string path, bool acceptServiceUnavailable) =>
+        SendAsync<T>(new HttpRequestMessage(HttpMethod.Get, path), acceptServiceUnavailable);
+
     public Task<T> PostAsync<T>(string path, object body) =>
         SendAsync<T>(new HttpRequestMessage(HttpMethod.Post, path) { Content = JsonContent.Create(body, options: Json) });
 
@@ -53,7 +57,7 @@ public sealed class AdminClient : IDisposable
 
     public void Dispose() => _http.Dispose();
 
-    private async Task<T> SendAsync<T>(HttpRequestMessage request)
+    private async Task<T> SendAsync<T>(HttpRequestMessage request, bool acceptServiceUnavailable = false)
     {
         HttpResponseMessage response;
         try
@@ -72,12 +76,17 @@ public sealed class AdminClient : IDisposable
         using (response)
         {
             var text = await response.Content.ReadAsStringAsync();
+            if (response.StatusCode == HttpStatusCode.TooManyRequests)
+            {
+                throw new CliException("The node refuses this address for a while after too many wrong tokens; wait a minute and use the right one.", 2);
+            }
+
             if (response.StatusCode == HttpStatusCode.Unauthorized)
             {
                 throw new CliException("The node refused the token: pass --token, set AYTRACK_TOKEN, or point --data-dir at the node's data directory (admin.token).", 2);
             }
 
-            if (!response.IsSuccessStatusCode)
+            if (!response.IsSuccessStatusCode && !(acceptServiceUnavailable && response.StatusCode == HttpStatusCode.ServiceUnavailable))
             {
                 throw new CliException(Describe(response.StatusCode, text));
             }

@@ -5,7 +5,7 @@ namespace AyTrack.Cli;
 
 /// <summary>
 /// The `aytrack` command palettes (in the manner of Petabridge's pbm): settings, threads, actor, cluster, queue,
-/// certs, suggest. Each command calls one admin API endpoint; each group is declared in its own file.
+/// certs, suggest, health. Each command calls one admin API endpoint; each group is declared in its own file.
 /// </summary>
 public static class AyTrackCli
 {
@@ -23,6 +23,7 @@ public static class AyTrackCli
         root.Subcommands.Add(QueueCommands.Create(cli));
         root.Subcommands.Add(CertsCommands.Create(cli));
         root.Subcommands.Add(SuggestCommand.Create(cli));
+        root.Subcommands.Add(HealthCommand.Create(cli));
 
         return await root.Parse(args).InvokeAsync(new InvocationConfiguration { Output = output, Error = error });
     }

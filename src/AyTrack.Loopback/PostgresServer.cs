@@ -83,6 +83,8 @@ public sealed class PostgresServer : IAsyncDisposable
         return ConnectionString(name);
     }
 
+    public Task RestartAsync(CancellationToken cancellationToken = default) => InitializeAsync(cancellationToken);
+
     public async ValueTask DisposeAsync()
     {
         await StopAsync();
@@ -119,7 +121,8 @@ public sealed class PostgresServer : IAsyncDisposable
         ], asPostgres: true, cancellationToken);
     }
 
-    private async Task StopAsync()
+    /// <summary>Stops the server as a crash would (immediate mode); <see cref="RestartAsync"/> brings it back on the same port.</summary>
+    public async Task StopAsync()
     {
         if (File.Exists(Path.Combine(_dataDir, "postmaster.pid")))
         {

@@ -11,6 +11,7 @@ using AyTrack.Core.Configuration;
 using AyTrack.Core.Delivery;
 using AyTrack.Core.Settings;
 using AyTrack.Node.Admin;
+using AyTrack.Node.Health;
 using AyTrack.Node.Remoting;
 using AyTrack.Node.Secrets;
 using AyTrack.Smtp.Delivery;
@@ -44,7 +45,7 @@ public static class NodeHost
         Validate(options);
 
         var dataDir = options.FullDataDir;
-        Directory.CreateDirectory(dataDir);
+        var dataDirWarning = DataDirectory.Prepare(dataDir);
         builder.WebHost.UseUrls(options.Admin.Url);
         builder.Logging.AddSimpleConsole(o =>
         {
@@ -128,6 +129,7 @@ public static class NodeHost
                     return Task.FromResult(Akka.Done.Instance);
                 });
             });
+            akka.WithAkkaClusterReadinessCheck(tags: NodeHealth.ClusterReadinessTags);
             ConfigurePersistence(akka, options, dataDir);
             akka.AddAyTrackActors(options, ConfiguredSettingPaths(builder.Configuration));
             if (!cluster.IsMultiNode)
@@ -141,6 +143,13 @@ public static class NodeHost
             }
         });
         services.AddHostedService<ListenerService>();
+        services.AddNodeHealth();
+        services.AddHostedService(sp => new StartupNotice(dataDirWarning, sp.GetRequiredService<ILogger<StartupNotice>>()));
+        services.AddHostedService(sp => new StorageMonitor(sp.GetRequiredService<ISpool>(), sp.GetRequiredService<StorageHealth>(), options,
+            sp.GetRequiredService<NodeInfo>(), sp.GetRequiredService<ILogger<StorageMonitor>>())
+        {
+            SqliteJournal = UsesPostgres(options) ? null : SqliteJournalConnectionString(options, dataDir),
+        });
 
         var app = builder.Build();
         // A body over its limit surfaces as Kestrel's BadHttpRequestException: answer with its status (413), not 500.
@@ -151,15 +160,7 @@ public static class NodeHost
         app.UseAdminAuthentication();
         app.UseRequestLimits();
 
-        app.MapGet("/healthz", (ActorSystem system, NodeInfo info, RelayHealth relay) =>
-        {
-            var up = Cluster.Get(system).SelfMember.Status == MemberStatus.Up;
-            var listening = info.SmtpEndpoint is not null;
-            // Degraded is still ready (mail is accepted and queued) but needs an operator: e.g. the relay refuses our login.
-            var status = !(up && listening) ? "starting" : relay.Problem is null ? "ok" : "degraded";
-            var body = new { status, cluster = Cluster.Get(system).SelfMember.Status.ToString(), smtp = info.SmtpEndpoint?.ToString(), relay = relay.Problem };
-            return up && listening ? Results.Ok(body) : Results.Json(body, statusCode: StatusCodes.Status503ServiceUnavailable);
-        });
+        app.MapNodeHealth();
         app.MapInjectionApi();
         app.MapOperatorApi();
         app.MapCertificatesApi();
@@ -267,4 +268,20 @@ public sealed class ListenerService(AyTrackOptions options, ISpool spool, ILogge
             await _listener.StopAsync();
         }
     }
+}
+
+/// <summary>A warning found while the node was being built, before logging existed, said once it does.</summary>
+public sealed class StartupNotice(string? warning, ILogger<StartupNotice> logger) : IHostedService
+{
+    public Task StartAsync(CancellationToken cancellationToken)
+    {
+        if (warning is not null)
+        {
+            logger.LogWarning("{Warning}", warning);
+        }
+
+        return Task.CompletedTask;
+    }
+
+    public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 }

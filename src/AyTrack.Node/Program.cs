@@ -24,6 +24,9 @@ await app.WaitForShutdownAsync();
 // Akka.Remote stops the actor system when a TLS handshake this node started fails; the host then ends normally. Exit
 // with Akka's code for it (79), so a service manager restarts the node (systemd Restart=on-failure, Kubernetes).
 var shutdownReason = Akka.Actor.CoordinatedShutdown.Get(app.Services.GetRequiredService<Akka.Actor.ActorSystem>()).ShutdownReason;
+
+// Disposing the services closes the spool cleanly (its WAL folded into spool.db).
+await app.DisposeAsync();
 if (shutdownReason?.GetType().Name == "TlsHandshakeFailureReason")
 {
     logger.LogCritical("AyTrack stopped: a cluster TLS handshake failed (see above); exit code 79");

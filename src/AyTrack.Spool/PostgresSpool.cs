@@ -61,6 +61,7 @@ public sealed class PostgresSpool : ISpool
                     PRIMARY KEY(message_id, address));
                 CREATE INDEX IF NOT EXISTS aytrack_spool_outbox ON aytrack_spool_recipients(message_id) WHERE NOT dispatched AND NOT final;
                 CREATE INDEX IF NOT EXISTS aytrack_spool_pending ON aytrack_spool_recipients(domain) WHERE NOT final;
+                CREATE TABLE IF NOT EXISTS aytrack_spool_probe(node text PRIMARY KEY, at bigint NOT NULL);
                 """, connection, transaction))
             {
                 command.Parameters.AddWithValue("key", SchemaLockKey);
@@ -222,6 +223,41 @@ public sealed class PostgresSpool : ISpool
         await using var command = _dataSource.CreateCommand(
             "SELECT DISTINCT domain FROM aytrack_spool_recipients WHERE dispatched AND NOT final");
         return await SpoolQueries.ReadDomainsAsync(command, cancellationToken);
+    }
+
+    public async Task<string?> CheckIntegrityAsync(CancellationToken cancellationToken)
+    {
+        // PostgreSQL checks its own pages (data checksums, WAL); a full read of both tables surfaces what it finds.
+        try
+        {
+            await using var command = _dataSource.CreateCommand(
+                "SELECT (SELECT count(*) FROM aytrack_spool_messages WHERE length(body) >= 0), (SELECT count(*) FROM aytrack_spool_recipients)");
+            await command.ExecuteScalarAsync(cancellationToken);
+            return null;
+        }
+        catch (PostgresException e) when (e.SqlState.StartsWith("XX", StringComparison.Ordinal))
+        {
+            return $"PostgreSQL spool tables: {e.MessageText}";
+        }
+    }
+
+    public async Task ProbeAsync(CancellationToken cancellationToken)
+    {
+        var at = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+        await _writes.WriteAsync(async tx =>
+        {
+            await using var command = tx.Command("INSERT INTO aytrack_spool_probe(node, at) VALUES (@node, @at) ON CONFLICT (node) DO UPDATE SET at = @at");
+            command.Parameters.AddWithValue("node", _node);
+            command.Parameters.AddWithValue("at", at);
+            await command.ExecuteNonQueryAsync();
+        }, false, cancellationToken);
+
+        await using var read = _dataSource.CreateCommand("SELECT at FROM aytrack_spool_probe WHERE node = @node");
+        read.Parameters.AddWithValue("node", _node);
+        if (await read.ExecuteScalarAsync(cancellationToken) is not long written || written != at)
+        {
+            throw new IOException("PostgreSQL spool: the probe row written was not read back");
+        }
     }
 
     public async ValueTask DisposeAsync()

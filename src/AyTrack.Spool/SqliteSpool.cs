@@ -62,6 +62,7 @@ public sealed class SqliteSpool : ISpool
                 PRIMARY KEY(message_id, address)) WITHOUT ROWID;
             CREATE INDEX IF NOT EXISTS recipients_outbox ON recipients(dispatched) WHERE dispatched = 0;
             CREATE INDEX IF NOT EXISTS recipients_pending ON recipients(domain) WHERE final = 0;
+            CREATE TABLE IF NOT EXISTS probe(id INTEGER PRIMARY KEY, at INTEGER NOT NULL);
             """, cancellationToken);
 
         return new SqliteSpool(connectionString, writer) { Path = path };
@@ -238,9 +239,56 @@ public sealed class SqliteSpool : ISpool
         return await SpoolQueries.ReadDomainsAsync(command, cancellationToken);
     }
 
+    public async Task<string?> CheckIntegrityAsync(CancellationToken cancellationToken)
+    {
+        await using var connection = await OpenReaderAsync(cancellationToken);
+        await using var command = connection.CreateCommand();
+        // quick_check reads every page (not the slower index cross-checks of integrity_check); "ok" alone means sound.
+        command.CommandText = "PRAGMA quick_check(20)";
+        var findings = new List<string>();
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        while (await reader.ReadAsync(cancellationToken))
+        {
+            findings.Add(reader.GetString(0));
+        }
+
+        return findings is ["ok"] ? null : $"{Path}: {string.Join("; ", findings)}";
+    }
+
+    public async Task ProbeAsync(CancellationToken cancellationToken)
+    {
+        var at = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+        await WriteAsync(async tx =>
+        {
+            await using var command = tx.Connection.CreateCommand();
+            command.Transaction = tx.Transaction;
+            command.CommandText = "INSERT OR REPLACE INTO probe(id, at) VALUES (1, $at)";
+            command.Parameters.AddWithValue("$at", at);
+            await command.ExecuteNonQueryAsync();
+        }, outboxChanged: false, cancellationToken);
+
+        await using var connection = await OpenReaderAsync(cancellationToken);
+        await using var read = connection.CreateCommand();
+        read.CommandText = "SELECT at FROM probe WHERE id = 1";
+        if (await read.ExecuteScalarAsync(cancellationToken) is not long written || written != at)
+        {
+            throw new IOException($"{Path}: the probe row written was not read back");
+        }
+    }
+
     public async ValueTask DisposeAsync()
     {
         await _writes.DisposeAsync();
+        try
+        {
+            // A clean stop folds the WAL into spool.db: the file alone then holds everything accepted.
+            await ExecuteAsync(_writer, null, "PRAGMA wal_checkpoint(TRUNCATE);", CancellationToken.None);
+        }
+        catch (SqliteException)
+        {
+            // Readers still open keep part of the WAL; SQLite checkpoints it at the next start.
+        }
+
         foreach (var command in _prepared.Values)
         {
             await command.DisposeAsync();

@@ -47,6 +47,7 @@ public sealed class DeployManifestTests
 
         AssertValidNode(environment.Where(kv => kv.Key.StartsWith("AyTrack__", StringComparison.Ordinal)).ToDictionary());
         Assert.Equal("/healthz", Node(container, "readinessProbe", "httpGet", "path").ToString());
+        Assert.Equal("/healthz/live", Node(container, "livenessProbe", "httpGet", "path").ToString());
         Assert.Equal("3", Node(statefulSet, "spec", "replicas").ToString());
         Assert.All(config.Where(kv => kv.Key.StartsWith("AyTrack__Cluster__SeedNodes", StringComparison.Ordinal)),
             seed => Assert.Contains(".aytrack.aytrack.svc.cluster.local:4053", seed.Value));

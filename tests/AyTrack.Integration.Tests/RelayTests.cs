@@ -112,9 +112,14 @@ public sealed class RelayTests
 
         var log = await DeliveryLogReader.WaitForAsync(node.DataDir, "a@alpha.test", Patience, outcome: "deferred");
         Assert.StartsWith("535 5.7.8 relay.auth.test refused the login of 'app'", log.GetProperty("reply").GetString());
+        // /healthz says what is wrong by its code, without a token; /api/health (token) has the server's words.
         var health = await new HttpClient { BaseAddress = node.AdminUrl }.GetFromJsonAsync<JsonElement>("/healthz");
         Assert.Equal("degraded", health.GetProperty("status").GetString());
-        Assert.Contains("535", health.GetProperty("relay").GetString());
+        Assert.Equal(["relay-login-refused"], health.GetProperty("reasons").EnumerateArray().Select(r => r.GetString()));
+        Assert.DoesNotContain("relay.auth.test", health.GetRawText());
+        var details = await node.Http.GetFromJsonAsync<JsonElement>("/api/health");
+        Assert.Contains("535", details.GetProperty("components").EnumerateArray().Single(c => c.GetProperty("name").GetString() == "relay")
+            .GetProperty("detail").GetString());
         Assert.Empty(relay.Received);
     }
 

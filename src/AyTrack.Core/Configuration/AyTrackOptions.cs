@@ -30,6 +30,8 @@ public sealed class AyTrackOptions
 
     public SecretsOptions Secrets { get; set; } = new();
 
+    public StorageOptions Storage { get; set; } = new();
+
     public SuggestOptions Suggest { get; set; } = new();
 
     /// <summary>Operator settings; they seed the settings store on first start.</summary>
@@ -146,6 +148,12 @@ public sealed class SuggestOptions
         "https://autoconfig.{domain}/mail/config-v1.1.xml",
         "https://{domain}/.well-known/autoconfig/mail/config-v1.1.xml",
     ];
+}
+
+/// <summary>AyTrack:Storage: how often the node checks that it can still write the spool and read the journal.</summary>
+public sealed class StorageOptions
+{
+    public TimeSpan ProbeInterval { get; set; } = TimeSpan.FromSeconds(15);
 }
 
 public sealed class SecretsOptions

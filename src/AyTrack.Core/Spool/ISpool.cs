@@ -52,6 +52,12 @@ public interface ISpool : IAsyncDisposable
 
     /// <summary>Domains with recipients already handed to their domain actor and not yet final.</summary>
     Task<IReadOnlyList<RecipientDomain>> PendingDomainsAsync(CancellationToken cancellationToken);
+
+    /// <summary>Looks for damage in the stored data (SQLite: PRAGMA quick_check): null when sound, else what was found.</summary>
+    Task<string?> CheckIntegrityAsync(CancellationToken cancellationToken);
+
+    /// <summary>Writes a probe row through the same path as accepted mail and reads it back; throws when either fails.</summary>
+    Task ProbeAsync(CancellationToken cancellationToken);
 }
 
 public sealed record SpoolCounts(long Messages, long Recipients, long Undispatched);

@@ -17,14 +17,19 @@ namespace AyTrack.Smtp.Delivery;
 /// <summary>The external server's state that operators must see: a refused login is their problem to fix.</summary>
 public sealed class RelayHealth
 {
-    private volatile string? _problem;
+    public const string LoginRefused = "relay-login-refused";
+    public const string Unreachable = "relay-unreachable";
 
-    /// <summary>Null when the last attempt worked; otherwise what went wrong (shown by /healthz and the queue view).</summary>
-    public string? Problem => _problem;
+    private volatile Problem? _problem;
 
-    public void Failed(string problem) => _problem = problem;
+    /// <summary>Null when the last attempt worked; otherwise what went wrong (reason code for /healthz, text for /api/health).</summary>
+    public Problem? Current => _problem;
+
+    public void Failed(string code, string problem) => _problem = new Problem(code, problem, _problem?.Code == code ? _problem.Since : DateTimeOffset.UtcNow);
 
     public void Worked() => _problem = null;
+
+    public sealed record Problem(string Code, string Text, DateTimeOffset Since);
 }
 
 /// <summary>
@@ -108,7 +113,7 @@ public sealed class RelayTransport(
             {
                 lastError = Describe(relay, ip, error, validation);
                 logger.LogWarning("External server {Host} [{Ip}]: {Problem}", relay.Host, ip, lastError.Text);
-                health.Failed(lastError.ToString());
+                health.Failed(RelayHealth.Unreachable, lastError.ToString());
                 continue;
             }
 
@@ -120,7 +125,7 @@ public sealed class RelayTransport(
                     {
                         var refused = new SmtpReply(451, "4.7.0",
                             $"Not sending the password for {relay.Host} over an unencrypted connection (set relay.tls, or relay.allowPlaintextAuth)");
-                        health.Failed(refused.ToString());
+                        health.Failed(RelayHealth.LoginRefused, refused.ToString());
                         return refused;
                     }
 
@@ -134,7 +139,7 @@ public sealed class RelayTransport(
                         // problem is loud in the log, /healthz and the queue view.
                         var refused = new SmtpReply(535, "5.7.8", $"{relay.Host} refused the login of '{relay.Username}': {error.Message}");
                         logger.LogError("External server {Host} refused the login of {User}: {Error}; mail stays queued", relay.Host, relay.Username, error.Message);
-                        health.Failed(refused.ToString());
+                        health.Failed(RelayHealth.LoginRefused, refused.ToString());
                         return refused;
                     }
                 }

@@ -29,6 +29,9 @@ public sealed class TestCluster : IAsyncDisposable
 
     public string Token { get; }
 
+    /// <summary>The PostgreSQL server every node shares.</summary>
+    public PostgresServer Postgres => _postgres;
+
     public List<ClusterNode> Nodes { get; } = [];
 
     public static async Task<TestCluster> StartAsync(LoopbackWorld world, int nodes, params string[] extraArguments)
