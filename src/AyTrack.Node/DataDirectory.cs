@@ -4,7 +4,8 @@ namespace AyTrack.Node;
 
 /// <summary>
 /// The data directory holds mail, keys and tokens: it is made 0700 and every file in it 0600, whatever the umask the
-/// node was started with (the process umask becomes 077, so files SQLite and the logs create later are 0600 too).
+/// node was started with. The node's program also sets its umask to 077 (<see cref="RestrictNewFiles"/>), so files
+/// SQLite and the logs create later are 0600 too; a host that embeds the node (the tests) keeps its own umask.
 /// </summary>
 public static class DataDirectory
 {
@@ -12,6 +13,15 @@ public static class DataDirectory
     private const UnixFileMode OwnerOnlyFile = UnixFileMode.UserRead | UnixFileMode.UserWrite;
     private const UnixFileMode Others = UnixFileMode.GroupRead | UnixFileMode.GroupWrite | UnixFileMode.GroupExecute |
                                        UnixFileMode.OtherRead | UnixFileMode.OtherWrite | UnixFileMode.OtherExecute;
+
+    /// <summary>Files this process creates from now on get no permission bits for group or others (umask 077).</summary>
+    public static void RestrictNewFiles()
+    {
+        if (!OperatingSystem.IsWindows())
+        {
+            _ = umask(0x3F);
+        }
+    }
 
     /// <summary>Creates or tightens the directory; returns a warning when it was open to others before.</summary>
     public static string? Prepare(string dataDir)
@@ -22,7 +32,6 @@ public static class DataDirectory
             return null;
         }
 
-        _ = umask(0x3F); // 077: no bits for group or others
         string? warning = null;
         if (Directory.Exists(dataDir))
         {

@@ -68,15 +68,16 @@ public static class NodeHost
             ? Path.Combine(dataDir, "secrets.key")
             : Path.GetFullPath(options.Secrets.KeyFile), () => SealedSettingsProbe.Find(options.Persistence, SqliteJournalConnectionString(options, dataDir))));
         services.AddSingleton(new DeliveryLog(dataDir, options.DeliveryLog));
+        services.AddSingleton<UnreadableMessages>();
         services.AddSingleton<IDeliveryLog>(sp => sp.GetRequiredService<DeliveryLog>());
         services.AddSingleton(sp => new DirectMxTransport(
             sp.GetRequiredService<MxResolver>(), sp.GetRequiredService<ISpool>(), options.Delivery,
             sp.GetRequiredService<DeliveryLog>(), options.Listener.EffectiveServerName,
-            sp.GetRequiredService<ILogger<DirectMxTransport>>()));
+            sp.GetRequiredService<ILogger<DirectMxTransport>>(), sp.GetRequiredService<UnreadableMessages>()));
         services.AddSingleton<RelayHealth>();
         services.AddSingleton(sp => new RelayTransport(sp.GetRequiredService<LiveSettings>(), sp.GetRequiredService<MxResolver>(),
             sp.GetRequiredService<ISpool>(), options.Delivery, sp.GetRequiredService<DeliveryLog>(), sp.GetRequiredService<RelayHealth>(),
-            options.Listener.EffectiveServerName, sp.GetRequiredService<ILogger<RelayTransport>>()));
+            options.Listener.EffectiveServerName, sp.GetRequiredService<ILogger<RelayTransport>>(), sp.GetRequiredService<UnreadableMessages>()));
         services.AddSingleton<IDeliveryTransport>(sp => new RoutingTransport(sp.GetRequiredService<LiveSettings>(),
             sp.GetRequiredService<DirectMxTransport>(), sp.GetRequiredService<RelayTransport>()));
         services.AddProblemDetails();
@@ -144,6 +145,10 @@ public static class NodeHost
         });
         services.AddHostedService<ListenerService>();
         services.AddNodeHealth();
+        services.AddHostedService(sp => new JournalRecovery(sp.GetRequiredService<ISpool>(), options, sp.GetRequiredService<ILogger<JournalRecovery>>())
+        {
+            SqliteJournal = UsesPostgres(options) ? null : SqliteJournalConnectionString(options, dataDir),
+        });
         services.AddHostedService(sp => new StartupNotice(dataDirWarning, sp.GetRequiredService<ILogger<StartupNotice>>()));
         services.AddHostedService(sp => new StorageMonitor(sp.GetRequiredService<ISpool>(), sp.GetRequiredService<StorageHealth>(), options,
             sp.GetRequiredService<NodeInfo>(), sp.GetRequiredService<ILogger<StorageMonitor>>())

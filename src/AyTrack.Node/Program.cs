@@ -1,5 +1,6 @@
 using AyTrack.Node;
 
+DataDirectory.RestrictNewFiles();
 var app = AyTrack.Node.NodeHost.Build(args);
 await app.StartAsync();
 

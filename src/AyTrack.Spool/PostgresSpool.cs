@@ -225,6 +225,19 @@ public sealed class PostgresSpool : ISpool
         return await SpoolQueries.ReadDomainsAsync(command, cancellationToken);
     }
 
+    public async Task<int> RequeueDispatchedAsync(CancellationToken cancellationToken)
+    {
+        var count = 0;
+        await _writes.WriteAsync(async tx =>
+        {
+            await using var command = tx.Command(
+                "UPDATE aytrack_spool_recipients SET dispatched = false, claimed_by = @me, claimed_at = now() WHERE dispatched AND NOT final");
+            command.Parameters.AddWithValue("me", _node);
+            count = await command.ExecuteNonQueryAsync();
+        }, true, cancellationToken);
+        return count;
+    }
+
     public async Task<string?> CheckIntegrityAsync(CancellationToken cancellationToken)
     {
         // PostgreSQL checks its own pages (data checksums, WAL); a full read of both tables surfaces what it finds.

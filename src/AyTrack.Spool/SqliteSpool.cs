@@ -239,6 +239,17 @@ public sealed class SqliteSpool : ISpool
         return await SpoolQueries.ReadDomainsAsync(command, cancellationToken);
     }
 
+    public async Task<int> RequeueDispatchedAsync(CancellationToken cancellationToken)
+    {
+        var count = 0;
+        await WriteAsync(async tx =>
+        {
+            var command = tx.Command("UPDATE recipients SET dispatched = 0 WHERE dispatched = 1 AND final = 0");
+            count = await command.ExecuteNonQueryAsync(CancellationToken.None);
+        }, outboxChanged: true, cancellationToken);
+        return count;
+    }
+
     public async Task<string?> CheckIntegrityAsync(CancellationToken cancellationToken)
     {
         await using var connection = await OpenReaderAsync(cancellationToken);

@@ -117,6 +117,156 @@ public sealed class StorageHealthTests
             .ReadFromJsonAsync<HealthSummary>(AyTrack.Cli.AdminClient.Json))!.Status == "ok", TimeSpan.FromSeconds(60));
     }
 
+    [Fact]
+    public async Task A_lost_journal_is_rebuilt_from_the_spool_and_its_mail_delivered()
+    {
+        await using var world = LoopbackWorld.Create();
+        var dataDir = Directory.CreateTempSubdirectory("aytrack-lost-journal").FullName;
+        var address = world.AddDownHost("mx.later.test");
+        world.Dns.AddMx("later.test", 10, "mx.later.test");
+        var node = await NodeProcess.StartAsync(dataDir, world.NodeArguments(dataDir));
+        await using (node)
+        {
+            await SendAsync(node, Enumerable.Range(0, 10).Select(i => $"u{i}@later.test"));
+            using var admin = Admin(node, dataDir);
+            await Eventually.UntilAsync(async () => (await admin.GetFromJsonAsync<DomainQueue>("/api/queues/later.test", AyTrack.Cli.AdminClient.Json))!
+                .Deferred == 10, TimeSpan.FromSeconds(30));
+            node.Terminate();
+            await node.WaitForExitAsync(TimeSpan.FromSeconds(60));
+        }
+
+        foreach (var file in Directory.GetFiles(dataDir, "journal.db*"))
+        {
+            File.Delete(file);
+        }
+
+        var sink = world.BringUp("mx.later.test", address);
+        await using var restarted = await NodeProcess.StartAsync(dataDir, world.NodeArguments(dataDir));
+
+        await Eventually.UntilAsync(() => sink.Received.Count == 10, TimeSpan.FromSeconds(60));
+        Assert.Contains("rebuilding those queues from the spool", Log(dataDir));
+    }
+
+    [Fact]
+    public async Task A_queued_message_whose_content_is_gone_is_held_and_reported_never_bounced()
+    {
+        await using var world = LoopbackWorld.Create();
+        var dataDir = Directory.CreateTempSubdirectory("aytrack-unreadable").FullName;
+        var senderSink = world.AddDomain("sender.test");
+        var address = world.AddDownHost("mx.later.test");
+        world.Dns.AddMx("later.test", 10, "mx.later.test");
+        string[] arguments = [.. world.NodeArguments(dataDir), "--AyTrack:Delivery:MinBackoff=00:00:00.500", "--AyTrack:Delivery:MaxBackoff=00:00:01"];
+        var node = await NodeProcess.StartAsync(dataDir, arguments);
+        await using (node)
+        {
+            await SendAsync(node, ["gone@later.test"]);
+            await DeliveryLogReader.WaitForAsync(dataDir, "gone@later.test", TimeSpan.FromSeconds(30), outcome: "deferred");
+            node.Terminate();
+            await node.WaitForExitAsync(TimeSpan.FromSeconds(60));
+        }
+
+        // The journal still queues the message; the spool lost it (as a damaged page would lose it).
+        await using (var spool = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={Path.Combine(dataDir, "spool.db")};Pooling=false"))
+        {
+            await spool.OpenAsync();
+            await using var delete = spool.CreateCommand();
+            delete.CommandText = "DELETE FROM recipients; DELETE FROM messages;";
+            await delete.ExecuteNonQueryAsync();
+        }
+
+        var sink = world.BringUp("mx.later.test", address);
+        await using var restarted = await NodeProcess.StartAsync(dataDir, arguments);
+        using var admin = Admin(restarted, dataDir);
+
+        var held = await DeliveryLogReader.WaitForAsync(dataDir, "gone@later.test", TimeSpan.FromSeconds(30), outcome: "held");
+        Assert.StartsWith("451 4.3.0", held.GetProperty("reply").GetString());
+        var queue = await admin.GetFromJsonAsync<DomainQueue>("/api/queues/later.test", AyTrack.Cli.AdminClient.Json);
+        Assert.Equal(1, queue!.Held);
+        var summary = await new HttpClient { BaseAddress = restarted.AdminUrl }.GetFromJsonAsync<HealthSummary>("/healthz", AyTrack.Cli.AdminClient.Json);
+        Assert.Contains(HealthCodes.StorageDamaged, summary!.Reasons);
+        // Held means no retry and no bounce: nothing reaches the MX, and the sender gets no DSN.
+        Assert.Empty(sink.Received);
+        Assert.Empty(senderSink.Received);
+        Assert.DoesNotContain(DeliveryLogReader.Read(dataDir), e => e.GetProperty("outcome").GetString() is "failed" or "bounced");
+    }
+
+    [Fact]
+    public async Task Persisted_settings_that_do_not_validate_leave_the_last_valid_ones_in_force_until_a_valid_change()
+    {
+        await using var world = LoopbackWorld.Create();
+        var dataDir = Directory.CreateTempSubdirectory("aytrack-invalid-settings").FullName;
+        var node = await NodeProcess.StartAsync(dataDir, world.NodeArguments(dataDir));
+        await using (node)
+        {
+            using var admin = Admin(node, dataDir);
+            (await admin.PatchAsync("/api/settings", new StringContent("""{"timing":{"threads":7}}""", System.Text.Encoding.UTF8,
+                "application/merge-patch+json"))).EnsureSuccessStatusCode();
+            node.Terminate();
+            await node.WaitForExitAsync(TimeSpan.FromSeconds(60));
+        }
+
+        // An older build stored an enum as its number: the next version in the journal does not validate.
+        await using (var journal = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={Path.Combine(dataDir, "journal.db")};Pooling=false"))
+        {
+            await journal.OpenAsync();
+            await using var read = journal.CreateCommand();
+            read.CommandText = "SELECT sequence_number, CAST(message AS TEXT) FROM journal WHERE persistence_id = 'aytrack-settings' ORDER BY sequence_number DESC LIMIT 1";
+            long sequence;
+            System.Text.Json.Nodes.JsonNode last;
+            await using (var reader = await read.ExecuteReaderAsync())
+            {
+                await reader.ReadAsync();
+                sequence = reader.GetInt64(0);
+                last = System.Text.Json.Nodes.JsonNode.Parse(reader.GetString(1))!;
+            }
+
+            last["Version"] = sequence + 1;
+            last["Document"] = last["Document"]!.GetValue<string>().Replace("\"mode\":\"Direct\"", "\"mode\":\"3\"").Replace("\"threads\":7", "\"threads\":9");
+            await using var insert = journal.CreateCommand();
+            insert.CommandText = "INSERT INTO journal(created, deleted, persistence_id, sequence_number, message, manifest, identifier, writer_uuid) " +
+                                 "VALUES ($created, 0, 'aytrack-settings', $sequence, $message, 'settings.changed.v1', 4711, 'older-build')";
+            insert.Parameters.AddWithValue("$created", DateTime.UtcNow.Ticks);
+            insert.Parameters.AddWithValue("$sequence", sequence + 1);
+            insert.Parameters.AddWithValue("$message", System.Text.Encoding.UTF8.GetBytes(last.ToJsonString()));
+            await insert.ExecuteNonQueryAsync();
+        }
+
+        await using var restarted = await NodeProcess.StartAsync(dataDir, world.NodeArguments(dataDir));
+        using var api = Admin(restarted, dataDir);
+        using var anonymous = new HttpClient { BaseAddress = restarted.AdminUrl };
+        HealthSummary? summary = null;
+        await Eventually.UntilAsync(async () => (summary = await anonymous.GetFromJsonAsync<HealthSummary>("/healthz", AyTrack.Cli.AdminClient.Json))!
+            .Reasons.Contains(HealthCodes.SettingsInvalid), TimeSpan.FromSeconds(30));
+        Assert.Equal("degraded", summary!.Status);
+        var settings = await api.GetFromJsonAsync<System.Text.Json.JsonElement>("/api/settings");
+        Assert.Equal(7, settings.GetProperty("timing").GetProperty("threads").GetInt32());
+        Assert.Equal("Direct", settings.GetProperty("mode").GetString());
+
+        var repaired = await api.PatchAsync("/api/settings", new StringContent("""{"timing":{"threads":8}}""", System.Text.Encoding.UTF8,
+            "application/merge-patch+json"));
+        Assert.Equal(System.Net.HttpStatusCode.OK, repaired.StatusCode);
+        await Eventually.UntilAsync(async () => (await anonymous.GetFromJsonAsync<HealthSummary>("/healthz", AyTrack.Cli.AdminClient.Json))!.Status == "ok",
+            TimeSpan.FromSeconds(30));
+    }
+
+    private static async Task SendAsync(NodeProcess node, IEnumerable<string> recipients)
+    {
+        using var smtp = new MailKit.Net.Smtp.SmtpClient();
+        await smtp.ConnectAsync(node.SmtpEndpoint.Address.ToString(), node.SmtpEndpoint.Port, MailKit.Security.SecureSocketOptions.None);
+        foreach (var recipient in recipients)
+        {
+            await smtp.SendAsync(TestNode.NewMessage("app@sender.test", [recipient], "queued"));
+        }
+
+        await smtp.DisconnectAsync(true);
+    }
+
+    private static HttpClient Admin(NodeProcess node, string dataDir) => new()
+    {
+        BaseAddress = node.AdminUrl,
+        DefaultRequestHeaders = { Authorization = new AuthenticationHeaderValue("Bearer", File.ReadAllText(Path.Combine(dataDir, "admin.token"))) },
+    };
+
     private static string Log(string dataDir) => string.Join('\n', Directory.GetFiles(dataDir, "node-*.log").Select(f =>
     {
         using var stream = new FileStream(f, FileMode.Open, FileAccess.Read, FileShare.ReadWrite);

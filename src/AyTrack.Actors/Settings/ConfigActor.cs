@@ -20,6 +20,7 @@ public sealed class ConfigActor : ReceivePersistentActor
     private OperatorSettings _settings = new();
     private Dictionary<string, string> _sources = new(StringComparer.Ordinal);
     private long _version;
+    private string? _invalid;
 
     public ConfigActor(OperatorSettings seed, IReadOnlyCollection<string> configuredPaths, SecretBox secrets)
     {
@@ -162,7 +163,21 @@ public sealed class ConfigActor : ReceivePersistentActor
 
     private void Apply(ConfigEvents.SettingsChanged e)
     {
-        _settings = Restore(e.Document, e.SealedPassword);
+        // A persisted version that does not validate (written by an older build, or damaged) must not brick the
+        // settings: the last valid version stays in force, the health report says settings-invalid, and the next
+        // valid change repairs it.
+        try
+        {
+            _settings = Restore(e.Document, e.SealedPassword);
+            _invalid = null;
+        }
+        catch (Exception error) when (error is InvalidOperationException or System.Text.Json.JsonException or FormatException
+                                          or System.Security.Cryptography.CryptographicException)
+        {
+            _invalid = $"settings version {e.Version} does not validate ({error.Message}); version in force: the last valid one";
+            _log.Error("Persisted {0}", _invalid);
+        }
+
         _version = e.Version;
         foreach (var path in e.Changed)
         {
@@ -177,13 +192,16 @@ public sealed class ConfigActor : ReceivePersistentActor
     private string? SealPassword(OperatorSettings settings) => settings.Relay.Password.IsSet ? _secrets.Seal(settings.Relay.Password) : null;
 
     private ConfigReplies.CurrentSettings Current() =>
-        new(_version, SettingsDocument.ToJson(_settings).ToJsonString(), SealPassword(_settings), new Dictionary<string, string>(_sources));
+        new(_version, SettingsDocument.ToJson(_settings).ToJsonString(), SealPassword(_settings), new Dictionary<string, string>(_sources))
+        {
+            Invalid = _invalid,
+        };
 
     private void Publish()
     {
         var current = Current();
         DistributedPubSub.Get(Context.System).Mediator.Tell(new Publish(SettingsPublished.Topic,
-            new SettingsPublished(current.Version, current.Document, current.SealedPassword)));
+            new SettingsPublished(current.Version, current.Document, current.SealedPassword) { Invalid = current.Invalid }));
     }
 
     /// <summary>The JSON paths of the settings' values; a list counts as one value.</summary>

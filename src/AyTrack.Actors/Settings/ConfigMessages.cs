@@ -23,7 +23,14 @@ public static class ConfigCommands
 
 public static class ConfigReplies
 {
-    public sealed record CurrentSettings(long Version, string Document, string? SealedPassword, IReadOnlyDictionary<string, string> Sources);
+    /// <summary>
+    /// The settings in force. <see cref="Invalid"/> says why the latest persisted version did not validate (the
+    /// document is then the last version that did).
+    /// </summary>
+    public sealed record CurrentSettings(long Version, string Document, string? SealedPassword, IReadOnlyDictionary<string, string> Sources)
+    {
+        public string? Invalid { get; init; }
+    }
 
     public sealed record Changed(CurrentSettings Settings);
 
@@ -40,6 +47,9 @@ public static class ConfigReplies
 public sealed record SettingsPublished(long Version, string Document, string? SealedPassword)
 {
     public const string Topic = "aytrack.settings";
+
+    /// <summary>As <see cref="ConfigReplies.CurrentSettings.Invalid"/>.</summary>
+    public string? Invalid { get; init; }
 }
 
 public static class ConfigEvents

@@ -48,7 +48,7 @@ public sealed class SettingsAgent : ReceiveActor, IWithTimers
         _rate = rate;
         _secrets = secrets;
 
-        Receive<SettingsPublished>(p => Apply(p.Version, p.Document, p.SealedPassword));
+        Receive<SettingsPublished>(p => Apply(p.Version, p.Document, p.SealedPassword, p.Invalid));
         Receive<ConfigReplies.CurrentSettings>(c =>
         {
             if (!_reconciling)
@@ -59,7 +59,7 @@ public sealed class SettingsAgent : ReceiveActor, IWithTimers
                 Timers.StartPeriodicTimer("fetch", Fetch.Instance, ReconcileEvery, ReconcileEvery);
             }
 
-            Apply(c.Version, c.Document, c.SealedPassword);
+            Apply(c.Version, c.Document, c.SealedPassword, c.Invalid);
         });
         Receive<Fetch>(_ => _config.Ask<ConfigReplies.CurrentSettings>(new ConfigCommands.GetSettings(), TimeSpan.FromSeconds(5))
             .PipeTo(Self, failure: _ => new Status.Failure(new TimeoutException("config actor not reachable yet"))));
@@ -99,8 +99,9 @@ public sealed class SettingsAgent : ReceiveActor, IWithTimers
 
     protected override void PostStop() => _cluster.Unsubscribe(Self);
 
-    private void Apply(long version, string document, string? sealedPassword)
+    private void Apply(long version, string document, string? sealedPassword, string? invalid)
     {
+        _live.Problem = invalid;
         // The 5 s reconciliation mostly brings the version already applied: no need to parse it and unseal the password.
         if (!_live.IsNewer(version))
         {

@@ -12,6 +12,7 @@ public static class RelayFallback
     {
         RecipientOutcome.Delivered => false,
         RecipientOutcome.Deferred => true,
+        RecipientOutcome.Held => false,
         _ => attempt.Reply.Enhanced is { } enhanced && enhanced.StartsWith("5.7.", StringComparison.Ordinal),
     };
 }

@@ -30,6 +30,12 @@ public enum RecipientOutcome
     Delivered,
     Deferred,
     Failed,
+
+    /// <summary>
+    /// The message's content could not be read from the spool: kept queued and held (neither tried nor expired, never
+    /// bounced for it) until an operator repairs the storage and releases it, or decides otherwise.
+    /// </summary>
+    Held,
 }
 
 /// <summary>

@@ -296,6 +296,12 @@ public sealed record DomainQueueState(ImmutableSortedDictionary<string, QueuedMe
                     NextAttemptAt = e.RetryAt ?? e.At,
                     RemoteMta = e.RemoteHost ?? status.RemoteMta,
                 }),
+                RecipientOutcome.Held => recipients.SetItem(result.Recipient, status with
+                {
+                    Held = true,
+                    Attempts = status.Attempts + 1,
+                    LastReply = result.Reply.ToString(),
+                }),
                 _ => recipients.SetItem(result.Recipient, status with
                 {
                     State = RecipientState.Bouncing,

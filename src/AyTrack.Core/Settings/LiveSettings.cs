@@ -16,6 +16,9 @@ public sealed class LiveSettings(OperatorSettings initial)
 
     public SettingsSnapshot Current => _current;
 
+    /// <summary>Why the latest persisted settings did not validate, while the last valid ones stay in force; null when they did.</summary>
+    public string? Problem { get; set; }
+
     /// <summary>Whether <paramref name="version"/> would replace what this node applies (version 0 is the configuration's).</summary>
     public bool IsNewer(long version) => Replaces(version, _current);
 

@@ -53,6 +53,13 @@ public interface ISpool : IAsyncDisposable
     /// <summary>Domains with recipients already handed to their domain actor and not yet final.</summary>
     Task<IReadOnlyList<RecipientDomain>> PendingDomainsAsync(CancellationToken cancellationToken);
 
+    /// <summary>
+    /// Puts every recipient that was handed to a domain actor and is not final back into the outbox, so it is handed
+    /// over again: how the domain queues are rebuilt when the journal that held them is lost (the spool is the record of
+    /// what was accepted). Returns the number of recipients.
+    /// </summary>
+    Task<int> RequeueDispatchedAsync(CancellationToken cancellationToken);
+
     /// <summary>Looks for damage in the stored data (SQLite: PRAGMA quick_check): null when sound, else what was found.</summary>
     Task<string?> CheckIntegrityAsync(CancellationToken cancellationToken);
 

@@ -39,6 +39,3 @@ public class ComponentHealth(TimeProvider time)
 
 /// <summary>The spool's and the journal's state: written by the storage probe and the integrity check.</summary>
 public sealed class StorageHealth(TimeProvider time) : ComponentHealth(time);
-
-/// <summary>The persisted settings' state: written by the settings agent when they do not validate.</summary>
-public sealed class SettingsHealth(TimeProvider time) : ComponentHealth(time);

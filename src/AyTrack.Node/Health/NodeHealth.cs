@@ -1,4 +1,6 @@
 using AyTrack.Contracts;
+using AyTrack.Core.Delivery;
+using AyTrack.Core.Settings;
 using AyTrack.Node.Remoting;
 using AyTrack.Smtp.Delivery;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
@@ -19,7 +21,6 @@ public static class NodeHealth
     public static IServiceCollection AddNodeHealth(this IServiceCollection services)
     {
         services.AddSingleton(new StorageHealth(TimeProvider.System));
-        services.AddSingleton(new SettingsHealth(TimeProvider.System));
         services.AddHealthChecks()
             .AddCheck<ListenerCheck>("listener", HealthStatus.Unhealthy, [Startup, ReasonTag + HealthCodes.ListenerStarting])
             .AddCheck<RelayCheck>("relay")
@@ -92,7 +93,7 @@ public static class NodeHealth
 
         var data = new Dictionary<string, object>
         {
-            ["reasons"] = problems.Select(p => p.Code).ToList(),
+            ["reasons"] = problems.Select(p => p.Code).Distinct(StringComparer.Ordinal).ToList(),
             ["since"] = problems.Min(p => p.Since),
         };
         var detail = string.Join("; ", problems.Select(p => p.Detail));
@@ -124,15 +125,35 @@ internal sealed class ClusterTransportCheck(ClusterTransport transport) : IHealt
             : HealthCheckResult.Healthy());
 }
 
-internal sealed class StorageCheck(StorageHealth storage) : IHealthCheck
+internal sealed class StorageCheck(StorageHealth storage, UnreadableMessages unreadable) : IHealthCheck
 {
     // Without a writable spool no mail can be accepted: the node is down, not merely degraded.
-    public Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default) =>
-        Task.FromResult(NodeHealth.From(storage.Problems, code => code == HealthCodes.SpoolUnwritable));
+    public Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default)
+    {
+        var problems = storage.Problems.ToList();
+        if (unreadable.Count is var count and > 0)
+        {
+            problems.Add((HealthCodes.StorageDamaged, $"{count} queued message(s) whose content cannot be read are held (aytrack queue show)",
+                unreadable.FirstSeen ?? DateTimeOffset.UtcNow));
+        }
+
+        return Task.FromResult(NodeHealth.From(problems, code => code == HealthCodes.SpoolUnwritable));
+    }
 }
 
-internal sealed class SettingsCheck(SettingsHealth settings) : IHealthCheck
+internal sealed class SettingsCheck(LiveSettings live) : IHealthCheck
 {
-    public Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default) =>
-        Task.FromResult(NodeHealth.From(settings.Problems, _ => false));
+    private static DateTimeOffset? _since;
+
+    public Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default)
+    {
+        if (live.Problem is not { } problem)
+        {
+            _since = null;
+            return Task.FromResult(HealthCheckResult.Healthy());
+        }
+
+        _since ??= DateTimeOffset.UtcNow;
+        return Task.FromResult(NodeHealth.From([(HealthCodes.SettingsInvalid, problem, _since.Value)], _ => false));
+    }
 }

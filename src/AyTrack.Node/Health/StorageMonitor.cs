@@ -104,14 +104,15 @@ public sealed class StorageMonitor(ISpool spool, StorageHealth health, AyTrackOp
             await using var sqlite = new SqliteConnection(SqliteJournal);
             await sqlite.OpenAsync(cancellationToken);
             await using var command = sqlite.CreateCommand();
-            command.CommandText = "SELECT count(*) FROM journal WHERE ordering < 0";
+            // Reads the schema page: the file is there and readable (the journal's tables appear at its first write).
+            command.CommandText = "SELECT count(*) FROM sqlite_master";
             await command.ExecuteScalarAsync(cancellationToken);
             return;
         }
 
         await using var connection = new NpgsqlConnection(options.Persistence.ConnectionString);
         await connection.OpenAsync(cancellationToken);
-        await using var read = new NpgsqlCommand("SELECT count(*) FROM journal WHERE ordering < 0", connection);
+        await using var read = new NpgsqlCommand("SELECT 1", connection);
         await read.ExecuteScalarAsync(cancellationToken);
     }
 

@@ -22,10 +22,11 @@ public sealed class DirectMxTransport(
     DeliveryOptions options,
     DeliveryLog deliveryLog,
     string heloName,
-    ILogger<DirectMxTransport> logger) : IDeliveryTransport
+    ILogger<DirectMxTransport> logger,
+    UnreadableMessages? unreadable = null) : IDeliveryTransport
 {
     private readonly NetworkList _allowed = options.AllowedDestinationList;
-    private readonly SessionDelivery _session = new(spool, deliveryLog, logger);
+    private readonly SessionDelivery _session = new(spool, deliveryLog, logger, unreadable);
 
     public async Task<IReadOnlyList<MessageAttempt>> DeliverAsync(RecipientDomain domain, IReadOnlyList<BatchItem> items,
         CancellationToken cancellationToken)

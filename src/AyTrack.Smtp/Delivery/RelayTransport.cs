@@ -48,10 +48,11 @@ public sealed class RelayTransport(
     DeliveryLog deliveryLog,
     RelayHealth health,
     string heloName,
-    ILogger<RelayTransport> logger) : IDeliveryTransport
+    ILogger<RelayTransport> logger,
+    UnreadableMessages? unreadable = null) : IDeliveryTransport
 {
     private readonly NetworkList _allowed = options.AllowedDestinationList;
-    private readonly SessionDelivery _session = new(spool, deliveryLog, logger);
+    private readonly SessionDelivery _session = new(spool, deliveryLog, logger, unreadable);
     private readonly object _gate = new();
     private readonly Queue<TaskCompletionSource> _waiting = new();
     private int _open;

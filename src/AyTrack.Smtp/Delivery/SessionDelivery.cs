@@ -18,7 +18,7 @@ namespace AyTrack.Smtp.Delivery;
 /// per recipient, and write the delivery log. Direct MX delivery and the external relay differ only in how they
 /// find and open the session.
 /// </summary>
-internal sealed class SessionDelivery(ISpool spool, DeliveryLog deliveryLog, ILogger logger)
+internal sealed class SessionDelivery(ISpool spool, DeliveryLog deliveryLog, ILogger logger, UnreadableMessages? unreadable = null)
 {
     /// <summary>
     /// Opens a session with <paramref name="host"/> at <paramref name="ip"/>: a TCP connection bounded by
@@ -101,10 +101,26 @@ internal sealed class SessionDelivery(ISpool spool, DeliveryLog deliveryLog, ILo
     public async Task<MessageAttempt?> SendOneAsync(RecordingSmtpClient client, BatchItem item, string host, string ip,
         CancellationToken cancellationToken)
     {
-        var spooled = await spool.LoadAsync(item.Id, cancellationToken);
+        SpooledMessage? spooled;
+        string? unreadableBecause = null;
+        try
+        {
+            spooled = await spool.LoadAsync(item.Id, cancellationToken);
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            spooled = null;
+            unreadableBecause = e.Message;
+        }
+
         if (spooled is null)
         {
-            return Uniform(item, new SmtpReply(554, "5.3.0", "Message is no longer in the spool"), RecipientOutcome.Failed, host, ip);
+            // A queued message missing from the spool, or unreadable, means damaged storage: never a bounce for that.
+            unreadable?.Add(item.Id);
+            logger.LogError("The content of queued message {Id} cannot be read from the spool ({Reason}); its recipients are held",
+                item.Id, unreadableBecause ?? "not found");
+            return Uniform(item, new SmtpReply(451, "4.3.0", "The message's content cannot be read from the spool; held for an operator " +
+                "(storage damaged? see aytrack health)"), RecipientOutcome.Held, host, ip);
         }
 
         // RFC 6531 §3.2: a message that needs SMTPUTF8 must not be downgraded silently for a server without it.
