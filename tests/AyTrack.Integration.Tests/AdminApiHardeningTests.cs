@@ -73,6 +73,33 @@ public sealed class AdminApiHardeningTests
     }
 
     [Fact]
+    public void Failures_are_logged_once_per_address_every_ten_seconds_with_a_count_and_a_lockout_lasts_a_minute()
+    {
+        var time = new ManualTime(DateTimeOffset.UtcNow);
+        var guard = new AdminAuthGuard(time);
+        var attacker = IPAddress.Parse("127.0.0.9");
+        var other = IPAddress.Parse("127.0.0.10");
+
+        var logged = Enumerable.Range(0, 5).Select(_ => guard.Failed(attacker)).ToList();
+        time.Advance(AdminAuthGuard.LogEvery);
+        var afterPause = guard.Failed(attacker);
+
+        Assert.Equal([1, 0, 0, 0, 0], logged);
+        Assert.Equal(5, afterPause);
+        Assert.Equal(1, guard.Failed(other));
+        Assert.False(guard.IsBlocked(attacker, out _));
+        for (var i = 0; i < AdminAuthGuard.MaxFailures; i++)
+        {
+            guard.Failed(attacker);
+        }
+
+        Assert.True(guard.IsBlocked(attacker, out var retryAfter));
+        Assert.False(guard.IsBlocked(other, out _));
+        time.Advance(retryAfter);
+        Assert.False(guard.IsBlocked(attacker, out _));
+    }
+
+    [Fact]
     public async Task Enums_are_names_only_in_json_and_in_urls()
     {
         await using var world = LoopbackWorld.Create();
@@ -195,5 +222,14 @@ public sealed class AdminApiHardeningTests
         }
 
         return node.Http.SendAsync(request);
+    }
+
+    private sealed class ManualTime(DateTimeOffset start) : TimeProvider
+    {
+        private DateTimeOffset _now = start;
+
+        public override DateTimeOffset GetUtcNow() => _now;
+
+        public void Advance(TimeSpan by) => _now += by;
     }
 }

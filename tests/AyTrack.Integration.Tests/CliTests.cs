@@ -89,6 +89,25 @@ public sealed class CliTests
     }
 
     [Fact]
+    public async Task Health_prints_the_status_and_each_component()
+    {
+        await using var world = LoopbackWorld.Create();
+        await using var node = await TestNode.StartAsync(world);
+
+        var health = await RunAsync(node, "health");
+        var json = await RunAsync(node, "health", "--json");
+
+        Assert.Equal(0, health.Exit);
+        Assert.StartsWith("status ok", health.Out);
+        foreach (var component in new[] { "listener", "relay", "storage", "settings", "cluster-transport" })
+        {
+            Assert.Matches($@"(?m)^{component}\s+ok\b", health.Out);
+        }
+
+        Assert.Contains("\"components\":", json.Out);
+    }
+
+    [Fact]
     public async Task A_node_that_is_not_running_is_one_line_not_a_stack_trace()
     {
         var output = new StringWriter();
