@@ -16,8 +16,17 @@ public sealed class LiveSettings(OperatorSettings initial)
 
     public SettingsSnapshot Current => _current;
 
+    private volatile SettingsProblem? _problem;
+
     /// <summary>Why the latest persisted settings did not validate, while the last valid ones stay in force; null when they did.</summary>
-    public string? Problem { get; set; }
+    public string? Problem
+    {
+        get => _problem?.Text;
+        set => _problem = value is null ? null : new SettingsProblem(value, _problem?.Since ?? DateTimeOffset.UtcNow);
+    }
+
+    /// <summary>Since when <see cref="Problem"/> has been there.</summary>
+    public DateTimeOffset? ProblemSince => _problem?.Since;
 
     /// <summary>Whether <paramref name="version"/> would replace what this node applies (version 0 is the configuration's).</summary>
     public bool IsNewer(long version) => Replaces(version, _current);
@@ -42,3 +51,5 @@ public sealed class LiveSettings(OperatorSettings initial)
 
     private static bool Replaces(long version, SettingsSnapshot current) => version > current.Version || current.Version == 0;
 }
+
+internal sealed record SettingsProblem(string Text, DateTimeOffset Since);

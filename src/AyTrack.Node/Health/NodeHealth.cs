@@ -143,17 +143,8 @@ internal sealed class StorageCheck(StorageHealth storage, UnreadableMessages unr
 
 internal sealed class SettingsCheck(LiveSettings live) : IHealthCheck
 {
-    private static DateTimeOffset? _since;
-
-    public Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default)
-    {
-        if (live.Problem is not { } problem)
-        {
-            _since = null;
-            return Task.FromResult(HealthCheckResult.Healthy());
-        }
-
-        _since ??= DateTimeOffset.UtcNow;
-        return Task.FromResult(NodeHealth.From([(HealthCodes.SettingsInvalid, problem, _since.Value)], _ => false));
-    }
+    public Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default) =>
+        Task.FromResult(live.Problem is { } problem
+            ? NodeHealth.From([(HealthCodes.SettingsInvalid, problem, live.ProblemSince ?? DateTimeOffset.UtcNow)], _ => false)
+            : HealthCheckResult.Healthy());
 }
