@@ -8,4 +8,7 @@ public sealed record DomainActorSettings(int MaxConnections, int BatchSize, Time
     public TimeSpan MaxBackoff { get; init; } = TimeSpan.FromHours(1);
 
     public int SnapshotEvery { get; init; } = 200;
+
+    /// <summary>How long to wait before trying again to mark delivered or bounced recipients final in the spool.</summary>
+    public TimeSpan FinalMarkRetry { get; init; } = TimeSpan.FromSeconds(5);
 }

@@ -36,7 +36,10 @@ public sealed class DomainDeliveryActor : ReceivePersistentActor, IWithTimers
     private readonly ILoggingAdapter _log = Context.GetLogger();
     private readonly InFlightBatches _inFlight = new();
     private readonly HashSet<string> _bouncesRequested = new(StringComparer.Ordinal);
+    // Cancelled when the actor stops, so spool work it started does not outlive it.
+    private readonly CancellationTokenSource _stopping = new();
     private DomainQueueState _state = DomainQueueState.Empty;
+    private int _finalMarksPending;
     private string? _lastError;
     private readonly SnapshotRule _snapshots;
     private bool _tickRequested;
@@ -90,6 +93,23 @@ public sealed class DomainDeliveryActor : ReceivePersistentActor, IWithTimers
         Command<DeleteSnapshotsSuccess>(_ => { });
         Command<DeleteSnapshotsFailure>(f => _log.Warning("Deleting old snapshots of {0} failed: {1}", _domain, f.Cause.Message));
         Command<ReceiveTimeout>(_ => PassivateIfIdle());
+        Command<FinalMarked>(_ =>
+        {
+            if (--_finalMarksPending == 0)
+            {
+                // The last spool update was what kept an empty queue from passivating.
+                RequestTick();
+            }
+        });
+        Command<FinalMarkFailed>(failed =>
+        {
+            // The journal has already forgotten these recipients: only this retry stands between them and a spool row
+            // (and body) kept forever, so it goes on until the spool takes it.
+            _log.Warning("Could not mark {0} recipient(s) of {1} at {2} final in the spool ({3}); trying again in {4}",
+                failed.Recipients.Count, failed.Id, _domain, failed.Reason, _settings.FinalMarkRetry);
+            Timers.StartSingleTimer($"final-{failed.Id.Value}-{Guid.NewGuid():N}", new RetryFinalMark(failed.Id, failed.Recipients), _settings.FinalMarkRetry);
+        });
+        Command<RetryFinalMark>(retry => StartFinalMark(retry.Id, retry.Recipients));
     }
 
     public override string PersistenceId { get; }
@@ -342,7 +362,7 @@ public sealed class DomainDeliveryActor : ReceivePersistentActor, IWithTimers
             Timers.Cancel("retry");
         }
 
-        SetReceiveTimeout(_state.Messages.IsEmpty && _inFlight.Count == 0 ? IdleBeforePassivation : null);
+        SetReceiveTimeout(_state.Messages.IsEmpty && _inFlight.Count == 0 && _finalMarksPending == 0 ? IdleBeforePassivation : null);
     }
 
     /// <summary>Starts sessions up to the connection cap and the rate cap; returns when the rate cap allows more, if it stopped.</summary>
@@ -379,7 +399,7 @@ public sealed class DomainDeliveryActor : ReceivePersistentActor, IWithTimers
 
     private void PassivateIfIdle()
     {
-        if (_state.Messages.IsEmpty && _inFlight.Count == 0)
+        if (_state.Messages.IsEmpty && _inFlight.Count == 0 && _finalMarksPending == 0)
         {
             // Only an empty queue passivates: an actor with deferred mail keeps its timer. Sharding's own idle
             // passivation is off because it cannot see sessions in flight, whose replies come to Self.
@@ -389,15 +409,30 @@ public sealed class DomainDeliveryActor : ReceivePersistentActor, IWithTimers
 
     private void MarkFinalInSpool(QueueId id, IReadOnlyCollection<string> recipients)
     {
-        var log = _log;
-        var domain = _domain;
-        _spool.MarkFinalAsync(id, recipients, CancellationToken.None).ContinueWith(
-            t => log.Warning("Could not mark {0} recipient(s) of {1} at {2} final in the spool: {3}",
-                recipients.Count, id, domain, t.Exception?.GetBaseException().Message),
-            TaskContinuationOptions.OnlyOnFaulted);
+        _finalMarksPending++;
+        StartFinalMark(id, recipients);
+    }
+
+    /// <summary>The spool update runs beside the actor; its outcome comes back as a message (the async rule).</summary>
+    private void StartFinalMark(QueueId id, IReadOnlyCollection<string> recipients) =>
+        _spool.MarkFinalAsync(id, recipients, _stopping.Token).PipeTo(Self,
+            success: () => new FinalMarked(id),
+            failure: error => new FinalMarkFailed(id, recipients, error.GetBaseException().Message));
+
+    protected override void PostStop()
+    {
+        _stopping.Cancel();
+        _stopping.Dispose();
+        base.PostStop();
     }
 
     private sealed record BatchFailed(Guid BatchId, string Reason);
+
+    private sealed record FinalMarked(QueueId Id);
+
+    private sealed record FinalMarkFailed(QueueId Id, IReadOnlyCollection<string> Recipients, string Reason);
+
+    private sealed record RetryFinalMark(QueueId Id, IReadOnlyCollection<string> Recipients);
 
     private sealed record BounceFailed(QueueId Id, string Reason);
 

@@ -4,6 +4,7 @@ using Akka.Cluster.Tools.PublishSubscribe;
 using Akka.Event;
 using Akka.Routing;
 using AyTrack.Actors.Outbox;
+using AyTrack.Actors.Workers;
 using AyTrack.Core.Delivery;
 using AyTrack.Core.Settings;
 
@@ -21,7 +22,7 @@ public static class ThreadCommands
 
 /// <summary>
 /// Applies the settings on one node: subscribes to the config actor's publications, keeps <see cref="LiveSettings"/>
-/// current, resizes the SMTP worker pool to timing.threads (AdjustPoolSize), sets this node's share of
+/// current, resizes the SMTP worker pool to timing.threads (SetPoolSize, an absolute size), sets this node's share of
 /// timing.maxLoadPerHour from the number of up members, and wakes queued domains so a new schedule or retry lifetime
 /// acts at once.
 /// </summary>
@@ -122,18 +123,8 @@ public sealed class SettingsAgent : ReceiveActor, IWithTimers
         _dispatcher.Tell(OutboxDispatcherCommands.WakePending.Instance);
     }
 
-    private void ResizeTo(int size)
-    {
-        var workers = _workers;
-        workers.Ask<Routees>(GetRoutees.Instance, TimeSpan.FromSeconds(5)).ContinueWith(t =>
-        {
-            if (t.IsCompletedSuccessfully && t.Result.Members.Count() is var current && current != size)
-            {
-                // A removed routee is stopped after the batch in hand: no session is cut.
-                workers.Tell(new AdjustPoolSize(size - current));
-            }
-        });
-    }
+    /// <summary>An absolute size: overlapping resizes end at the last one. A removed worker stops after the batch in hand.</summary>
+    private void ResizeTo(int size) => _workers.Tell(new WorkerCommands.SetPoolSize(size));
 
     private void ConfigureRate()
     {

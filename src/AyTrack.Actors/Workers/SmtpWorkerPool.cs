@@ -7,8 +7,8 @@ namespace AyTrack.Actors.Workers;
 
 /// <summary>
 /// The pool of SMTP workers: timing.threads sessions at most, each batch handed to a worker that is idle. It speaks
-/// the router protocol operators and the settings agent use — <see cref="AdjustPoolSize"/> to resize,
-/// <see cref="GetRoutees"/> for the live count — but dispatches by pulling, not by routing: Akka.NET's routers judge
+/// the router protocol — <see cref="AdjustPoolSize"/> to resize by a difference, <see cref="GetRoutees"/> for the live
+/// count — plus <see cref="WorkerCommands.SetPoolSize"/>, the absolute resize the settings agent uses, but dispatches by pulling, not by routing: Akka.NET's routers judge
 /// a worker by its mailbox, and a worker in the middle of a session has an empty one, so SmallestMailbox kept
 /// queueing batches behind busy workers while others sat idle (and Akka.NET has no BalancingPool). When the pool
 /// shrinks, idle workers stop at once and busy ones after the batch in hand; nothing queued is lost.
@@ -46,6 +46,19 @@ public sealed class SmtpWorkerPool : ReceiveActor
             }
 
             Dispatch();
+        });
+        Receive<WorkerCommands.SetPoolSize>(set =>
+        {
+            var change = Math.Max(1, set.Size) - Size;
+            if (change > 0)
+            {
+                Grow(change);
+                Dispatch();
+            }
+            else if (change < 0)
+            {
+                Shrink(-change);
+            }
         });
         Receive<AdjustPoolSize>(adjust =>
         {
