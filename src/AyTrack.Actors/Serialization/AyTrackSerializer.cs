@@ -61,6 +61,9 @@ public sealed class AyTrackSerializer(ExtendedActorSystem system) : SerializerWi
     /// <summary>The types bound to this serializer in the actor system's configuration.</summary>
     public static IEnumerable<Type> BoundTypes => TypesByManifest.Values;
 
+    /// <summary>Every manifest this serializer writes and reads.</summary>
+    public static IEnumerable<string> Manifests => TypesByManifest.Keys;
+
     public override int Identifier => SerializerId;
 
     public override string Manifest(object o) => ManifestsByType.TryGetValue(o.GetType(), out var manifest)
