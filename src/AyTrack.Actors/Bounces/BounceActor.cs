@@ -58,7 +58,7 @@ public sealed class BounceActor : ReceiveActor
                 }
 
                 deliveryLog.Write(bounce.Recipients.Select(r => new DeliveryLogEntry(DateTimeOffset.UtcNow, bounce.Id.Value,
-                    original?.Envelope.MessageIdHeader, r.Recipient, outcome, $"{r.Status} {r.Diagnostic}", r.RemoteMta, null, false, 0)));
+                    original?.Envelope.MessageIdHeader, r.Recipient, outcome, r.Diagnostic.Length > 0 ? r.Diagnostic : r.Status, r.RemoteMta, null, false, 0)));
                 replyTo.Tell(new BounceCommands.BounceQueued(bounce.Id, names));
             }
             catch (Exception error)
