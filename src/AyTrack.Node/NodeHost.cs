@@ -60,8 +60,9 @@ public static class NodeHost
         services.AddSingleton(new AdminAuthGuard(TimeProvider.System));
         services.AddSingleton<ISpool>(_ => OpenSpool(options, dataDir));
         services.AddSingleton(new MxResolver(options.Dns));
+        services.AddHttpClient("suggest");
         services.AddSingleton(sp => new AyTrack.Smtp.Suggest.SuggestService(options.Suggest, sp.GetRequiredService<MxResolver>(),
-            new HttpClient(), sp.GetRequiredService<ILogger<AyTrack.Smtp.Suggest.SuggestService>>()));
+            () => sp.GetRequiredService<IHttpClientFactory>().CreateClient("suggest"), sp.GetRequiredService<ILogger<AyTrack.Smtp.Suggest.SuggestService>>()));
         services.AddSingleton(new LiveSettings(options.Settings));
         services.AddSingleton(new DeliveryRate(DateTimeOffset.UtcNow));
         services.AddSingleton(SecretBox.LoadOrCreate(string.IsNullOrWhiteSpace(options.Secrets.KeyFile)

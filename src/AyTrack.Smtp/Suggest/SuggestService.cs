@@ -15,7 +15,11 @@ public sealed record Suggestion(string Host, int Port, RelayTls Tls, string? Use
 /// autoconfig. Candidates named by several sources are merged; those for the email's own domain and with TLS rank
 /// first. Stored passwords are never read.
 /// </summary>
-public sealed class SuggestService(SuggestOptions options, MxResolver resolver, HttpClient http, ILogger<SuggestService> logger)
+/// <remarks>
+/// <paramref name="httpClients"/> hands out a client per autoconfig lookup (the node's IHttpClientFactory), so DNS
+/// changes and pooled connections are handled by the factory rather than by one client kept for the node's lifetime.
+/// </remarks>
+public sealed class SuggestService(SuggestOptions options, MxResolver resolver, Func<HttpClient> httpClients, ILogger<SuggestService> logger)
 {
     public async Task<IReadOnlyList<Suggestion>> SuggestAsync(string? email, CancellationToken cancellationToken)
     {
@@ -125,7 +129,7 @@ public sealed class SuggestService(SuggestOptions options, MxResolver resolver, 
             {
                 using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
                 timeout.CancelAfter(options.Timeout);
-                var xml = await http.GetStringAsync(url, timeout.Token);
+                var xml = await httpClients().GetStringAsync(url, timeout.Token);
                 found.AddRange(SuggestParsers.Autoconfig(xml, email, $"autoconfig {url}"));
             }
             catch (Exception error) when (error is HttpRequestException or TaskCanceledException or System.Xml.XmlException)
