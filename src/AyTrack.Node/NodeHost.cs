@@ -193,6 +193,11 @@ public static class NodeHost
         _ = options.Listener.ParsedEndpoint;
         _ = options.Listener.AllowedNetworkList;
         _ = options.Delivery.AllowedDestinationList;
+        if (options.Storage.ProbeInterval <= TimeSpan.Zero)
+        {
+            throw new InvalidOperationException("AyTrack:Storage:ProbeInterval must be positive (for example 00:00:15)");
+        }
+
         foreach (var server in options.Dns.Servers ?? [])
         {
             MxResolver.ParseServer(server);
