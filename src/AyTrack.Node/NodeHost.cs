@@ -12,6 +12,7 @@ using AyTrack.Core.Delivery;
 using AyTrack.Core.Settings;
 using AyTrack.Node.Admin;
 using AyTrack.Node.Health;
+using AyTrack.Node.Logging;
 using AyTrack.Node.Remoting;
 using AyTrack.Node.Secrets;
 using AyTrack.Smtp.Delivery;
@@ -89,13 +90,15 @@ public static class NodeHost
         var clusterTls = ClusterTls.Load(cluster, dataDir, TimeProvider.System);
         services.AddSingleton(new ClusterTransport(clusterTls));
         services.AddHostedService<ClusterTransportReport>();
-        services.AddAkka(ClusterMembershipOptions.SystemName, (akka, _) =>
+        services.AddAkka(ClusterMembershipOptions.SystemName, (akka, serviceProvider) =>
         {
+            // Akka.NET's events become the node's own log lines (AkkaLogBridge), one format for both.
+            akka.AddSetup(new AkkaLogBridgeSetup(serviceProvider.GetRequiredService<ILoggerFactory>()));
             akka.ConfigureLoggers(setup =>
                 {
                     setup.LogLevel = Akka.Event.LogLevel.InfoLevel;
                     setup.ClearLoggers();
-                    setup.AddLoggerFactory();
+                    setup.AddLogger<AkkaLogBridge>();
                 })
                 .WithRemoting(new RemoteOptions
                 {

@@ -1,0 +1,79 @@
+using Akka.Actor;
+using Akka.Actor.Setup;
+using Akka.Dispatch;
+using Akka.Event;
+using MsLogLevel = Microsoft.Extensions.Logging.LogLevel;
+
+namespace AyTrack.Node.Logging;
+
+/// <summary>The node's logger factory, handed to the Akka.NET logger actor through the actor system's setup.</summary>
+public sealed class AkkaLogBridgeSetup(ILoggerFactory loggerFactory) : Setup
+{
+    public ILoggerFactory LoggerFactory { get; } = loggerFactory;
+}
+
+/// <summary>
+/// Akka.NET's log events written as the node's own lines: category = the class that logged, the message as written,
+/// prefixed with the actor or component it came from. (Akka.Hosting's logger nests Akka's own formatted line — level,
+/// date, thread, source — inside the Microsoft logger's line, and reports Akka errors as warnings.)
+/// </summary>
+public sealed class AkkaLogBridge : ActorBase, IRequiresMessageQueue<ILoggerMessageQueueSemantics>
+{
+    private readonly ILoggerFactory _loggerFactory;
+    private readonly Dictionary<string, ILogger> _loggers = new(StringComparer.Ordinal);
+
+    public AkkaLogBridge()
+    {
+        _loggerFactory = Context.System.Settings.Setup.Get<AkkaLogBridgeSetup>().Value?.LoggerFactory
+                         ?? throw new InvalidOperationException($"{nameof(AkkaLogBridgeSetup)} is missing from the actor system's setup");
+    }
+
+    protected override bool Receive(object message)
+    {
+        switch (message)
+        {
+            case InitializeLogger:
+                Sender.Tell(new LoggerInitialized());
+                return true;
+            case LogEvent log:
+                Write(log);
+                return true;
+            default:
+                return false;
+        }
+    }
+
+    private void Write(LogEvent log)
+    {
+        // Events logged with a string source (remoting, the cluster) carry a placeholder class: call them Akka.
+        var category = log.LogClass == typeof(DummyClassForStringSources) ? "Akka" : log.LogClass.FullName ?? log.LogClass.Name;
+        if (!_loggers.TryGetValue(category, out var logger))
+        {
+            _loggers[category] = logger = _loggerFactory.CreateLogger(category);
+        }
+
+        var level = log.LogLevel() switch
+        {
+            Akka.Event.LogLevel.DebugLevel => MsLogLevel.Debug,
+            Akka.Event.LogLevel.InfoLevel => MsLogLevel.Information,
+            Akka.Event.LogLevel.WarningLevel => MsLogLevel.Warning,
+            _ => MsLogLevel.Error,
+        };
+        if (!logger.IsEnabled(level))
+        {
+            return;
+        }
+
+        string text;
+        try
+        {
+            text = (log.Message is LogMessage formatted ? formatted.ToString() : log.Message?.ToString()) ?? string.Empty;
+        }
+        catch (FormatException e)
+        {
+            text = $"(unformattable log message: {e.Message}) {log.Message}";
+        }
+
+        logger.Log(level, log.Cause, "[{Source}] {Message}", log.LogSource, text);
+    }
+}
