@@ -149,6 +149,57 @@ public sealed class AdminApiHardeningTests
     }
 
     [Fact]
+    public async Task A_client_that_never_finishes_its_body_is_cut_off_and_the_api_keeps_answering()
+    {
+        await using var world = LoopbackWorld.Create();
+        await using var node = await TestNode.StartAsync(world);
+        using var slow = new System.Net.Sockets.TcpClient();
+        await slow.ConnectAsync(node.AdminUrl.Host, node.AdminUrl.Port);
+        var stream = slow.GetStream();
+        await stream.WriteAsync(Encoding.ASCII.GetBytes(
+            $"PATCH /api/settings HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {node.Token}\r\n" +
+            "Content-Type: application/merge-patch+json\r\nContent-Length: 1000\r\n\r\n{\"timing\":"));
+
+        // Kestrel's minimum body data rate (240 bytes/s after a 5 s grace) ends the request; the node answers others
+        // meanwhile and never applies a half-sent change.
+        Assert.Equal(HttpStatusCode.OK, (await node.Http.GetAsync("/api/settings")).StatusCode);
+        var buffer = new byte[4096];
+        using var patience = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        var reply = new StringBuilder();
+        int read;
+        while ((read = await stream.ReadAsync(buffer, patience.Token)) > 0)
+        {
+            reply.Append(Encoding.ASCII.GetString(buffer, 0, read));
+        }
+
+        Assert.DoesNotContain("200 OK", reply.ToString());
+        Assert.Equal("\"v1\"", (await node.Http.GetAsync("/api/settings")).Headers.ETag!.Tag);
+    }
+
+    [Fact]
+    public void The_health_status_is_starting_down_degraded_or_ok_by_the_checks_that_fail()
+    {
+        static Microsoft.Extensions.Diagnostics.HealthChecks.HealthReportEntry Entry(
+            Microsoft.Extensions.Diagnostics.HealthChecks.HealthStatus status, string[] tags, params string[] reasons) =>
+            new(status, null, TimeSpan.Zero, null, reasons.Length == 0 ? null : new Dictionary<string, object> { ["reasons"] = reasons.ToList() }, tags);
+        static string StatusOf(params (string Name, Microsoft.Extensions.Diagnostics.HealthChecks.HealthReportEntry Entry)[] entries) =>
+            AyTrack.Node.Health.NodeHealth.Summarise(new(entries.ToDictionary(e => e.Name, e => e.Entry), TimeSpan.Zero)).Status;
+        var healthy = Entry(Microsoft.Extensions.Diagnostics.HealthChecks.HealthStatus.Healthy, []);
+        var joining = Entry(Microsoft.Extensions.Diagnostics.HealthChecks.HealthStatus.Unhealthy, AyTrack.Node.Health.NodeHealth.ClusterReadinessTags);
+        var spoolDown = Entry(Microsoft.Extensions.Diagnostics.HealthChecks.HealthStatus.Unhealthy, [], "spool-unwritable");
+        var relayDegraded = Entry(Microsoft.Extensions.Diagnostics.HealthChecks.HealthStatus.Degraded, [], "relay-unreachable");
+
+        Assert.Equal("ok", StatusOf(("cluster", healthy), ("storage", healthy)));
+        Assert.Equal("degraded", StatusOf(("cluster", healthy), ("relay", relayDegraded)));
+        Assert.Equal("down", StatusOf(("cluster", healthy), ("storage", spoolDown), ("relay", relayDegraded)));
+        Assert.Equal("starting", StatusOf(("cluster", joining), ("storage", spoolDown)));
+        Assert.Contains("cluster-joining", AyTrack.Node.Health.NodeHealth.Summarise(new(new Dictionary<string,
+            Microsoft.Extensions.Diagnostics.HealthChecks.HealthReportEntry> { ["cluster"] = joining }, TimeSpan.Zero)).Reasons);
+        Assert.True(AyTrack.Node.Health.NodeHealth.IsReady("degraded") && !AyTrack.Node.Health.NodeHealth.IsReady("starting")
+                    && !AyTrack.Node.Health.NodeHealth.IsReady("down"));
+    }
+
+    [Fact]
     public async Task If_Match_proceeds_on_star_or_a_list_holding_the_current_tag_and_nothing_else()
     {
         await using var world = LoopbackWorld.Create();

@@ -216,4 +216,19 @@ public sealed class ClusterConfigurationTests
         Assert.Contains("AyTrack:Persistence:Provider", error.Message);
         Assert.Contains("PostgreSQL", error.Message);
     }
+
+    [Fact]
+    public void A_node_whose_seed_scheme_does_not_match_its_cluster_tls_setting_refuses_to_start_naming_the_key()
+    {
+        var dataDir = Directory.CreateTempSubdirectory("aytrack-refuse").FullName;
+        var error = Assert.Throws<InvalidOperationException>(() => AyTrack.Node.NodeHost.Build(
+        [
+            $"--AyTrack:DataDir={dataDir}", "--AyTrack:Cluster:Port=4053", "--AyTrack:Persistence:Provider=postgresql",
+            "--AyTrack:Persistence:ConnectionString=Host=127.0.0.1;Port=1;Database=none",
+            "--AyTrack:Cluster:SeedNodes:0=akka.tcp://aytrack@127.0.0.1:4053",
+        ]));
+
+        Assert.Contains("AyTrack:Cluster:SeedNodes:0", error.Message);
+        Assert.Contains("AyTrack:Cluster:Tls:Enabled is true", error.Message);
+    }
 }
