@@ -109,6 +109,21 @@ public sealed class NodeProcess : IAsyncDisposable
         return node;
     }
 
+    /// <summary>What every node process that used this data directory logged (each writes node-&lt;pid&gt;.log there).</summary>
+    public static string ReadLogs(string dataDir) => string.Join('\n', Directory.GetFiles(dataDir, "node-*.log").Select(file =>
+    {
+        using var stream = new FileStream(file, FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
+        return new StreamReader(stream).ReadToEnd();
+    }));
+
+    /// <summary>An admin API client with the bearer token the node keeps in its data directory.</summary>
+    public HttpClient CreateAdminClient() => new()
+    {
+        BaseAddress = AdminUrl,
+        DefaultRequestHeaders = { Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer",
+            File.ReadAllText(Path.Combine(DataDir, "admin.token")).Trim()) },
+    };
+
     /// <summary>SIGKILL: the process dies at once, with no chance to clean up.</summary>
     public async Task KillAsync()
     {

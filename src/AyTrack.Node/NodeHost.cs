@@ -15,6 +15,7 @@ using AyTrack.Node.Health;
 using AyTrack.Node.Logging;
 using AyTrack.Node.Remoting;
 using AyTrack.Node.Secrets;
+using AyTrack.Node.Storage;
 using AyTrack.Smtp.Delivery;
 using AyTrack.Smtp.Dns;
 using AyTrack.Smtp.Logging;
@@ -55,6 +56,9 @@ public static class NodeHost
         });
 
         var services = builder.Services;
+        var journal = UsesPostgres(options)
+            ? JournalDatabase.Postgres(options.Persistence.ConnectionString)
+            : JournalDatabase.Sqlite(SqliteJournalConnectionString(options, dataDir));
         services.AddSingleton(options);
         services.AddSingleton(new NodeInfo { DataDir = dataDir });
         services.AddSingleton(AdminToken.Load(options.Admin.Token, dataDir));
@@ -68,7 +72,7 @@ public static class NodeHost
         services.AddSingleton(new DeliveryRate(DateTimeOffset.UtcNow));
         services.AddSingleton(SecretBox.LoadOrCreate(string.IsNullOrWhiteSpace(options.Secrets.KeyFile)
             ? Path.Combine(dataDir, "secrets.key")
-            : Path.GetFullPath(options.Secrets.KeyFile), () => SealedSettingsProbe.Find(options.Persistence, SqliteJournalConnectionString(options, dataDir))));
+            : Path.GetFullPath(options.Secrets.KeyFile), () => SealedSettingsProbe.FindAsync(journal, CancellationToken.None).GetAwaiter().GetResult()));
         services.AddSingleton(new DeliveryLog(dataDir, options.DeliveryLog));
         services.AddSingleton<UnreadableMessages>();
         services.AddSingleton<IDeliveryLog>(sp => sp.GetRequiredService<DeliveryLog>());
@@ -149,16 +153,10 @@ public static class NodeHost
         });
         services.AddHostedService<ListenerService>();
         services.AddNodeHealth();
-        services.AddHostedService(sp => new JournalRecovery(sp.GetRequiredService<ISpool>(), options, sp.GetRequiredService<ILogger<JournalRecovery>>())
-        {
-            SqliteJournal = UsesPostgres(options) ? null : SqliteJournalConnectionString(options, dataDir),
-        });
+        services.AddHostedService(sp => new JournalRecovery(sp.GetRequiredService<ISpool>(), journal, sp.GetRequiredService<ILogger<JournalRecovery>>()));
         services.AddHostedService(sp => new StartupNotice(dataDirWarning, sp.GetRequiredService<ILogger<StartupNotice>>()));
-        services.AddHostedService(sp => new StorageMonitor(sp.GetRequiredService<ISpool>(), sp.GetRequiredService<StorageHealth>(), options,
-            sp.GetRequiredService<NodeInfo>(), sp.GetRequiredService<ILogger<StorageMonitor>>())
-        {
-            SqliteJournal = UsesPostgres(options) ? null : SqliteJournalConnectionString(options, dataDir),
-        });
+        services.AddHostedService(sp => new StorageMonitor(sp.GetRequiredService<ISpool>(), journal, sp.GetRequiredService<StorageHealth>(), options,
+            sp.GetRequiredService<NodeInfo>(), sp.GetRequiredService<ILogger<StorageMonitor>>()));
 
         var app = builder.Build();
         // A body over its limit surfaces as Kestrel's BadHttpRequestException: answer with its status (413), not 500.

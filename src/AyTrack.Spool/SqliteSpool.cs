@@ -253,17 +253,7 @@ public sealed class SqliteSpool : ISpool
     public async Task<string?> CheckIntegrityAsync(CancellationToken cancellationToken)
     {
         await using var connection = await OpenReaderAsync(cancellationToken);
-        await using var command = connection.CreateCommand();
-        // quick_check reads every page (not the slower index cross-checks of integrity_check); "ok" alone means sound.
-        command.CommandText = "PRAGMA quick_check(20)";
-        var findings = new List<string>();
-        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
-        while (await reader.ReadAsync(cancellationToken))
-        {
-            findings.Add(reader.GetString(0));
-        }
-
-        return findings is ["ok"] ? null : $"{Path}: {string.Join("; ", findings)}";
+        return await SqliteIntegrity.QuickCheckAsync(connection, cancellationToken);
     }
 
     public async Task ProbeAsync(CancellationToken cancellationToken)

@@ -56,11 +56,7 @@ public sealed class ClusterCertificateRotationTests
             "--AyTrack:Cluster:Tls:CaPath=", $"--AyTrack:Cluster:Tls:TrustedThumbprints:0={ownThumbprint}", $"--AyTrack:Cluster:Tls:CertificatePath={certificate}"));
 
         Assert.Contains("exited with 79", failed.Message);
-        var log = string.Join('\n', Directory.GetFiles(Path.Combine(cluster.Root, "node2"), "node-*.log").Select(f =>
-        {
-            using var stream = new FileStream(f, FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
-            return new StreamReader(stream).ReadToEnd();
-        }));
+        var log = NodeProcess.ReadLogs(Path.Combine(cluster.Root, "node2"));
         Assert.Contains("Cluster TLS: refused peer", log);
         Assert.Contains("Stopping (exit code 79): a TLS handshake this node started with a cluster peer failed", log);
         Assert.Contains("is not in AyTrack:Cluster:Tls:TrustedThumbprints", log);

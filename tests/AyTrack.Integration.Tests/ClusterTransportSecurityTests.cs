@@ -1,4 +1,3 @@
-using System.Net.Http.Headers;
 using System.Net.Http.Json;
 using Akka.Actor;
 using Akka.Actor.Setup;
@@ -28,7 +27,7 @@ public sealed class ClusterTransportSecurityTests
         await using var world = LoopbackWorld.Create();
         var dataDir = Directory.CreateTempSubdirectory("aytrack-remoting").FullName;
         await using var node = await NodeProcess.StartAsync(dataDir, world.NodeArguments(dataDir));
-        using var http = Admin(node);
+        using var http = node.CreateAdminClient();
         var before = await http.GetFromJsonAsync<SettingsWithSources>("/api/settings?include=sources", AyTrack.Cli.AdminClient.Json);
         var address = await SelfAddressAsync(http);
         Assert.StartsWith("akka.ssl.tcp://aytrack@127.0.0.1:", address);
@@ -51,8 +50,8 @@ public sealed class ClusterTransportSecurityTests
         Assert.Equal(before!.Version, after!.Version);
         Assert.Equal(25, after.Settings["relay"]!["port"]!.GetValue<int>());
         Assert.True((await http.GetAsync("/healthz")).IsSuccessStatusCode);
-        await Eventually.UntilAsync(() => Task.FromResult(NodeLog(dataDir).Contains("Cluster TLS: refused peer")), TimeSpan.FromSeconds(10));
-        Assert.Contains("not in AyTrack:Cluster:Tls:TrustedThumbprints", NodeLog(dataDir));
+        await Eventually.UntilAsync(() => Task.FromResult(NodeProcess.ReadLogs(dataDir).Contains("Cluster TLS: refused peer")), TimeSpan.FromSeconds(10));
+        Assert.Contains("not in AyTrack:Cluster:Tls:TrustedThumbprints", NodeProcess.ReadLogs(dataDir));
     }
 
     [Fact]
@@ -61,7 +60,7 @@ public sealed class ClusterTransportSecurityTests
         await using var world = LoopbackWorld.Create();
         var dataDir = Directory.CreateTempSubdirectory("aytrack-remoting").FullName;
         await using var node = await NodeProcess.StartAsync(dataDir, [.. world.NodeArguments(dataDir), "--AyTrack:Cluster:Tls:Enabled=false"]);
-        using var http = Admin(node);
+        using var http = node.CreateAdminClient();
         var address = await SelfAddressAsync(http);
         Assert.StartsWith("akka.tcp://aytrack@127.0.0.1:", address);
 
@@ -69,7 +68,7 @@ public sealed class ClusterTransportSecurityTests
         using var plain = ActorSystem.Create("aytrack", AttackerConfig(ssl: false));
         var identity = await plain.ActorSelection(address + "/user/settings-agent").Ask<ActorIdentity>(new Identify(1), TimeSpan.FromSeconds(20));
         Assert.NotNull(identity.Subject);
-        Assert.Contains("Cluster port in PLAIN TEXT (AyTrack:Cluster:Tls:Enabled=false)", NodeLog(dataDir));
+        Assert.Contains("Cluster port in PLAIN TEXT (AyTrack:Cluster:Tls:Enabled=false)", NodeProcess.ReadLogs(dataDir));
     }
 
     private static async Task AssertNoAnswerAsync(ActorSystem attacker, string node)
@@ -102,18 +101,6 @@ public sealed class ClusterTransportSecurityTests
         akka.loglevel = WARNING
         """);
 
-    private static HttpClient Admin(NodeProcess node) => new()
-    {
-        BaseAddress = node.AdminUrl,
-        DefaultRequestHeaders = { Authorization = new AuthenticationHeaderValue("Bearer", File.ReadAllText(Path.Combine(node.DataDir, "admin.token")).Trim()) },
-    };
-
     private static async Task<string> SelfAddressAsync(HttpClient http) =>
         (await http.GetFromJsonAsync<ClusterView>("/api/cluster", AyTrack.Cli.AdminClient.Json))!.Members.Single(m => m.Self).Address;
-
-    private static string NodeLog(string dataDir) => string.Join('\n', Directory.GetFiles(dataDir, "node-*.log").Select(f =>
-    {
-        using var stream = new FileStream(f, FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
-        return new StreamReader(stream).ReadToEnd();
-    }));
 }

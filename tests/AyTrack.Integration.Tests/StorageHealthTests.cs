@@ -1,4 +1,3 @@
-using System.Net.Http.Headers;
 using System.Net.Http.Json;
 using AyTrack.Contracts;
 using AyTrack.Integration.Tests.Support;
@@ -39,7 +38,7 @@ public sealed class StorageHealthTests
             Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute, File.GetUnixFileMode(dataDir));
             Assert.All(Directory.GetFiles(dataDir).Where(f => !Path.GetFileName(f).StartsWith("node-", StringComparison.Ordinal)),
                 file => Assert.True(File.GetUnixFileMode(file) == OwnerOnlyFile, $"{Path.GetFileName(file)} is {File.GetUnixFileMode(file)}"));
-            Assert.Contains($"The data directory {dataDir} was readable by others", Log(dataDir));
+            Assert.Contains($"The data directory {dataDir} was readable by others", NodeProcess.ReadLogs(dataDir));
 
             node.Terminate();
             await node.WaitForExitAsync(TimeSpan.FromSeconds(60));
@@ -82,8 +81,7 @@ public sealed class StorageHealthTests
 
         await using var damaged = await NodeProcess.StartAsync(dataDir, world.NodeArguments(dataDir));
         using var anonymous = new HttpClient { BaseAddress = damaged.AdminUrl };
-        using var admin = new HttpClient { BaseAddress = damaged.AdminUrl };
-        admin.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", File.ReadAllText(Path.Combine(dataDir, "admin.token")));
+        using var admin = damaged.CreateAdminClient();
         HealthSummary? summary = null;
         await Eventually.UntilAsync(async () => (summary = await anonymous.GetFromJsonAsync<HealthSummary>("/healthz", AyTrack.Cli.AdminClient.Json))!
             .Reasons.Contains(HealthCodes.StorageDamaged), TimeSpan.FromSeconds(30));
@@ -91,7 +89,7 @@ public sealed class StorageHealthTests
         Assert.Equal("degraded", summary!.Status);
         var report = await admin.GetFromJsonAsync<HealthReport>("/api/health", AyTrack.Cli.AdminClient.Json);
         Assert.Contains("spool.db", report!.Components.Single(c => c.Name == "storage").Detail);
-        Assert.Contains("docs/security.md (\"Damaged storage\")", Log(dataDir));
+        Assert.Contains("docs/security.md (\"Damaged storage\")", NodeProcess.ReadLogs(dataDir));
     }
 
     [Fact]
@@ -131,7 +129,7 @@ public sealed class StorageHealthTests
         await using (node)
         {
             await SendAsync(node, Enumerable.Range(0, 10).Select(i => $"u{i}@later.test"));
-            using var admin = Admin(node, dataDir);
+            using var admin = node.CreateAdminClient();
             await Eventually.UntilAsync(async () => (await admin.GetFromJsonAsync<DomainQueue>("/api/queues/later.test", AyTrack.Cli.AdminClient.Json))!
                 .Deferred == 10, TimeSpan.FromSeconds(30));
             node.Terminate();
@@ -147,7 +145,7 @@ public sealed class StorageHealthTests
         await using var restarted = await NodeProcess.StartAsync(dataDir, world.NodeArguments(dataDir));
 
         await Eventually.UntilAsync(() => sink.Received.Count == 10, TimeSpan.FromSeconds(60));
-        Assert.Contains("rebuilding those queues from the spool", Log(dataDir));
+        Assert.Contains("rebuilding those queues from the spool", NodeProcess.ReadLogs(dataDir));
     }
 
     [Fact]
@@ -179,7 +177,7 @@ public sealed class StorageHealthTests
 
         var sink = world.BringUp("mx.later.test", address);
         await using var restarted = await NodeProcess.StartAsync(dataDir, arguments);
-        using var admin = Admin(restarted, dataDir);
+        using var admin = restarted.CreateAdminClient();
 
         var held = await DeliveryLogReader.WaitForAsync(dataDir, "gone@later.test", TimeSpan.FromSeconds(30), outcome: "held");
         Assert.StartsWith("451 4.3.0", held.GetProperty("reply").GetString());
@@ -201,7 +199,7 @@ public sealed class StorageHealthTests
         var node = await NodeProcess.StartAsync(dataDir, world.NodeArguments(dataDir));
         await using (node)
         {
-            using var admin = Admin(node, dataDir);
+            using var admin = node.CreateAdminClient();
             (await admin.PatchAsync("/api/settings", new StringContent("""{"timing":{"threads":7}}""", System.Text.Encoding.UTF8,
                 "application/merge-patch+json"))).EnsureSuccessStatusCode();
             node.Terminate();
@@ -235,7 +233,7 @@ public sealed class StorageHealthTests
         }
 
         await using var restarted = await NodeProcess.StartAsync(dataDir, world.NodeArguments(dataDir));
-        using var api = Admin(restarted, dataDir);
+        using var api = restarted.CreateAdminClient();
         using var anonymous = new HttpClient { BaseAddress = restarted.AdminUrl };
         HealthSummary? summary = null;
         await Eventually.UntilAsync(async () => (summary = await anonymous.GetFromJsonAsync<HealthSummary>("/healthz", AyTrack.Cli.AdminClient.Json))!
@@ -263,16 +261,4 @@ public sealed class StorageHealthTests
 
         await smtp.DisconnectAsync(true);
     }
-
-    private static HttpClient Admin(NodeProcess node, string dataDir) => new()
-    {
-        BaseAddress = node.AdminUrl,
-        DefaultRequestHeaders = { Authorization = new AuthenticationHeaderValue("Bearer", File.ReadAllText(Path.Combine(dataDir, "admin.token"))) },
-    };
-
-    private static string Log(string dataDir) => string.Join('\n', Directory.GetFiles(dataDir, "node-*.log").Select(f =>
-    {
-        using var stream = new FileStream(f, FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
-        return new StreamReader(stream).ReadToEnd();
-    }));
 }

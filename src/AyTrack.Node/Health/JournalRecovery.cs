@@ -1,7 +1,5 @@
-using AyTrack.Core.Configuration;
 using AyTrack.Core.Spool;
-using Microsoft.Data.Sqlite;
-using Npgsql;
+using AyTrack.Node.Storage;
 
 namespace AyTrack.Node.Health;
 
@@ -11,11 +9,8 @@ namespace AyTrack.Node.Health;
 /// outbox and are handed over again. The spool is the record of what was accepted; without this, mail the journal
 /// forgot would sit in the spool, counted nowhere and never delivered.
 /// </summary>
-public sealed class JournalRecovery(ISpool spool, AyTrackOptions options, ILogger<JournalRecovery> logger) : IHostedService
+public sealed class JournalRecovery(ISpool spool, JournalDatabase journal, ILogger<JournalRecovery> logger) : IHostedService
 {
-    /// <summary>The SQLite journal's connection string (null with PostgreSQL).</summary>
-    public string? SqliteJournal { get; init; }
-
     public async Task StartAsync(CancellationToken cancellationToken)
     {
         if (await HoldsDeliveryStateAsync(cancellationToken))
@@ -33,41 +28,16 @@ public sealed class JournalRecovery(ISpool spool, AyTrackOptions options, ILogge
 
     public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 
-    /// <summary>Whether any domain actor's events or snapshots are in the journal (a missing table counts as none).</summary>
+    /// <summary>Whether any domain actor's events or snapshots are in the journal (missing tables count as none).</summary>
     private async Task<bool> HoldsDeliveryStateAsync(CancellationToken cancellationToken)
     {
-        const string query = "SELECT EXISTS (SELECT 1 FROM journal WHERE persistence_id LIKE 'domain-%') " +
-                             "OR EXISTS (SELECT 1 FROM snapshot WHERE persistence_id LIKE 'domain-%')";
-        if (SqliteJournal is not null)
-        {
-            if (!File.Exists(new SqliteConnectionStringBuilder(SqliteJournal).DataSource))
-            {
-                return false;
-            }
-
-            await using var sqlite = new SqliteConnection(SqliteJournal);
-            await sqlite.OpenAsync(cancellationToken);
-            await using var command = sqlite.CreateCommand();
-            command.CommandText = "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name IN ('journal', 'snapshot')";
-            if (Convert.ToInt64(await command.ExecuteScalarAsync(cancellationToken)) < 2)
-            {
-                return false;
-            }
-
-            command.CommandText = query;
-            return Convert.ToInt64(await command.ExecuteScalarAsync(cancellationToken)) == 1;
-        }
-
-        await using var connection = new NpgsqlConnection(options.Persistence.ConnectionString);
-        await connection.OpenAsync(cancellationToken);
-        await using var tables = new NpgsqlCommand(
-            "SELECT to_regclass('public.journal') IS NOT NULL AND to_regclass('public.snapshot') IS NOT NULL", connection);
-        if (await tables.ExecuteScalarAsync(cancellationToken) is not true)
+        await using var connection = await journal.OpenAsync(cancellationToken);
+        if (connection is null || !await journal.HasTablesAsync(connection, cancellationToken, "journal", "snapshot"))
         {
             return false;
         }
 
-        await using var read = new NpgsqlCommand(query, connection);
-        return await read.ExecuteScalarAsync(cancellationToken) is true;
+        return await journal.AnyAsync(connection, "journal", "persistence_id LIKE @marker", "domain-%", cancellationToken) ||
+               await journal.AnyAsync(connection, "snapshot", "persistence_id LIKE @marker", "domain-%", cancellationToken);
     }
 }

@@ -1,6 +1,8 @@
 using AyTrack.Contracts;
 using AyTrack.Core.Configuration;
 using AyTrack.Core.Spool;
+using AyTrack.Node.Storage;
+using AyTrack.Spool;
 using Microsoft.Data.Sqlite;
 using Npgsql;
 
@@ -13,12 +15,10 @@ namespace AyTrack.Node.Health;
 /// report (<c>storage-damaged</c>, <c>spool-unwritable</c>, <c>journal-unreachable</c>) and the log; a probe that
 /// works again clears its reason.
 /// </summary>
-public sealed class StorageMonitor(ISpool spool, StorageHealth health, AyTrackOptions options, NodeInfo info, ILogger<StorageMonitor> logger)
+public sealed class StorageMonitor(ISpool spool, JournalDatabase journal, StorageHealth health, AyTrackOptions options, NodeInfo info,
+    ILogger<StorageMonitor> logger)
     : BackgroundService
 {
-    /// <summary>The SQLite journal's connection string (null with PostgreSQL, whose connection string is in the options).</summary>
-    public string? SqliteJournal { get; init; }
-
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         await Task.Yield();
@@ -41,7 +41,8 @@ public sealed class StorageMonitor(ISpool spool, StorageHealth health, AyTrackOp
                 findings.Add(spoolDamage);
             }
 
-            if (SqliteJournal is not null && await QuickCheckAsync(SqliteJournal, cancellationToken) is { } journalDamage)
+            await using var connection = journal.IsSqlite ? await journal.OpenAsync(cancellationToken) : null;
+            if (connection is SqliteConnection sqlite && await SqliteIntegrity.QuickCheckAsync(sqlite, cancellationToken) is { } journalDamage)
             {
                 findings.Add(journalDamage);
             }
@@ -99,36 +100,9 @@ public sealed class StorageMonitor(ISpool spool, StorageHealth health, AyTrackOp
 
     private async Task ReadJournalAsync(CancellationToken cancellationToken)
     {
-        if (SqliteJournal is not null)
-        {
-            await using var sqlite = new SqliteConnection(SqliteJournal);
-            await sqlite.OpenAsync(cancellationToken);
-            await using var command = sqlite.CreateCommand();
-            // Reads the schema page: the file is there and readable (the journal's tables appear at its first write).
-            command.CommandText = "SELECT count(*) FROM sqlite_master";
-            await command.ExecuteScalarAsync(cancellationToken);
-            return;
-        }
-
-        await using var connection = new NpgsqlConnection(options.Persistence.ConnectionString);
-        await connection.OpenAsync(cancellationToken);
-        await using var read = new NpgsqlCommand("SELECT 1", connection);
-        await read.ExecuteScalarAsync(cancellationToken);
-    }
-
-    private static async Task<string?> QuickCheckAsync(string connectionString, CancellationToken cancellationToken)
-    {
-        await using var connection = new SqliteConnection(connectionString);
-        await connection.OpenAsync(cancellationToken);
-        await using var command = connection.CreateCommand();
-        command.CommandText = "PRAGMA quick_check(20)";
-        var findings = new List<string>();
-        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
-        while (await reader.ReadAsync(cancellationToken))
-        {
-            findings.Add(reader.GetString(0));
-        }
-
-        return findings is ["ok"] ? null : $"{new SqliteConnectionStringBuilder(connectionString).DataSource}: {string.Join("; ", findings)}";
+        // Reading the catalogue proves the database is there and readable (the journal's tables appear at its first write).
+        await using var connection = await journal.OpenAsync(cancellationToken)
+                                     ?? throw new FileNotFoundException($"{journal.Describe()} does not exist");
+        await journal.HasTablesAsync(connection, cancellationToken, "journal");
     }
 }

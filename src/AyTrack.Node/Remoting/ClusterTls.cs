@@ -38,11 +38,6 @@ public sealed class ClusterTls
     /// <summary>Where the certificate came from (the configured file, or the one made in the data directory).</summary>
     public string CertificateSource { get; }
 
-    /// <summary>Handshakes refused since start, for the health report.</summary>
-    public long Refused => Interlocked.Read(ref _refusedTotal);
-
-    private long _refusedTotal;
-
     /// <summary>The last peer refused and why, for the log line when Akka.Remote stops the node over a failed handshake.</summary>
     public string? LastRefusal { get; private set; }
 
@@ -119,7 +114,6 @@ public sealed class ClusterTls
             return true;
         }
 
-        Interlocked.Increment(ref _refusedTotal);
         int suppressed;
         lock (_gate)
         {

@@ -1,6 +1,4 @@
-using AyTrack.Core.Configuration;
-using Microsoft.Data.Sqlite;
-using Npgsql;
+using AyTrack.Node.Storage;
 
 namespace AyTrack.Node.Secrets;
 
@@ -15,45 +13,16 @@ public static class SealedSettingsProbe
     private const string SealedMarker = "%\"SealedPassword\":\"%";
 
     /// <summary>Where sealed settings are (for the refusal's message), or null when there are none.</summary>
-    public static string? Find(PersistenceOptions persistence, string journalConnectionString)
+    public static async Task<string?> FindAsync(JournalDatabase journal, CancellationToken cancellationToken)
     {
-        if (persistence.Provider.Trim().Equals("postgresql", StringComparison.OrdinalIgnoreCase))
-        {
-            using var connection = new NpgsqlConnection(persistence.ConnectionString);
-            connection.Open();
-            using var command = connection.CreateCommand();
-            // A first start has no journal table yet (the query below would not even plan without it).
-            command.CommandText = "SELECT to_regclass('public.journal') IS NOT NULL";
-            if (command.ExecuteScalar() is not true)
-            {
-                return null;
-            }
-
-            command.CommandText = "SELECT EXISTS (SELECT 1 FROM public.journal " +
-                                  "WHERE persistence_id = 'aytrack-settings' AND convert_from(message, 'UTF8') LIKE @marker)";
-            command.Parameters.AddWithValue("marker", SealedMarker);
-            return command.ExecuteScalar() is true ? "the PostgreSQL journal (AyTrack:Persistence:ConnectionString)" : null;
-        }
-
-        var file = new SqliteConnectionStringBuilder(journalConnectionString).DataSource;
-        if (!File.Exists(file))
+        await using var connection = await journal.OpenAsync(cancellationToken);
+        if (connection is null || !await journal.HasTablesAsync(connection, cancellationToken, "journal"))
         {
             return null;
         }
 
-        using (var sqlite = new SqliteConnection(new SqliteConnectionStringBuilder(journalConnectionString) { Mode = SqliteOpenMode.ReadOnly }.ToString()))
-        {
-            sqlite.Open();
-            using var command = sqlite.CreateCommand();
-            command.CommandText = "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'journal')";
-            if (Convert.ToInt64(command.ExecuteScalar()) == 0)
-            {
-                return null;
-            }
-
-            command.CommandText = "SELECT EXISTS (SELECT 1 FROM journal WHERE persistence_id = 'aytrack-settings' AND CAST(message AS TEXT) LIKE $marker)";
-            command.Parameters.AddWithValue("$marker", SealedMarker);
-            return Convert.ToInt64(command.ExecuteScalar()) == 1 ? file : null;
-        }
+        return await journal.AnyAsync(connection, "journal", "persistence_id = 'aytrack-settings' AND {text} LIKE @marker", SealedMarker, cancellationToken)
+            ? journal.Describe()
+            : null;
     }
 }

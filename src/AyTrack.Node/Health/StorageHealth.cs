@@ -1,10 +1,11 @@
 namespace AyTrack.Node.Health;
 
 /// <summary>
-/// What one component of the node currently has wrong: reason codes with the detail an operator reads on
-/// /api/health and the time each was first seen. Thread-safe; set by whoever notices, cleared when it works again.
+/// What the node's storage (spool and journal) currently has wrong: reason codes with the detail an operator reads on
+/// /api/health and the time each was first seen. Thread-safe; set by the storage monitor when it notices, cleared when
+/// a probe works again.
 /// </summary>
-public class ComponentHealth(TimeProvider time)
+public sealed class StorageHealth(TimeProvider time)
 {
     private readonly object _gate = new();
     private readonly Dictionary<string, (string Detail, DateTimeOffset Since)> _problems = new(StringComparer.Ordinal);
@@ -36,6 +37,3 @@ public class ComponentHealth(TimeProvider time)
         }
     }
 }
-
-/// <summary>The spool's and the journal's state: written by the storage probe and the integrity check.</summary>
-public sealed class StorageHealth(TimeProvider time) : ComponentHealth(time);
