@@ -127,12 +127,11 @@ public static class NodeHost
                 var shutdown = CoordinatedShutdown.Get(system);
                 shutdown.AddTask(CoordinatedShutdown.PhaseBeforeServiceUnbind, "aytrack-explain-tls-stop", () =>
                 {
-                    // Akka.Remote's reason type is internal; its name is what identifies it.
-                    if (shutdown.ShutdownReason is { } reason && reason.GetType().Name == "TlsHandshakeFailureReason")
+                    if (ClusterTls.IsHandshakeStop(shutdown.ShutdownReason))
                     {
                         system.Log.Error("Stopping (exit code 79): a TLS handshake this node started with a cluster peer failed ({0}). " +
                                          "Last peer refused by this node: {1}. Check AyTrack:Cluster:Tls on both nodes (docs/security.md).",
-                            reason, clusterTls?.LastRefusal ?? "none (the peer refused this node's certificate; see its log)");
+                            shutdown.ShutdownReason, clusterTls?.LastRefusal ?? "none (the peer refused this node's certificate; see its log)");
                     }
 
                     return Task.FromResult(Akka.Done.Instance);

@@ -28,7 +28,7 @@ var shutdownReason = Akka.Actor.CoordinatedShutdown.Get(app.Services.GetRequired
 
 // Disposing the services closes the spool cleanly (its WAL folded into spool.db).
 await app.DisposeAsync();
-if (shutdownReason?.GetType().Name == "TlsHandshakeFailureReason")
+if (AyTrack.Node.Remoting.ClusterTls.IsHandshakeStop(shutdownReason))
 {
     logger.LogCritical("AyTrack stopped: a cluster TLS handshake failed (see above); exit code 79");
     return 79;

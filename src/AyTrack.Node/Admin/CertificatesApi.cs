@@ -106,7 +106,7 @@ public static class CertificatesApi
     private static Task<object> WriteAsync(IActorRef config, IReadOnlyList<TrustedCertificate> certificates, long version, HttpContext http, ActorSystem system)
     {
         var patch = new JsonObject { ["trustedCertificates"] = SettingsDocument.CertificatesJson(certificates) }.ToJsonString();
-        return config.Ask<object>(new ConfigCommands.ChangeSettings(patch, version, OperatorApi.Caller(http),
+        return config.Ask<object>(new ConfigCommands.ChangeSettings(patch, version, AdminAuthentication.Caller(http),
             Cluster.Get(system).SelfAddress.ToString()), AskTimeout);
     }
 

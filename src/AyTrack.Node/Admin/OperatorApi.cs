@@ -98,7 +98,7 @@ public static class OperatorApi
             return Results.ValidationProblem(errors);
         }
 
-        var by = Caller(http);
+        var by = AdminAuthentication.Caller(http);
         var reply = await config.ActorRef.Ask<object>(
             new ConfigCommands.ChangeSettings(patch.Patch, expected, by, Cluster.Get(system).SelfAddress.ToString()) { SealedPassword = patch.SealedPassword },
             AskTimeout);
@@ -152,7 +152,7 @@ public static class OperatorApi
 
         var patch = new JsonObject { ["timing"] = new JsonObject { ["threads"] = request.Size.Value } }.ToJsonString();
         var reply = await config.ActorRef.Ask<object>(new ConfigCommands.ChangeSettings(patch, null,
-            Caller(http), Cluster.Get(system).SelfAddress.ToString()), AskTimeout);
+            AdminAuthentication.Caller(http), Cluster.Get(system).SelfAddress.ToString()), AskTimeout);
         return reply is ConfigReplies.Changed
             ? Results.Accepted("/api/threads", new { setting = request.Size.Value })
             : Results.Problem("The change was not applied.", statusCode: StatusCodes.Status500InternalServerError);
@@ -270,8 +270,6 @@ public static class OperatorApi
     }
 
     /// <summary>Who made a change, for the audit history: the client's own name (the CLI sends one) and its address.</summary>
-    internal static string Caller(HttpContext http) => AdminAuthentication.Caller(http);
-
     private static IResult UnknownAction(string action) => Results.ValidationProblem(new Dictionary<string, string[]>
     {
         ["action"] = [$"'{action}' is not one of retry, hold, release, delete, bounce"],

@@ -134,6 +134,12 @@ public sealed class ClusterTls
         return false;
     }
 
+    /// <summary>
+    /// Whether the actor system stopped because a TLS handshake this node started failed (Akka.Remote's reason, exit
+    /// code 79). The reason type is internal to Akka.Remote; its name is what identifies it.
+    /// </summary>
+    public static bool IsHandshakeStop(Akka.Actor.CoordinatedShutdown.Reason? reason) => reason?.GetType().Name == "TlsHandshakeFailureReason";
+
     private static T Read<T>(string path, string what, Func<T> read)
     {
         try
