@@ -77,7 +77,7 @@ public sealed class SmtpSink : IAsyncDisposable
             .Build();
         // Nagle off, as on a production MTA: otherwise each line of a multi-line reply (EHLO) after the first waits
         // for the client's delayed ACK, and the sink, not the client, would set the pace.
-        var listenerFactory = new AyTrack.Smtp.Listener.NoDelayListenerFactory();
+        var listenerFactory = new NoDelayListenerFactory();
         listenerFactory.EndpointStarted += (_, e) => bound.TrySetResult((IPEndPoint)e.LocalEndPoint);
         var services = new ServiceProvider();
         services.Add(listenerFactory);

@@ -210,6 +210,12 @@ public static class NodeHost
                 settingsErrors.Select(e => $"{e.Key} {string.Join(", ", e.Value)}")));
         }
 
+        var listenerErrors = options.Listener.Validate();
+        if (listenerErrors.Count > 0)
+        {
+            throw new InvalidOperationException("Invalid configuration: " + string.Join("; ", listenerErrors.Select(e => $"{e.Key} {e.Value}")));
+        }
+
         var clusterErrors = ClusterMembershipOptions.Validate(options.Cluster, options.Persistence);
         if (clusterErrors.Count > 0)
         {
@@ -268,7 +274,7 @@ public sealed class ListenerService(AyTrackOptions options, ISpool spool, ILogge
 
     public async Task StartAsync(CancellationToken cancellationToken)
     {
-        _listener = new AyTrack.Smtp.Listener.SmtpListener(options.Listener, spool, loggerFactory);
+        _listener = new AyTrack.Smtp.Listener.SmtpListener(options.Listener, spool, options.FullDataDir, loggerFactory);
         info.SmtpEndpoint = await _listener.StartAsync(cancellationToken);
     }
 

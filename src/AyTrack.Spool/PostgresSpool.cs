@@ -78,9 +78,11 @@ public sealed class PostgresSpool : ISpool
         }
     }
 
-    public Task AcceptAsync(SpoolEnvelope envelope, ReadOnlyMemory<byte> body, CancellationToken cancellationToken)
+    public Task AcceptAsync(SpoolEnvelope envelope, MessageContent content, CancellationToken cancellationToken)
     {
-        var bodyCopy = body.ToArray();
+        // Small bodies are sent as one array; a large one as a stream that Npgsql copies to the socket, so it is never
+        // gathered into one array in memory.
+        var small = content.AsArray(SpoolQueries.InlineBodyLimit);
         return _writes.WriteAsync(async tx =>
         {
             await using (var insert = tx.Command("""
@@ -93,8 +95,9 @@ public sealed class PostgresSpool : ISpool
                 insert.Parameters.AddWithValue("received", envelope.ReceivedAt.ToUnixTimeMilliseconds());
                 insert.Parameters.AddWithValue("utf8", envelope.SmtpUtf8);
                 insert.Parameters.AddWithValue("mid", NpgsqlDbType.Text, (object?)envelope.MessageIdHeader ?? DBNull.Value);
-                insert.Parameters.AddWithValue("size", bodyCopy.Length);
-                insert.Parameters.AddWithValue("body", bodyCopy);
+                insert.Parameters.AddWithValue("size", content.Length);
+                await using var stream = small is null ? content.OpenRead() : null;
+                insert.Parameters.AddWithValue("body", NpgsqlDbType.Bytea, (object?)small ?? stream!);
                 await insert.ExecuteNonQueryAsync();
             }
 

@@ -7,6 +7,9 @@ namespace AyTrack.Spool;
 /// <summary>Reading what both spools answer the same way, whatever their SQL dialect.</summary>
 internal static class SpoolQueries
 {
+    /// <summary>Bodies up to this size are written as one array; larger ones are streamed into the store.</summary>
+    public const long InlineBodyLimit = 1024 * 1024;
+
     /// <summary>The domains a one-column query returns.</summary>
     public static async Task<IReadOnlyList<RecipientDomain>> ReadDomainsAsync(DbCommand command, CancellationToken cancellationToken)
     {

@@ -68,23 +68,33 @@ public sealed class SqliteSpool : ISpool
         return new SqliteSpool(connectionString, writer) { Path = path };
     }
 
-    public Task AcceptAsync(SpoolEnvelope envelope, ReadOnlyMemory<byte> body, CancellationToken cancellationToken)
+    public Task AcceptAsync(SpoolEnvelope envelope, MessageContent content, CancellationToken cancellationToken)
     {
-        var bodyCopy = body.ToArray();
+        // Small bodies (nearly all mail) are bound as one parameter; a large one is streamed into a zeroblob through
+        // SQLite's incremental blob I/O, so it is never gathered into one array in memory.
+        var small = content.AsArray(SpoolQueries.InlineBodyLimit);
         return WriteAsync(async tx =>
         {
             var insert = tx.Command("""
                 INSERT INTO messages(id, sender, received_at, smtputf8, message_id, size, body)
-                VALUES ($id, $sender, $received, $utf8, $mid, $size, $body)
+                VALUES ($id, $sender, $received, $utf8, $mid, $size, CASE WHEN $body IS NULL THEN zeroblob($size) ELSE $body END)
                 """);
             insert.Parameters.AddWithValue("$id", envelope.Id.Value);
             insert.Parameters.AddWithValue("$sender", envelope.Sender);
             insert.Parameters.AddWithValue("$received", envelope.ReceivedAt.ToUnixTimeMilliseconds());
             insert.Parameters.AddWithValue("$utf8", envelope.SmtpUtf8 ? 1 : 0);
             insert.Parameters.AddWithValue("$mid", (object?)envelope.MessageIdHeader ?? DBNull.Value);
-            insert.Parameters.AddWithValue("$size", bodyCopy.Length);
-            insert.Parameters.AddWithValue("$body", bodyCopy);
+            insert.Parameters.AddWithValue("$size", content.Length);
+            insert.Parameters.AddWithValue("$body", (object?)small ?? DBNull.Value);
             await insert.ExecuteNonQueryAsync(CancellationToken.None);
+            if (small is null)
+            {
+                var rowid = tx.Command("SELECT last_insert_rowid()");
+                var row = (long)(await rowid.ExecuteScalarAsync(CancellationToken.None))!;
+                await using var blob = new SqliteBlob(tx.Connection, "messages", "body", row);
+                await using var source = content.OpenRead();
+                await source.CopyToAsync(blob, 81920, CancellationToken.None);
+            }
 
             var rcpt = tx.Command("INSERT OR IGNORE INTO recipients(message_id, address, domain) VALUES ($id, $address, $domain)");
             var id = rcpt.Parameters.Add("$id", SqliteType.Text);

@@ -9,7 +9,7 @@ namespace AyTrack.Integration.Tests;
 public sealed class ListenerTests
 {
     [Fact]
-    public async Task EHLO_advertises_size_pipelining_8bitmime_and_smtputf8_but_not_enhanced_status_codes()
+    public async Task EHLO_advertises_size_pipelining_8bitmime_smtputf8_and_enhanced_status_codes()
     {
         await using var world = LoopbackWorld.Create();
         await using var node = await TestNode.StartAsync(world, "--AyTrack:Listener:MaxMessageSize=123456");
@@ -24,8 +24,10 @@ public sealed class ListenerTests
         Assert.Contains("PIPELINING", extensions);
         Assert.Contains("8BITMIME", extensions);
         Assert.Contains("SMTPUTF8", extensions);
-        // The library's own replies carry no RFC 3463 codes, so the extension must not be promised.
-        Assert.DoesNotContain("ENHANCEDSTATUSCODES", extensions);
+        // RFC 2034: every reply of the listener carries an RFC 3463 code, so the extension is promised.
+        Assert.Contains("ENHANCEDSTATUSCODES", extensions);
+        Assert.DoesNotContain("STARTTLS", extensions);
+        Assert.DoesNotContain("CHUNKING", extensions);
     }
 
     [Fact]

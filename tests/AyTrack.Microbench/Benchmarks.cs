@@ -145,5 +145,5 @@ public class SpoolBenchmarks
     [Benchmark]
     public Task Accept() => Task.WhenAll(Enumerable.Range(0, Concurrent).Select(_ => _spool.AcceptAsync(
         new SpoolEnvelope(QueueId.New(), "app@sender.test", [EmailAddress.Parse("someone@example.test")], DateTimeOffset.UtcNow, false, null),
-        _body, CancellationToken.None)));
+        MessageContent.FromMemory(_body), CancellationToken.None)));
 }

@@ -16,6 +16,9 @@ public sealed class NetworkList
     /// <summary>A list with no ranges that matches every address ("(any)" in the configuration docs).</summary>
     public static NetworkList Any { get; } = new([], matchesAll: true);
 
+    /// <summary>A list that matches no address.</summary>
+    public static NetworkList None { get; } = new([], matchesAll: false);
+
     public bool MatchesAll { get; }
 
     public IReadOnlyList<IPNetwork> Networks => _networks;

@@ -57,6 +57,106 @@ public sealed class ListenerOptions
     /// <summary>Name in the greeting, EHLO reply and Received header; defaults to the machine's host name.</summary>
     public string? ServerName { get; set; }
 
+    /// <summary>Octets in one command line, CRLF included; longer lines get 500 5.5.2 and are discarded as they arrive.</summary>
+    public int MaxLineLength { get; set; } = 2048;
+
+    /// <summary>Message data all sessions together hold in memory; beyond it, data spills to &lt;DataDir&gt;/incoming/.</summary>
+    public long MaxBufferedData { get; set; } = 128L * 1024 * 1024;
+
+    /// <summary>Open SMTP sessions at most; over it, 421 4.7.0 and close.</summary>
+    public int MaxConnections { get; set; } = 500;
+
+    /// <summary>Open SMTP sessions from one client address at most; over it, 421 4.7.0 and close.</summary>
+    public int MaxConnectionsPerClient { get; set; } = 50;
+
+    /// <summary>How long the listener waits for each command (RFC 5321 §4.5.3.2.7: at least 5 minutes).</summary>
+    public TimeSpan CommandTimeout { get; set; } = TimeSpan.FromMinutes(5);
+
+    /// <summary>How long the listener waits between data chunks (RFC 5321 §4.5.3.2.8 asks for 10 minutes at the dot).</summary>
+    public TimeSpan DataTimeout { get; set; } = TimeSpan.FromMinutes(10);
+
+    /// <summary>Networks whose connections start with a PROXY protocol header (v1 or v2); null or empty: none.</summary>
+    public string[]? ProxyProtocolFrom { get; set; }
+
+    /// <summary>Where RCPT TO:&lt;postmaster&gt; is delivered (RFC 5321 §4.5.1); empty: postmaster@ the server name.</summary>
+    public string PostmasterAddress { get; set; } = string.Empty;
+
+    public NetworkList ProxyProtocolNetworkList => ProxyProtocolFrom is { Length: > 0 }
+        ? NetworkList.Parse(ProxyProtocolFrom, "AyTrack:Listener:ProxyProtocolFrom")
+        : NetworkList.None;
+
+    public string EffectivePostmasterAddress =>
+        string.IsNullOrWhiteSpace(PostmasterAddress) ? $"postmaster@{EffectiveServerName}" : PostmasterAddress.Trim();
+
+    /// <summary>Problems with the listener's keys, by key: checked at start.</summary>
+    public IReadOnlyDictionary<string, string> Validate()
+    {
+        var errors = new Dictionary<string, string>(StringComparer.Ordinal);
+        if (MaxLineLength is < 512 or > 1_048_576)
+        {
+            // RFC 5321 §4.5.3.1.4: a command line of 512 octets must be accepted.
+            errors["AyTrack:Listener:MaxLineLength"] = "must be between 512 and 1048576 octets";
+        }
+
+        if (MaxMessageSize < 1)
+        {
+            errors["AyTrack:Listener:MaxMessageSize"] = "must be positive";
+        }
+
+        if (MaxBufferedData < 1)
+        {
+            errors["AyTrack:Listener:MaxBufferedData"] = "must be positive";
+        }
+
+        if (MaxConnections < 1)
+        {
+            errors["AyTrack:Listener:MaxConnections"] = "must be at least 1";
+        }
+
+        if (MaxConnectionsPerClient < 1)
+        {
+            errors["AyTrack:Listener:MaxConnectionsPerClient"] = "must be at least 1";
+        }
+
+        if (MaxRecipients < 1)
+        {
+            errors["AyTrack:Listener:MaxRecipients"] = "must be at least 1";
+        }
+
+        if (CommandTimeout <= TimeSpan.Zero)
+        {
+            errors["AyTrack:Listener:CommandTimeout"] = "must be positive";
+        }
+
+        if (DataTimeout <= TimeSpan.Zero)
+        {
+            errors["AyTrack:Listener:DataTimeout"] = "must be positive";
+        }
+
+        if (!string.IsNullOrWhiteSpace(PostmasterAddress) && !EmailAddress.TryParse(PostmasterAddress, out _, out var problem))
+        {
+            errors["AyTrack:Listener:PostmasterAddress"] = problem;
+        }
+
+        foreach (var (key, parse) in new (string, Func<NetworkList>)[]
+                 {
+                     ("AyTrack:Listener:AllowedNetworks", () => AllowedNetworkList),
+                     ("AyTrack:Listener:ProxyProtocolFrom", () => ProxyProtocolNetworkList),
+                 })
+        {
+            try
+            {
+                parse();
+            }
+            catch (FormatException error)
+            {
+                errors[key] = error.Message[(key.Length + 2)..];
+            }
+        }
+
+        return errors;
+    }
+
     public static readonly string[] DefaultAllowedNetworks = ["127.0.0.0/8", "::1/128"];
 
     public NetworkList AllowedNetworkList =>

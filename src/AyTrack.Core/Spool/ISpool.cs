@@ -25,8 +25,16 @@ public interface ISpool : IAsyncDisposable
     /// <summary>Raised after a commit that put new entries into the outbox.</summary>
     event Action? OutboxChanged;
 
-    /// <summary>Writes body, envelope and all recipients in one transaction and returns once it is on disk.</summary>
-    Task AcceptAsync(SpoolEnvelope envelope, ReadOnlyMemory<byte> body, CancellationToken cancellationToken);
+    /// <summary>
+    /// Writes body, envelope and all recipients in one transaction and returns once it is on disk. The content is
+    /// streamed into the store, so a large message is never held whole in memory; the caller keeps it readable until
+    /// the task completes.
+    /// </summary>
+    Task AcceptAsync(SpoolEnvelope envelope, MessageContent content, CancellationToken cancellationToken);
+
+    /// <summary>As above, for a body already in memory (HTTP injection, DSNs).</summary>
+    Task AcceptAsync(SpoolEnvelope envelope, ReadOnlyMemory<byte> body, CancellationToken cancellationToken) =>
+        AcceptAsync(envelope, MessageContent.FromMemory(body), cancellationToken);
 
     Task<IReadOnlyList<OutboxEntry>> ReadOutboxAsync(int maxRecipients, CancellationToken cancellationToken);
 

@@ -1,117 +1,255 @@
+using System.Collections.Concurrent;
+using System.IO.Pipelines;
 using System.Net;
+using System.Net.Sockets;
+using System.Text;
 using AyTrack.Core.Configuration;
 using AyTrack.Core.Spool;
 using Microsoft.Extensions.Logging;
-using SmtpServer;
-using SmtpServer.ComponentModel;
-using SmtpServer.Net;
 
 namespace AyTrack.Smtp.Listener;
 
 /// <summary>
-/// The SMTP listener (SmtpServer library): ESMTP with SIZE, PIPELINING, 8BITMIME and SMTPUTF8, relaying only for
-/// <see cref="ListenerOptions.AllowedNetworks"/>, accepting into the spool.
+/// AyTrack's SMTP listener: ESMTP with SIZE, PIPELINING, 8BITMIME, SMTPUTF8 and ENHANCEDSTATUSCODES on
+/// System.IO.Pipelines, relaying only for AyTrack:Listener:AllowedNetworks and accepting into the spool. Memory,
+/// connections and time are bounded by its settings (docs/security.md lists each limit and its reply).
 /// </summary>
 public sealed class SmtpListener : IAsyncDisposable
 {
-    private readonly SmtpServer.SmtpServer _server;
-    private readonly TaskCompletionSource<IPEndPoint> _bound = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    /// <summary>The longest pause between accept() attempts while the process is out of descriptors or buffers.</summary>
+    private static readonly TimeSpan MaxAcceptBackoff = TimeSpan.FromSeconds(1);
+
+    private readonly ListenerOptions _options;
     private readonly ILogger _logger;
-    private readonly ListenerGate _gate = new();
-    private readonly TimeSpan _shutdownGrace;
-    private Task? _running;
+    private readonly SessionServices _services;
+    private readonly ConnectionLimiter _limiter;
+    private readonly RateLimitedLog _acceptLog = new(TimeSpan.FromSeconds(10));
+    private readonly ConcurrentDictionary<SmtpSession, Task> _sessions = new();
+    private readonly CancellationTokenSource _shutdown = new();
+    private readonly CancellationTokenSource _stopAccepting = new();
+    private Socket? _socket;
+    private Task? _acceptLoop;
+    private volatile bool _stopping;
 
-    public SmtpListener(ListenerOptions options, ISpool spool, ILoggerFactory loggerFactory)
+    /// <param name="dataDir">The node's data directory: message data beyond the memory budget spills to its incoming/.</param>
+    public SmtpListener(ListenerOptions options, ISpool spool, string dataDir, ILoggerFactory loggerFactory)
     {
+        _options = options;
         _logger = loggerFactory.CreateLogger<SmtpListener>();
-        var serverName = options.EffectiveServerName;
-        var allowed = options.AllowedNetworkList;
-        var endpoint = options.ParsedEndpoint;
-        _shutdownGrace = options.ShutdownGrace;
-
-        var serverOptions = new SmtpServerOptionsBuilder()
-            .ServerName(serverName)
-            .Endpoint(e => e.Endpoint(endpoint))
-            // Ignore: the library's Strict mode drops the connection without a reply, so the size is checked on the
-            // data in SpoolMessageStore and answered with 552 5.3.4; the value is still advertised as SIZE.
-            .MaxMessageSize(options.MaxMessageSize, MaxMessageSizeHandling.Ignore)
-            .MaxRetryCount(20)
-            .CommandWaitTimeout(TimeSpan.FromMinutes(5))
-            .CustomSmtpGreeting(_ => _gate.Stopping ? $"421 4.3.2 {serverName} is shutting down, try again later" : $"220 {serverName} ESMTP AyTrack")
-            .Build();
-
-        var listenerFactory = new NoDelayListenerFactory();
-        listenerFactory.EndpointStarted += (_, e) => _bound.TrySetResult((IPEndPoint)e.LocalEndPoint);
-
-        var services = new ServiceProvider();
-        services.Add(listenerFactory);
-        services.Add(new ListenerPolicy(options, allowed, _gate));
-        services.Add(new SpoolMessageStore(spool, options, serverName, loggerFactory.CreateLogger<SpoolMessageStore>()));
-
-        _server = new SmtpServer.SmtpServer(serverOptions, services);
-        _server.SessionCreated += (_, e) =>
+        _limiter = new ConnectionLimiter(options.MaxConnections, options.MaxConnectionsPerClient);
+        var spillDirectory = Path.Combine(dataDir, "incoming");
+        IncomingMessage.CleanDirectory(spillDirectory);
+        _services = new SessionServices
         {
-            SessionState.Track(e.Context);
-            _gate.Opened(e.Context);
-        };
-        _server.SessionCompleted += (_, e) => _gate.Closed(e.Context);
-        _server.SessionCancelled += (_, e) => _gate.Closed(e.Context);
-        _server.SessionFaulted += (_, e) =>
-        {
-            _gate.Closed(e.Context);
-            _logger.LogWarning(e.Exception, "SMTP session faulted");
+            Options = options,
+            ServerName = options.EffectiveServerName,
+            PostmasterAddress = options.EffectivePostmasterAddress,
+            AllowedNetworks = options.AllowedNetworkList,
+            ProxyFrom = options.ProxyProtocolNetworkList,
+            Spool = spool,
+            Budget = new BufferBudget(options.MaxBufferedData),
+            SpillDirectory = spillDirectory,
+            Limiter = _limiter,
+            Logger = _logger,
+            ClientWarnings = new RateLimitedLog(TimeSpan.FromMinutes(1)),
+            IsStopping = () => _stopping,
         };
     }
 
-    /// <summary>The address actually bound (port 0 in the configuration picks a free port).</summary>
-    public Task<IPEndPoint> BoundEndpoint => _bound.Task;
+    /// <summary>Open sessions now (for tests and status).</summary>
+    public int OpenSessions => _sessions.Count;
 
-    public async Task<IPEndPoint> StartAsync(CancellationToken cancellationToken)
+    /// <summary>Message data held in memory by all sessions now.</summary>
+    public long BufferedData => _services.Budget.Held;
+
+    public Task<IPEndPoint> StartAsync(CancellationToken cancellationToken)
     {
-        _running = _server.StartAsync(CancellationToken.None);
-        var finished = await Task.WhenAny(_bound.Task, _running).WaitAsync(cancellationToken);
-        if (finished == _running)
+        var endpoint = _options.ParsedEndpoint;
+        var socket = new Socket(endpoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
+        try
         {
-            await _running;
-            throw new InvalidOperationException("the SMTP listener stopped before it was bound");
+            if (endpoint.AddressFamily == AddressFamily.InterNetworkV6 && endpoint.Address.Equals(IPAddress.IPv6Any))
+            {
+                socket.DualMode = true;
+            }
+
+            socket.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, true);
+            socket.Bind(endpoint);
+            socket.Listen(512);
+        }
+        catch
+        {
+            socket.Dispose();
+            throw;
         }
 
-        var bound = await _bound.Task;
+        _socket = socket;
+        var bound = (IPEndPoint)socket.LocalEndPoint!;
+        _acceptLoop = Task.Run(AcceptLoopAsync, CancellationToken.None);
         _logger.LogInformation("SMTP listener on {Endpoint}", bound);
-        return bound;
+        return Task.FromResult(bound);
     }
+
+    private async Task AcceptLoopAsync()
+    {
+        var backoff = TimeSpan.Zero;
+        var failures = 0;
+        while (!_stopAccepting.IsCancellationRequested)
+        {
+            Socket client;
+            try
+            {
+                client = await _socket!.AcceptAsync(_stopAccepting.Token);
+                backoff = TimeSpan.Zero;
+            }
+            catch (Exception error) when (error is OperationCanceledException or ObjectDisposedException)
+            {
+                return;
+            }
+            catch (SocketException error) when (error.SocketErrorCode is SocketError.ConnectionAborted or SocketError.ConnectionReset)
+            {
+                // The client gave up between its handshake and our accept(): nothing to do.
+                continue;
+            }
+            catch (SocketException error)
+            {
+                // EMFILE, ENFILE, ENOBUFS, ENOMEM: the process or the machine is out of something a connection needs.
+                // Retrying at once would spin (the pending connection is still there); wait, growing to a second, and
+                // serve again as soon as it succeeds.
+                failures++;
+                if (_acceptLog.ShouldLog("accept", DateTimeOffset.UtcNow, out _))
+                {
+                    _logger.LogWarning("SMTP listener cannot accept connections: {Error} ({Failures} failed accept() calls in the last 10 s); retrying with back-off",
+                        error.Message, failures);
+                    failures = 0;
+                }
+
+                backoff = backoff == TimeSpan.Zero ? TimeSpan.FromMilliseconds(10) : TimeSpan.FromTicks(Math.Min(backoff.Ticks * 2, MaxAcceptBackoff.Ticks));
+                try
+                {
+                    await Task.Delay(backoff, _stopAccepting.Token);
+                }
+                catch (OperationCanceledException)
+                {
+                    return;
+                }
+
+                continue;
+            }
+
+            Admit(client);
+        }
+    }
+
+    private void Admit(Socket client)
+    {
+        client.NoDelay = true;
+        var peer = client.RemoteEndPoint is IPEndPoint ip ? Normalize(ip) : new IPEndPoint(IPAddress.None, 0);
+        if (!_limiter.TryOpen(peer.Address))
+        {
+            _services.Warn(peer.Address, "exceeded the connection limits (AyTrack:Listener:MaxConnections / MaxConnectionsPerClient); answered 421 4.7.0");
+            _ = RejectAsync(client);
+            return;
+        }
+
+        var stream = new NetworkStream(client, ownsSocket: true);
+        var input = PipeReader.Create(stream, new StreamPipeReaderOptions(bufferSize: 4096, minimumReadSize: 1024, leaveOpen: true));
+        var output = PipeWriter.Create(stream, new StreamPipeWriterOptions(leaveOpen: true));
+        var session = new SmtpSession(input, output, peer, _services, _shutdown.Token);
+        // Registered before it runs, so a session that ends at once is never left behind in the registry.
+        var registered = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        _sessions[session] = RunSessionAsync(session, stream, input, output, registered.Task);
+        registered.SetResult();
+    }
+
+    private async Task RunSessionAsync(SmtpSession session, NetworkStream stream, PipeReader input, PipeWriter output, Task registered)
+    {
+        await registered;
+        try
+        {
+            await session.RunAsync();
+        }
+        catch (Exception error)
+        {
+            // A fault in our own code, not the client's doing: one line per client per minute, never a loop of traces.
+            _services.Warn(session.Peer.Address, $"session ended by an internal error: {error.GetType().Name}: {error.Message}");
+        }
+        finally
+        {
+            await input.CompleteAsync();
+            try
+            {
+                await output.CompleteAsync();
+            }
+            catch (Exception error) when (error is IOException or SocketException or ObjectDisposedException)
+            {
+            }
+
+            await stream.DisposeAsync();
+            _limiter.Close(session.Peer.Address);
+            _sessions.TryRemove(session, out _);
+        }
+    }
+
+    private static async Task RejectAsync(Socket client)
+    {
+        try
+        {
+            await using var stream = new NetworkStream(client, ownsSocket: true);
+            var reply = ListenerReplies.TooManyConnections;
+            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(5));
+            await stream.WriteAsync(Encoding.ASCII.GetBytes($"{reply}\r\n"), timeout.Token);
+        }
+        catch (Exception error) when (error is IOException or SocketException or OperationCanceledException or ObjectDisposedException)
+        {
+            // The client is gone already; the connection is closed either way.
+        }
+    }
+
+    private static IPEndPoint Normalize(IPEndPoint endpoint) =>
+        endpoint.Address.IsIPv4MappedToIPv6 ? new IPEndPoint(endpoint.Address.MapToIPv4(), endpoint.Port) : endpoint;
 
     /// <summary>
     /// Graceful stop: new sessions get 421 4.3.2 and no new transaction starts; transactions under way get up to
     /// AyTrack:Listener:ShutdownGrace to finish (a message whose data is in is stored and answered); then the
-    /// remaining idle sessions are closed.
+    /// remaining sessions are told 421 4.3.2 and closed.
     /// </summary>
     public async Task StopAsync()
     {
-        _gate.Stop();
-        var deadline = DateTime.UtcNow + _shutdownGrace;
-        while (_gate.SessionsInTransaction > 0 && DateTime.UtcNow < deadline)
+        if (_stopping)
+        {
+            return;
+        }
+
+        _stopping = true;
+        var deadline = DateTime.UtcNow + _options.ShutdownGrace;
+        while (_sessions.Keys.Any(s => s.InTransaction) && DateTime.UtcNow < deadline)
         {
             await Task.Delay(50);
         }
 
-        if (_gate.SessionsInTransaction > 0)
+        var open = _sessions.Keys.Count(s => s.InTransaction);
+        if (open > 0)
         {
             _logger.LogWarning("{Count} SMTP transaction(s) still open after {Grace}; closing them (their clients keep the mail)",
-                _gate.SessionsInTransaction, _shutdownGrace);
+                open, _options.ShutdownGrace);
         }
 
-        _server.Shutdown();
-        if (_running is not null)
+        _stopAccepting.Cancel();
+        _socket?.Dispose();
+        if (_acceptLoop is not null)
         {
-            try
-            {
-                await _running.WaitAsync(TimeSpan.FromSeconds(30));
-            }
-            catch (Exception error) when (error is TimeoutException or OperationCanceledException)
-            {
-                _logger.LogWarning("SMTP sessions still open at shutdown were abandoned");
-            }
+            await _acceptLoop;
+        }
+
+        _shutdown.Cancel();
+        try
+        {
+            await Task.WhenAll(_sessions.Values).WaitAsync(TimeSpan.FromSeconds(30));
+        }
+        catch (TimeoutException)
+        {
+            _logger.LogWarning("SMTP sessions still open at shutdown were abandoned");
         }
     }
 

@@ -36,7 +36,7 @@ public sealed class FinalMarkTests : TestKit, IAsyncLifetime
     {
         var id = new QueueId("q1");
         await _spool.AcceptAsync(new SpoolEnvelope(id, "app@sender.test", [EmailAddress.Parse("a@alpha.test")], DateTimeOffset.UtcNow, false, null),
-            "Subject: x\r\n\r\nx\r\n"u8.ToArray(), CancellationToken.None);
+            MessageContent.FromMemory("Subject: x\r\n\r\nx\r\n"u8.ToArray()), CancellationToken.None);
         var flaky = FailingFinalMarks.Wrap(_spool, failures: 2);
         var workers = CreateTestProbe();
         var actor = Sys.ActorOf(DomainDeliveryActor.Props(Domain.Value, workers, CreateTestProbe(), flaky,

@@ -7,14 +7,14 @@ using SmtpServer;
 using SmtpServer.IO;
 using SmtpServer.Net;
 
-namespace AyTrack.Smtp.Listener;
+namespace AyTrack.Loopback;
 
 /// <summary>
 /// The SmtpServer library's endpoint listener with Nagle's algorithm off on every accepted connection. The library
 /// writes the replies to pipelined commands (RFC 2920: MAIL, RCPT, DATA in one packet) one by one; with Nagle each
 /// reply after the first waits for the client's delayed ACK, up to 40 ms on Linux, on every message.
 /// </summary>
-public sealed class NoDelayListenerFactory : EndpointListenerFactory
+internal sealed class NoDelayListenerFactory : EndpointListenerFactory
 {
     public override IEndpointListener CreateListener(IEndpointDefinition endpointDefinition)
     {

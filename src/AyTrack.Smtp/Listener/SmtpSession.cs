@@ -1,0 +1,591 @@
+using System.Buffers;
+using System.IO.Pipelines;
+using System.Net;
+using System.Text;
+using AyTrack.Core.Addresses;
+using AyTrack.Core.Configuration;
+using AyTrack.Core.Delivery;
+using AyTrack.Core.Messages;
+using AyTrack.Core.Smtp;
+using AyTrack.Core.Spool;
+using Microsoft.Extensions.Logging;
+
+namespace AyTrack.Smtp.Listener;
+
+/// <summary>
+/// One SMTP conversation (RFC 5321) over a pipe pair. Every read is bounded: a command line by MaxLineLength (the
+/// excess discarded as it arrives), the data by the shared buffer budget and MaxMessageSize, and each wait by
+/// CommandTimeout or DataTimeout. Every command gets a reply; replies to pipelined commands (RFC 2920) go out together
+/// once no further complete command is waiting.
+/// </summary>
+internal sealed class SmtpSession
+{
+    /// <summary>Protocol errors (unknown commands, bad syntax, bad sequence) tolerated before 421; policy replies do not count.</summary>
+    public const int MaxErrors = 20;
+
+    private static readonly IReadOnlySet<string> MailParameters = new HashSet<string>(["SIZE", "BODY", "SMTPUTF8"]);
+    private static readonly IReadOnlySet<string> RcptParameters = new HashSet<string>();
+    private static readonly UTF8Encoding StrictUtf8 = new(false, throwOnInvalidBytes: true);
+
+    private readonly PipeReader _input;
+    private readonly PipeWriter _output;
+    private readonly SessionServices _services;
+    private readonly CancellationToken _shutdown;
+    private readonly CancellationTokenSource _timer;
+    private readonly ListenerOptions _options;
+
+    private string? _helo;
+    private string _protocol = "ESMTP";
+    private int _errors;
+    private Transaction? _transaction;
+
+    public SmtpSession(PipeReader input, PipeWriter output, IPEndPoint peer, SessionServices services, CancellationToken shutdown)
+    {
+        _input = input;
+        _output = output;
+        Peer = peer;
+        _services = services;
+        _options = services.Options;
+        _shutdown = shutdown;
+        _timer = CancellationTokenSource.CreateLinkedTokenSource(shutdown);
+    }
+
+    public IPEndPoint Peer { get; private set; }
+
+    /// <summary>Between an accepted MAIL FROM and the reply to its data (or RSET): a graceful stop waits for this.</summary>
+    public bool InTransaction => _transaction is not null;
+
+    private sealed class Transaction(string sender, bool smtpUtf8)
+    {
+        public string Sender { get; } = sender;
+
+        public bool SmtpUtf8 { get; } = smtpUtf8;
+
+        public List<EmailAddress> Recipients { get; } = [];
+    }
+
+    private enum LineStatus
+    {
+        Line,
+        TooLong,
+        Closed,
+    }
+
+    public async Task RunAsync()
+    {
+        try
+        {
+            if (_services.ProxyFrom.Contains(Peer.Address) && !await ReadProxyHeaderAsync())
+            {
+                return;
+            }
+
+            if (_services.Stopping)
+            {
+                await ReplyAsync(ListenerReplies.ShuttingDownGreeting(_services.ServerName), flush: true);
+                return;
+            }
+
+            await ReplyAsync(ListenerReplies.Greeting(_services.ServerName), flush: true);
+            while (true)
+            {
+                var (status, line) = await ReadLineAsync(_options.MaxLineLength, _options.CommandTimeout);
+                if (status == LineStatus.Closed)
+                {
+                    return;
+                }
+
+                var keepGoing = status == LineStatus.TooLong
+                    ? await ProtocolErrorAsync(ListenerReplies.LineTooLong(_options.MaxLineLength))
+                    : await HandleAsync(line!);
+                if (!keepGoing)
+                {
+                    return;
+                }
+
+                if (!HasCompleteLineBuffered())
+                {
+                    await FlushAsync();
+                }
+            }
+        }
+        catch (OperationCanceledException) when (_shutdown.IsCancellationRequested)
+        {
+            await TryReplyAsync(ListenerReplies.ShuttingDown);
+        }
+        catch (OperationCanceledException)
+        {
+            _services.Warn(Peer.Address, "timed out (no command or data within the timeout); answered 421 4.4.2");
+            await TryReplyAsync(ListenerReplies.Timeout);
+        }
+        catch (Exception error) when (error is IOException or System.Net.Sockets.SocketException or ObjectDisposedException or InvalidOperationException)
+        {
+            // The client went away (reset, broken pipe): nothing to answer.
+        }
+        finally
+        {
+            _transaction = null;
+            _timer.Dispose();
+        }
+    }
+
+    private async Task<bool> HandleAsync(byte[] raw)
+    {
+        if (raw.Length < 2 || raw[^2] != (byte)'\r')
+        {
+            return await ProtocolErrorAsync(ListenerReplies.BareLineFeedInCommand);
+        }
+
+        string line;
+        try
+        {
+            line = StrictUtf8.GetString(raw, 0, raw.Length - 2);
+        }
+        catch (DecoderFallbackException)
+        {
+            return await ProtocolErrorAsync(ListenerReplies.BadCommandBytes);
+        }
+
+        if (line.Any(c => char.IsControl(c) && c != '\t'))
+        {
+            return await ProtocolErrorAsync(ListenerReplies.BadCommandBytes);
+        }
+
+        var (verb, argument) = SmtpCommandParser.Split(line);
+        switch (verb)
+        {
+            case "EHLO":
+            case "HELO":
+                return await HeloAsync(verb, argument.Trim());
+            case "MAIL":
+                return await MailAsync(argument);
+            case "RCPT":
+                return await RcptAsync(argument);
+            case "DATA":
+                return await DataAsync(argument);
+            case "RSET":
+                if (argument.Length > 0)
+                {
+                    return await ProtocolErrorAsync(ListenerReplies.NoArgumentsAllowed(verb));
+                }
+
+                _transaction = null;
+                return await ReplyAsync(ListenerReplies.Ok);
+            case "NOOP":
+                // RFC 5321 §4.1.1.9: a parameter is allowed and ignored.
+                return await ReplyAsync(ListenerReplies.Ok);
+            case "QUIT":
+                await ReplyAsync(ListenerReplies.Bye, flush: true);
+                return false;
+            case "VRFY":
+                return await ReplyAsync(ListenerReplies.CannotVerify);
+            case "HELP":
+                return await ReplyAsync(ListenerReplies.Help);
+            case "EXPN":
+            case "TURN":
+            case "ETRN":
+            case "BDAT":
+            case "STARTTLS":
+            case "AUTH":
+                return await ProtocolErrorAsync(ListenerReplies.NotImplemented);
+            default:
+                // PROXY from a network not in ProxyProtocolFrom lands here too: an unknown command.
+                return await ProtocolErrorAsync(ListenerReplies.UnknownCommand);
+        }
+    }
+
+    private async Task<bool> HeloAsync(string verb, string argument)
+    {
+        if (argument.Length == 0 || argument.Contains(' '))
+        {
+            return await ProtocolErrorAsync(ListenerReplies.HeloNeedsDomain(verb));
+        }
+
+        // RFC 5321 §4.1.4: EHLO/HELO resets any transaction.
+        _transaction = null;
+        _helo = argument;
+        _protocol = verb == "EHLO" ? "ESMTP" : "SMTP";
+        if (verb == "HELO")
+        {
+            return await ReplyAsync(new SmtpReply(250, null, _services.ServerName));
+        }
+
+        string[] lines =
+        [
+            $"{_services.ServerName} Hello {SmtpCommandParser.Printable(argument)}",
+            $"SIZE {_options.MaxMessageSize}",
+            "PIPELINING",
+            "8BITMIME",
+            "SMTPUTF8",
+            "ENHANCEDSTATUSCODES",
+        ];
+        for (var i = 0; i < lines.Length; i++)
+        {
+            Write(250, lines[i], last: i == lines.Length - 1);
+        }
+
+        return true;
+    }
+
+    private async Task<bool> MailAsync(string argument)
+    {
+        if (_services.Stopping)
+        {
+            await ReplyAsync(ListenerReplies.ShuttingDown, flush: true);
+            return false;
+        }
+
+        if (_helo is null)
+        {
+            return await ProtocolErrorAsync(ListenerReplies.BadSequence("Send EHLO or HELO first"));
+        }
+
+        if (_transaction is not null)
+        {
+            return await ProtocolErrorAsync(ListenerReplies.BadSequence("Nested MAIL command: a transaction is already open (RSET first)"));
+        }
+
+        if (!_services.AllowedNetworks.Contains(Peer.Address))
+        {
+            return await ReplyAsync(ListenerReplies.RelayDenied(Peer.Address.ToString()));
+        }
+
+        if (!SmtpCommandParser.TryParsePath(argument, isMail: true, MailParameters, out var command, out var error))
+        {
+            return await ProtocolErrorAsync(error);
+        }
+
+        // RFC 1870 §6.1: a declared size over the limit is refused at MAIL, before any data is sent.
+        if (command.Parameter("SIZE") is { } size && (!long.TryParse(size, out var declared) || declared > _options.MaxMessageSize))
+        {
+            return await ReplyAsync(ListenerReplies.TooBig(_options.MaxMessageSize));
+        }
+
+        var utf8 = command.Has("SMTPUTF8");
+        var sender = string.Empty;
+        if (command.Mailbox.Length > 0)
+        {
+            if (!EmailAddress.TryParse(command.Mailbox, out var address, out var problem))
+            {
+                return await ReplyAsync(ListenerReplies.BadSender(SmtpCommandParser.Printable(problem)));
+            }
+
+            if (!utf8 && (address.IsInternational || HasNonAscii(command.Mailbox)))
+            {
+                return await ReplyAsync(ListenerReplies.Utf8NotAnnounced);
+            }
+
+            sender = address.Address;
+        }
+
+        _transaction = new Transaction(sender, utf8);
+        return await ReplyAsync(ListenerReplies.SenderOk);
+    }
+
+    private async Task<bool> RcptAsync(string argument)
+    {
+        if (_transaction is null)
+        {
+            return await ProtocolErrorAsync(ListenerReplies.BadSequence("Send MAIL FROM first"));
+        }
+
+        if (!SmtpCommandParser.TryParsePath(argument, isMail: false, RcptParameters, out var command, out var error))
+        {
+            return await ProtocolErrorAsync(error);
+        }
+
+        // RFC 5321 §4.5.1: "postmaster" without a domain must be accepted; it goes to the configured address.
+        var mailbox = command.Mailbox == "postmaster" ? _services.PostmasterAddress : command.Mailbox;
+        if (_transaction.Recipients.Count >= _options.MaxRecipients)
+        {
+            return await ReplyAsync(ListenerReplies.TooManyRecipients(_options.MaxRecipients));
+        }
+
+        if (!EmailAddress.TryParse(mailbox, out var address, out var problem))
+        {
+            return await ReplyAsync(ListenerReplies.BadRecipient(SmtpCommandParser.Printable(problem)));
+        }
+
+        if (!_transaction.SmtpUtf8 && (address.IsInternational || HasNonAscii(mailbox)))
+        {
+            return await ReplyAsync(ListenerReplies.Utf8NotAnnounced);
+        }
+
+        if (!_transaction.Recipients.Contains(address))
+        {
+            _transaction.Recipients.Add(address);
+        }
+
+        return await ReplyAsync(ListenerReplies.RecipientOk);
+    }
+
+    private async Task<bool> DataAsync(string argument)
+    {
+        if (argument.Length > 0)
+        {
+            return await ProtocolErrorAsync(ListenerReplies.NoArgumentsAllowed("DATA"));
+        }
+
+        if (_transaction is null)
+        {
+            return await ProtocolErrorAsync(ListenerReplies.BadSequence("Send MAIL FROM and RCPT TO first"));
+        }
+
+        if (_transaction.Recipients.Count == 0)
+        {
+            // RFC 2920 §3.1: with pipelining, DATA after failed RCPTs gets 554, and the data that follows is then
+            // read as commands, which is the client's to avoid.
+            return await ReplyAsync(ListenerReplies.NoValidRecipients);
+        }
+
+        await ReplyAsync(ListenerReplies.StartData, flush: true);
+        using var message = new IncomingMessage(_services.Budget, _services.SpillDirectory);
+        var receiver = new DataReceiver(_options.MaxMessageSize, message);
+        while (!receiver.Completed)
+        {
+            _timer.CancelAfter(_options.DataTimeout);
+            var result = await _input.ReadAsync(_timer.Token);
+            _timer.CancelAfter(Timeout.Infinite);
+            var consumed = receiver.Consume(result.Buffer);
+            _input.AdvanceTo(result.Buffer.GetPosition(consumed));
+            if (!receiver.Completed && result.IsCompleted)
+            {
+                // The client left in the middle of its data: nothing was accepted, nothing to answer.
+                _transaction = null;
+                return false;
+            }
+        }
+
+        var transaction = _transaction;
+        _transaction = null;
+        var reply = receiver.Verdict switch
+        {
+            DataProblem.TooBig => ListenerReplies.TooBig(_options.MaxMessageSize),
+            DataProblem.BareLineEnding => ListenerReplies.BareLineEnding,
+            DataProblem.LineTooLong => ListenerReplies.LineTooLongInData,
+            _ when message.Failed => ListenerReplies.InsufficientStorage,
+            _ => await AcceptAsync(transaction, message),
+        };
+        return await ReplyAsync(reply);
+    }
+
+    /// <summary>The one 250-or-not decision: "250" only after the spool has made body, envelope and recipients durable.</summary>
+    private async Task<SmtpReply> AcceptAsync(Transaction transaction, IncomingMessage message)
+    {
+        try
+        {
+            var id = QueueId.New();
+            var now = DateTimeOffset.UtcNow;
+            var protocol = transaction.SmtpUtf8 ? "UTF8SMTP" : _protocol;
+            var received = Encoding.UTF8.GetBytes(MessageData.ReceivedHeader(_helo ?? "unknown", Peer.Address.ToString(), _services.ServerName,
+                protocol, id.Value, transaction.Recipients.Count == 1 ? transaction.Recipients[0].Address : null, now));
+            var messageId = MessageData.FindHeader(message.ReadHead(64 * 1024), "Message-ID");
+            var envelope = new SpoolEnvelope(id, transaction.Sender, transaction.Recipients, now, transaction.SmtpUtf8, messageId);
+
+            // Not the session's token: once the data is in, a stopping listener still finishes storing it.
+            await _services.Spool.AcceptAsync(envelope, message.Content(received), CancellationToken.None);
+            _services.Logger.LogInformation("Accepted {QueueId} from {Peer}: {Size} bytes, sender <{Sender}>, {Recipients} recipient(s)",
+                id, Peer.Address, message.Length, transaction.Sender, transaction.Recipients.Count);
+            return ListenerReplies.Queued(id.Value);
+        }
+        catch (Exception error)
+        {
+            _services.Logger.LogError(error, "Spool write failed; answered 451 so the client retries");
+            return ListenerReplies.TemporaryFailure;
+        }
+    }
+
+    private async Task<bool> ReadProxyHeaderAsync()
+    {
+        while (true)
+        {
+            _timer.CancelAfter(_options.CommandTimeout);
+            var result = await _input.ReadAsync(_timer.Token);
+            _timer.CancelAfter(Timeout.Infinite);
+            var status = ProxyHeader.TryParse(result.Buffer, out var source, out var length, out var reason);
+            switch (status)
+            {
+                case ProxyHeader.Status.Parsed:
+                    _input.AdvanceTo(result.Buffer.GetPosition(length));
+                    if (source is not null)
+                    {
+                        if (!_services.Limiter.TryMove(Peer.Address, source.Address))
+                        {
+                            await ReplyAsync(ListenerReplies.TooManyConnections, flush: true);
+                            return false;
+                        }
+
+                        Peer = source;
+                    }
+
+                    return true;
+                case ProxyHeader.Status.Invalid:
+                    _services.Warn(Peer.Address, $"sent an invalid PROXY header ({reason}); answered 421 4.7.0");
+                    await ReplyAsync(ListenerReplies.BadProxyHeader(reason), flush: true);
+                    return false;
+                default:
+                    _input.AdvanceTo(result.Buffer.Start, result.Buffer.End);
+                    if (result.IsCompleted)
+                    {
+                        return false;
+                    }
+
+                    break;
+            }
+        }
+    }
+
+    /// <summary>
+    /// Reads one line up to and including its LF. A line longer than <paramref name="max"/> octets is not kept: its
+    /// octets are dropped as they arrive until its LF, and <see cref="LineStatus.TooLong"/> is returned.
+    /// </summary>
+    private async Task<(LineStatus, byte[]?)> ReadLineAsync(int max, TimeSpan timeout)
+    {
+        var discarding = false;
+        while (true)
+        {
+            _timer.CancelAfter(timeout);
+            var result = await _input.ReadAsync(_timer.Token);
+            _timer.CancelAfter(Timeout.Infinite);
+            var buffer = result.Buffer;
+            var lf = buffer.PositionOf((byte)'\n');
+            if (lf is not null)
+            {
+                var next = buffer.GetPosition(1, lf.Value);
+                var length = buffer.Slice(0, next).Length;
+                if (discarding || length > max)
+                {
+                    _input.AdvanceTo(next);
+                    return (LineStatus.TooLong, null);
+                }
+
+                var line = buffer.Slice(0, next).ToArray();
+                _input.AdvanceTo(next);
+                return (LineStatus.Line, line);
+            }
+
+            if (buffer.Length > max)
+            {
+                discarding = true;
+                _input.AdvanceTo(buffer.End);
+            }
+            else
+            {
+                _input.AdvanceTo(buffer.Start, buffer.End);
+            }
+
+            if (result.IsCompleted)
+            {
+                return (LineStatus.Closed, null);
+            }
+        }
+    }
+
+    /// <summary>True when the client has already sent another whole command (pipelining): its reply may wait for it.</summary>
+    private bool HasCompleteLineBuffered()
+    {
+        if (!_input.TryRead(out var result))
+        {
+            return false;
+        }
+
+        var complete = result.Buffer.PositionOf((byte)'\n') is not null;
+        _input.AdvanceTo(result.Buffer.Start, complete ? result.Buffer.Start : result.Buffer.End);
+        return complete;
+    }
+
+    private async Task<bool> ProtocolErrorAsync(SmtpReply reply)
+    {
+        _errors++;
+        if (_errors > MaxErrors)
+        {
+            _services.Warn(Peer.Address, $"made more than {MaxErrors} protocol errors; answered 421 4.7.0 and closed");
+            await ReplyAsync(ListenerReplies.TooManyErrors, flush: true);
+            return false;
+        }
+
+        return await ReplyAsync(reply);
+    }
+
+    private async Task<bool> ReplyAsync(SmtpReply reply, bool flush = false)
+    {
+        Write(reply.Code, reply.Enhanced is null ? reply.Text : $"{reply.Enhanced} {reply.Text}", last: true);
+        if (flush)
+        {
+            await FlushAsync();
+        }
+
+        return true;
+    }
+
+    private void Write(int code, string text, bool last)
+    {
+        var line = $"{code}{(last ? ' ' : '-')}{text}\r\n";
+        var span = _output.GetSpan(Encoding.ASCII.GetMaxByteCount(line.Length));
+        _output.Advance(Encoding.ASCII.GetBytes(line, span));
+    }
+
+    private async Task FlushAsync()
+    {
+        // A client that never reads its replies fills the socket: the flush waits, bounded by the command timeout.
+        _timer.CancelAfter(_options.CommandTimeout);
+        await _output.FlushAsync(_timer.Token);
+        _timer.CancelAfter(Timeout.Infinite);
+    }
+
+    private async Task TryReplyAsync(SmtpReply reply)
+    {
+        try
+        {
+            Write(reply.Code, $"{reply.Enhanced} {reply.Text}", last: true);
+            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(5));
+            await _output.FlushAsync(timeout.Token);
+        }
+        catch (Exception error) when (error is IOException or OperationCanceledException or ObjectDisposedException or InvalidOperationException or System.Net.Sockets.SocketException)
+        {
+            // The client is gone or not reading; the connection closes either way.
+        }
+    }
+
+    private static bool HasNonAscii(string text) => text.Any(c => c > 127);
+}
+
+/// <summary>What every session of one listener shares.</summary>
+internal sealed class SessionServices
+{
+    public required ListenerOptions Options { get; init; }
+
+    public required string ServerName { get; init; }
+
+    public required string PostmasterAddress { get; init; }
+
+    public required NetworkList AllowedNetworks { get; init; }
+
+    public required NetworkList ProxyFrom { get; init; }
+
+    public required ISpool Spool { get; init; }
+
+    public required BufferBudget Budget { get; init; }
+
+    public required string SpillDirectory { get; init; }
+
+    public required ConnectionLimiter Limiter { get; init; }
+
+    public required ILogger Logger { get; init; }
+
+    public required RateLimitedLog ClientWarnings { get; init; }
+
+    public required Func<bool> IsStopping { get; init; }
+
+    public bool Stopping => IsStopping();
+
+    /// <summary>One line per client per minute at most, never a stack trace: what a misbehaving client did.</summary>
+    public void Warn(IPAddress client, string what)
+    {
+        if (ClientWarnings.ShouldLog(client.ToString(), DateTimeOffset.UtcNow, out var suppressed))
+        {
+            Logger.LogWarning("SMTP client {Client} {What}{Suppressed}", client, what,
+                suppressed > 0 ? $" ({suppressed} more such events from it in the last minute not logged)" : string.Empty);
+        }
+    }
+}
