@@ -111,6 +111,17 @@ public sealed class LoopbackWorld : IAsyncDisposable
         return silent;
     }
 
+    /// <summary>A domain whose one MX host (mx.&lt;domain&gt;) speaks ESMTP without SMTPUTF8.</summary>
+    public LegacyHost AddLegacyDomain(string domain)
+    {
+        var ip = NextAddress();
+        var host = new LegacyHost(new IPEndPoint(ip, MxPort));
+        _owned.Add(new DisposableAdapter(host));
+        Dns.AddAddress($"mx.{domain}", ip);
+        Dns.AddMx(domain, 10, $"mx.{domain}");
+        return host;
+    }
+
     /// <summary>A domain with one MX host (mx.&lt;domain&gt;) that accepts everything.</summary>
     public SmtpSink AddDomain(string domain, X509Certificate2? certificate = null)
     {

@@ -47,13 +47,27 @@ public sealed class NodeProcess : IAsyncDisposable
 
     public int ExitCode => _process.ExitCode;
 
-    public static async Task<NodeProcess> StartAsync(string dataDir, IEnumerable<string> arguments)
+    /// <param name="descriptorLimit">When given, the node runs with this many file descriptors at most (ulimit -n).</param>
+    public static async Task<NodeProcess> StartAsync(string dataDir, IEnumerable<string> arguments, int? descriptorLimit = null)
     {
         Directory.CreateDirectory(dataDir);
         var nodeFile = Path.Combine(dataDir, "node.json");
         File.Delete(nodeFile);
         var dll = Path.Combine(AppContext.BaseDirectory, "AyTrack.Node.dll");
-        var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        var start = new ProcessStartInfo(descriptorLimit is null ? "dotnet" : "bash")
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        if (descriptorLimit is { } limit)
+        {
+            // exec keeps the process id, so signals, /proc and the log name still refer to the node itself.
+            start.ArgumentList.Add("-c");
+            start.ArgumentList.Add($"ulimit -n {limit} && exec dotnet \"$@\"");
+            start.ArgumentList.Add("bash");
+        }
+
         start.ArgumentList.Add(dll);
         foreach (var argument in arguments)
         {

@@ -29,7 +29,8 @@ public sealed class RawSmtpClient : IAsyncDisposable
 
     public RawReply Greeting { get; private set; } = new(0, string.Empty);
 
-    public static async Task<RawSmtpClient> ConnectAsync(IPEndPoint endpoint, IPAddress? localAddress = null)
+    /// <param name="preamble">Bytes sent before the greeting is read (a PROXY protocol header).</param>
+    public static async Task<RawSmtpClient> ConnectAsync(IPEndPoint endpoint, IPAddress? localAddress = null, byte[]? preamble = null)
     {
         // No Nagle: a client that writes a command in two pieces would otherwise wait for the server's delayed ACK
         // (40 ms on Linux) before the second, and measure that instead of the server.
@@ -37,6 +38,11 @@ public sealed class RawSmtpClient : IAsyncDisposable
         tcp.NoDelay = true;
         await tcp.ConnectAsync(endpoint);
         var client = new RawSmtpClient(tcp);
+        if (preamble is not null)
+        {
+            await client.WriteAsync(preamble);
+        }
+
         client.Greeting = await client.ReadReplyAsync();
         return client;
     }
@@ -68,6 +74,25 @@ public sealed class RawSmtpClient : IAsyncDisposable
                 return new RawReply(int.Parse(line[..3]), string.Join("\n", lines));
             }
         }
+    }
+
+    /// <summary>Waits until the server closes the connection; the lines it sent before closing.</summary>
+    public async Task<IReadOnlyList<string>> ReadUntilClosedAsync(TimeSpan timeout)
+    {
+        var lines = new List<string>();
+        try
+        {
+            while (await _reader.ReadLineAsync().WaitAsync(timeout) is { } line)
+            {
+                lines.Add(line);
+            }
+        }
+        catch (IOException)
+        {
+            // A reset is a close too.
+        }
+
+        return lines;
     }
 
     public async ValueTask DisposeAsync()

@@ -1,0 +1,120 @@
+using System.Net;
+using System.Net.Sockets;
+using System.Text;
+
+namespace AyTrack.Loopback;
+
+/// <summary>
+/// A receiving host of an older generation: ESMTP without SMTPUTF8 (RFC 6531) that accepts everything and records
+/// the command lines exactly as they arrived (the test sinks' library parses addresses; this one shows the wire). A
+/// mail that needs SMTPUTF8 must never be sent to it.
+/// </summary>
+public sealed class LegacyHost : IDisposable
+{
+    private readonly TcpListener _listener;
+    private readonly CancellationTokenSource _stop = new();
+    private readonly List<string> _commands = [];
+    private int _mailCommands;
+
+    public LegacyHost(IPEndPoint endpoint)
+    {
+        _listener = new TcpListener(endpoint);
+        _listener.Start();
+        _ = AcceptLoopAsync();
+    }
+
+    /// <summary>How many MAIL commands it was sent.</summary>
+    public int MailCommands => Volatile.Read(ref _mailCommands);
+
+    /// <summary>Every command line received, in order (not the message data).</summary>
+    public IReadOnlyList<string> Commands
+    {
+        get
+        {
+            lock (_commands)
+            {
+                return _commands.ToArray();
+            }
+        }
+    }
+
+    /// <summary>How many messages it accepted.</summary>
+    public int Messages { get; private set; }
+
+    public void Dispose()
+    {
+        _stop.Cancel();
+        _listener.Stop();
+    }
+
+    private async Task AcceptLoopAsync()
+    {
+        while (!_stop.IsCancellationRequested)
+        {
+            TcpClient client;
+            try
+            {
+                client = await _listener.AcceptTcpClientAsync(_stop.Token);
+            }
+            catch (Exception error) when (error is OperationCanceledException or ObjectDisposedException or SocketException)
+            {
+                return;
+            }
+
+            _ = ServeAsync(client);
+        }
+    }
+
+    private async Task ServeAsync(TcpClient client)
+    {
+        using (client)
+        {
+            try
+            {
+                var stream = client.GetStream();
+                using var reader = new StreamReader(stream, Encoding.UTF8);
+                await using var writer = new StreamWriter(stream, Encoding.ASCII) { NewLine = "\r\n", AutoFlush = true };
+                await writer.WriteLineAsync("220 legacy.test ESMTP");
+                while (await reader.ReadLineAsync(_stop.Token) is { } line)
+                {
+                    var verb = line.Split(' ')[0].ToUpperInvariant();
+                    lock (_commands)
+                    {
+                        _commands.Add(line);
+                    }
+
+                    if (verb == "MAIL")
+                    {
+                        Interlocked.Increment(ref _mailCommands);
+                    }
+
+                    if (verb == "DATA")
+                    {
+                        await writer.WriteLineAsync("354 Go ahead");
+                        while (await reader.ReadLineAsync(_stop.Token) is { } data && data != ".")
+                        {
+                        }
+
+                        Messages++;
+                        await writer.WriteLineAsync("250 Ok");
+                        continue;
+                    }
+
+                    await writer.WriteLineAsync(verb switch
+                    {
+                        "EHLO" => "250-legacy.test\r\n250-8BITMIME\r\n250 PIPELINING",
+                        "QUIT" => "221 Bye",
+                        _ => "250 Ok",
+                    });
+                    if (verb == "QUIT")
+                    {
+                        return;
+                    }
+                }
+            }
+            catch (Exception error) when (error is IOException or OperationCanceledException or ObjectDisposedException)
+            {
+            }
+        }
+    }
+}
