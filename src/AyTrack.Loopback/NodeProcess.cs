@@ -47,6 +47,9 @@ public sealed class NodeProcess : IAsyncDisposable
 
     public int ExitCode => _process.ExitCode;
 
+    /// <summary>File descriptors the node has open now (Linux /proc).</summary>
+    public int OpenDescriptors => Directory.GetFiles($"/proc/{_process.Id}/fd").Length;
+
     /// <param name="descriptorLimit">When given, the node runs with this many file descriptors at most (ulimit -n).</param>
     public static async Task<NodeProcess> StartAsync(string dataDir, IEnumerable<string> arguments, int? descriptorLimit = null)
     {

@@ -45,6 +45,7 @@ public static class NodeHost
         var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = args, ContentRootPath = AppContext.BaseDirectory });
         var options = builder.Configuration.GetSection(AyTrackOptions.SectionName).Get<AyTrackOptions>() ?? new AyTrackOptions();
         Validate(options);
+        AssemblyPreload.LoadReferencedAssemblies(typeof(NodeHost).Assembly);
 
         var dataDir = options.FullDataDir;
         var dataDirWarning = DataDirectory.Prepare(dataDir);

@@ -53,6 +53,27 @@ public sealed class DeployManifestTests
             seed => Assert.Contains(".aytrack.aytrack.svc.cluster.local:4053", seed.Value));
     }
 
+    [Fact]
+    public void The_systemd_unit_and_the_compose_nodes_allow_descriptors_for_the_listener_defaults()
+    {
+        // One per session and one per spilled message at most, plus the node's own (about 400 measured).
+        var needed = 2 * new ListenerOptions().MaxConnections + 1024;
+        var unit = File.ReadAllLines(Path.Combine(Deploy, "systemd", "aytrack.service"));
+        var limit = unit.Single(l => l.StartsWith("LimitNOFILE=", StringComparison.Ordinal))["LimitNOFILE=".Length..];
+        Assert.True(int.Parse(limit) >= needed, $"LimitNOFILE={limit} is below {needed}");
+
+        var compose = Load(Path.Combine(Deploy, "docker", "docker-compose.yml"));
+        foreach (var service in new[] { "node1", "node2", "node3" })
+        {
+            // The setting sits in the shared x-aytrack block that each node merges in (<<: *aytrack).
+            var node = (YamlMappingNode)Node(compose, "services", service);
+            var merged = node.Children.TryGetValue(new YamlScalarNode("<<"), out var shared) ? (YamlMappingNode)shared : node;
+            var ulimits = node.Children.TryGetValue(new YamlScalarNode("ulimits"), out var own) ? own : merged.Children[new YamlScalarNode("ulimits")];
+            var soft = Node(ulimits, "nofile", "soft").ToString();
+            Assert.True(int.Parse(soft) >= needed, $"{service}: nofile soft limit {soft} is below {needed}");
+        }
+    }
+
     private static void AssertValidNode(IReadOnlyDictionary<string, string> environment)
     {
         foreach (var key in environment.Keys.Where(k => k.StartsWith("AyTrack__", StringComparison.Ordinal)))
