@@ -180,14 +180,30 @@ public sealed class SmtpListener : IAsyncDisposable
             try
             {
                 await output.CompleteAsync();
+                await LingerAsync(stream.Socket);
             }
-            catch (Exception error) when (error is IOException or SocketException or ObjectDisposedException)
+            catch (Exception error) when (error is IOException or SocketException or ObjectDisposedException or OperationCanceledException)
             {
             }
 
             await stream.DisposeAsync();
             _limiter.Close(session.Peer.Address);
             _sessions.TryRemove(session, out _);
+        }
+    }
+
+    /// <summary>
+    /// A lingering close: our side is finished (FIN), and what the client still sends is read and dropped for up to two
+    /// seconds. Closing with unread input would make the kernel answer with a reset, which can destroy our last reply
+    /// (a 421) before the client reads it.
+    /// </summary>
+    private static async Task LingerAsync(Socket socket)
+    {
+        socket.Shutdown(SocketShutdown.Send);
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(2));
+        var buffer = new byte[4096];
+        while (await socket.ReceiveAsync(buffer, SocketFlags.None, timeout.Token) > 0)
+        {
         }
     }
 
@@ -199,6 +215,7 @@ public sealed class SmtpListener : IAsyncDisposable
             var reply = ListenerReplies.TooManyConnections;
             using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(5));
             await stream.WriteAsync(Encoding.ASCII.GetBytes($"{reply}\r\n"), timeout.Token);
+            await LingerAsync(client);
         }
         catch (Exception error) when (error is IOException or SocketException or OperationCanceledException or ObjectDisposedException)
         {
