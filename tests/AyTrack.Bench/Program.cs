@@ -6,6 +6,11 @@
 //           to the sinks (the physical limit on this machine), in the same run, and the ratio.
 //   queued  Q messages for a domain whose MX is down: memory held once all are queued and deferred, and the time a
 //           restarted node needs until it is ready and has re-armed every retry.
+//   hostile the listener under attack (Hostile.cs): C clients each sending a DATA of --data-mb, C each a command line
+//           of --line-mb, one sending --slow-mb at --slow-kbps, and a well-behaved client all the while: the node's
+//           peak memory above idle, every client's reply, the well-behaved acceptance latency. [--clients 20]
+//   fuzz    the session fuzzer (AyTrack.Loopback.SmtpFuzzer) for --minutes with --concurrency sessions and --seed:
+//           failures, stack traces logged, memory before and after, and a delivery afterwards.
 //
 //   dotnet run -c Release --project tests/AyTrack.Bench -- [relay|queued|all] [--messages 10000] [--sessions 20]
 //       [--domains 50] [--size 4096] [--queued 100000] [--warmup 0] [--postfix] [--out bench-results]
@@ -45,6 +50,16 @@ if (settings.Scenario is "relay" or "all")
 if (settings.Scenario is "queued" or "all")
 {
     failed |= !await QueuedAsync(settings, machine);
+}
+
+if (settings.Scenario is "hostile")
+{
+    failed |= !await Hostile.RunAsync(settings, machine);
+}
+
+if (settings.Scenario is "fuzz")
+{
+    failed |= !await Hostile.FuzzAsync(settings, machine);
 }
 
 return failed ? 1 : 0;
@@ -227,16 +242,24 @@ static async Task WaitForQueueAsync(NodeProcess node, string dataDir, int expect
     throw new TimeoutException($"the queue did not reach {expected} deferred messages within {timeout}");
 }
 
-static async Task WriteAsync(string directory, string name, object result, string markdown)
-{
-    await File.WriteAllTextAsync(Path.Combine(directory, $"{name}.json"), JsonSerializer.Serialize(result, new JsonSerializerOptions { WriteIndented = true, PropertyNamingPolicy = JsonNamingPolicy.CamelCase }));
-    await File.WriteAllTextAsync(Path.Combine(directory, $"{name}.md"), markdown);
-    Console.WriteLine(markdown);
-}
+static Task WriteAsync(string directory, string name, object result, string markdown) => BenchOutput.WriteResultAsync(directory, name, result, markdown);
 
 internal sealed partial class Program
 {
-    private static readonly string[] Quiet = ["--Logging:LogLevel:Default=Warning", "--Logging:LogLevel:AyTrack=Warning"];
+    private static readonly string[] Quiet = BenchOutput.QuietArguments;
+}
+
+internal static class BenchOutput
+{
+    /// <summary>The node logs warnings only, so its console does not slow what is measured.</summary>
+    public static readonly string[] QuietArguments = ["--Logging:LogLevel:Default=Warning", "--Logging:LogLevel:AyTrack=Warning"];
+
+    public static async Task WriteResultAsync(string directory, string name, object result, string markdown)
+    {
+        await File.WriteAllTextAsync(Path.Combine(directory, $"{name}.json"), JsonSerializer.Serialize(result, new JsonSerializerOptions { WriteIndented = true, PropertyNamingPolicy = JsonNamingPolicy.CamelCase }));
+        await File.WriteAllTextAsync(Path.Combine(directory, $"{name}.md"), markdown);
+        Console.WriteLine(markdown);
+    }
 }
 
 internal sealed record RelayRun(int Messages, int Accepted, int Received, double InjectionPerSecond, double EndToEndPerSecond,
@@ -264,6 +287,27 @@ internal sealed record BenchSettings(string Scenario, int Messages, int Sessions
     /// <summary>--postfix: also run the workload through Debian's Postfix (needs root and the postfix package).</summary>
     public bool Postfix { get; init; }
 
+    /// <summary>hostile: clients sending a huge DATA, and as many sending a huge command line (--clients).</summary>
+    public int Clients { get; init; } = 20;
+
+    /// <summary>hostile: megabytes of DATA each flooding client sends (--data-mb).</summary>
+    public int DataMb { get; init; } = 200;
+
+    /// <summary>hostile: megabytes of one command line each line client sends (--line-mb).</summary>
+    public int LineMb { get; init; } = 100;
+
+    /// <summary>hostile: the slow client's message size (--slow-mb) and rate (--slow-kbps).</summary>
+    public int SlowMb { get; init; } = 25;
+
+    public int SlowKbps { get; init; } = 1024;
+
+    /// <summary>fuzz: how long (--minutes), how many sessions at once (--concurrency), and the seed (--seed).</summary>
+    public double Minutes { get; init; } = 5;
+
+    public int Concurrency { get; init; } = 16;
+
+    public int Seed { get; init; } = 1;
+
     /// <summary>Extra node configuration after "--", e.g. -- --AyTrack:Settings:Timing:Threads=50.</summary>
     public string[] NodeArguments { get; init; } = [];
 
@@ -278,7 +322,7 @@ internal sealed record BenchSettings(string Scenario, int Messages, int Sessions
             return i >= 0 && i + 1 < own.Length ? own[i + 1] : fallback;
         }
 
-        var scenario = own.FirstOrDefault(a => a is "relay" or "queued" or "all") ?? "relay";
+        var scenario = own.FirstOrDefault(a => a is "relay" or "queued" or "all" or "hostile" or "fuzz") ?? "relay";
         return new BenchSettings(scenario, int.Parse(Value("--messages", "10000")), int.Parse(Value("--sessions", "20")),
             int.Parse(Value("--domains", "50")), int.Parse(Value("--size", "4096")), int.Parse(Value("--queued", "100000")),
             Value("--out", "bench-results"))
@@ -286,6 +330,14 @@ internal sealed record BenchSettings(string Scenario, int Messages, int Sessions
             NodeArguments = separator < 0 ? [] : args[(separator + 1)..],
             Postfix = own.Contains("--postfix"),
             Warmup = int.Parse(Value("--warmup", "0")),
+            Clients = int.Parse(Value("--clients", "20")),
+            DataMb = int.Parse(Value("--data-mb", "200")),
+            LineMb = int.Parse(Value("--line-mb", "100")),
+            SlowMb = int.Parse(Value("--slow-mb", "25")),
+            SlowKbps = int.Parse(Value("--slow-kbps", "1024")),
+            Minutes = double.Parse(Value("--minutes", "5"), System.Globalization.CultureInfo.InvariantCulture),
+            Concurrency = int.Parse(Value("--concurrency", "16")),
+            Seed = int.Parse(Value("--seed", "1")),
         };
     }
 }

@@ -5,12 +5,19 @@ namespace AyTrack.Smtp.Listener;
 
 /// <summary>
 /// One message's data while it arrives: in 64 KiB chunks reserved from the shared <see cref="BufferBudget"/>, or,
-/// once the budget is spent, in a file of its own under &lt;DataDir&gt;/incoming/ (mode 0600), removed when the
-/// message is answered.
+/// once the budget is spent or the message passes <see cref="MaxInMemory"/>, in a file of its own under
+/// &lt;DataDir&gt;/incoming/ (mode 0600), removed when the message is answered.
 /// </summary>
 internal sealed class IncomingMessage(BufferBudget budget, string spillDirectory) : IDataSink, IDisposable
 {
     private const int ChunkSize = 64 * 1024;
+
+    /// <summary>
+    /// A message larger than this goes to disk whatever the budget: it is streamed into the spool from the file anyway,
+    /// and a few large messages (or floods past the size limit) then cannot take the whole budget from the small
+    /// ones, which are nearly all mail.
+    /// </summary>
+    public const int MaxInMemory = 4 * 1024 * 1024;
 
     private readonly List<byte[]> _chunks = [];
     private int _lastChunkUsed = ChunkSize;
@@ -47,7 +54,7 @@ internal sealed class IncomingMessage(BufferBudget budget, string spillDirectory
 
             if (_lastChunkUsed == ChunkSize)
             {
-                if (!budget.TryReserve(ChunkSize))
+                if (_reserved >= MaxInMemory || !budget.TryReserve(ChunkSize))
                 {
                     Spill();
                     continue;
