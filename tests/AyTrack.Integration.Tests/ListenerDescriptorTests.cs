@@ -26,6 +26,14 @@ public sealed partial class ListenerDescriptorTests
             [.. world.NodeArguments(dataDir), "--AyTrack:Listener:MaxConnections=5000", "--AyTrack:Listener:MaxConnectionsPerClient=5000"],
             descriptorLimit: limit);
 
+        // The start said that the limit does not fit the configuration, naming the key.
+        Assert.Contains("AyTrack:Listener:MaxConnections=5000 needs about", NodeProcess.ReadLogs(dataDir));
+
+        // A node that has been running: it has delivered, so its journal, shards and sessions are open.
+        await SendAsync(node, "before@alpha.test");
+        await sink.WaitForAsync(1, Patience);
+        sink.Reset();
+
         // More connections than the node has descriptors left: the kernel completes them (the listen backlog), the
         // node's accept() fails with EMFILE once its table is full.
         var clients = new List<TcpClient>();
@@ -72,19 +80,23 @@ public sealed partial class ListenerDescriptorTests
                 return false;
             }
         }, Patience);
-        await using (fresh)
-        {
-            await fresh!.CommandAsync("EHLO client.test");
-            await fresh.CommandAsync("MAIL FROM:<app@sender.test>");
-            await fresh.CommandAsync("RCPT TO:<user@alpha.test>");
-            await fresh.CommandAsync("DATA");
-            Assert.Equal(250, (await fresh.CommandAsync("Subject: after EMFILE\r\n\r\nhi\r\n.")).Code);
-        }
+        await fresh!.DisposeAsync();
+        await SendAsync(node, "after@alpha.test");
 
         Assert.Single(await sink.WaitForAsync(1, Patience));
         using var http = node.CreateAdminClient();
         Assert.True((await http.GetAsync("/healthz")).IsSuccessStatusCode);
         Assert.DoesNotContain("   at ", NodeProcess.ReadLogs(dataDir));
+    }
+
+    private static async Task SendAsync(NodeProcess node, string recipient)
+    {
+        await using var client = await RawSmtpClient.ConnectAsync(node.SmtpEndpoint);
+        await client.CommandAsync("EHLO client.test");
+        await client.CommandAsync("MAIL FROM:<app@sender.test>");
+        await client.CommandAsync($"RCPT TO:<{recipient}>");
+        await client.CommandAsync("DATA");
+        Assert.Equal(250, (await client.CommandAsync("Subject: descriptors\r\n\r\nhi\r\n.")).Code);
     }
 
     private static IReadOnlyList<int> AcceptWarnings(NodeProcess node) =>

@@ -9,10 +9,6 @@ public sealed class BufferBudget(long limit)
 {
     private long _held;
 
-    public long Limit => limit;
-
-    public long Held => Interlocked.Read(ref _held);
-
     public bool TryReserve(long octets)
     {
         while (true)

@@ -11,17 +11,6 @@ public sealed class ConnectionLimiter(int maxConnections, int maxPerClient)
     private readonly Dictionary<IPAddress, int> _perClient = [];
     private int _total;
 
-    public int Open
-    {
-        get
-        {
-            lock (_perClient)
-            {
-                return _total;
-            }
-        }
-    }
-
     public bool TryOpen(IPAddress client)
     {
         lock (_perClient)

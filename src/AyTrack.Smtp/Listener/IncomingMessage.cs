@@ -26,8 +26,6 @@ internal sealed class IncomingMessage(BufferBudget budget, string spillDirectory
     private string? _path;
     private long _fileLength;
 
-    public bool Spilled => _file is not null;
-
     /// <summary>The spill file could not be written (disk full): the rest is discarded and the message refused with 452.</summary>
     public bool Failed { get; private set; }
 

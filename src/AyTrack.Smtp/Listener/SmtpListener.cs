@@ -56,12 +56,6 @@ public sealed class SmtpListener : IAsyncDisposable
         };
     }
 
-    /// <summary>Open sessions now (for tests and status).</summary>
-    public int OpenSessions => _sessions.Count;
-
-    /// <summary>Message data held in memory by all sessions now.</summary>
-    public long BufferedData => _services.Budget.Held;
-
     public Task<IPEndPoint> StartAsync(CancellationToken cancellationToken)
     {
         var endpoint = _options.ParsedEndpoint;
@@ -84,10 +78,34 @@ public sealed class SmtpListener : IAsyncDisposable
         }
 
         _socket = socket;
+        WarnIfDescriptorsAreShort();
         var bound = (IPEndPoint)socket.LocalEndPoint!;
         _acceptLoop = Task.Run(AcceptLoopAsync, CancellationToken.None);
         _logger.LogInformation("SMTP listener on {Endpoint}", bound);
         return Task.FromResult(bound);
+    }
+
+    /// <summary>
+    /// Each session takes a descriptor, and one more while its message spills to disk; the node itself holds about 400.
+    /// A process limit below that would turn a busy hour into failed accept() calls, so it is said at start.
+    /// </summary>
+    private void WarnIfDescriptorsAreShort()
+    {
+        const string limitsFile = "/proc/self/limits";
+        if (!File.Exists(limitsFile))
+        {
+            return;
+        }
+
+        var line = File.ReadLines(limitsFile).FirstOrDefault(l => l.StartsWith("Max open files", StringComparison.Ordinal));
+        var fields = line?["Max open files".Length..].Split(' ', StringSplitOptions.RemoveEmptyEntries);
+        var needed = 2L * _options.MaxConnections + 1024;
+        if (fields is { Length: > 0 } && long.TryParse(fields[0], out var soft) && soft < needed)
+        {
+            _logger.LogWarning("The process may open {Limit} files, but AyTrack:Listener:MaxConnections={Max} needs about {Needed} " +
+                               "(a session and a spill file each, and the node's own); raise the limit (LimitNOFILE in the systemd unit, ulimits in compose) " +
+                               "or lower MaxConnections", soft, _options.MaxConnections, needed);
+        }
     }
 
     private async Task AcceptLoopAsync()
