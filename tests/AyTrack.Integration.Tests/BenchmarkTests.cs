@@ -39,4 +39,36 @@ public sealed class BenchmarkTests(ITestOutputHelper output)
         Assert.Equal(300, queued.RootElement.GetProperty("queued").GetProperty("accepted").GetInt32());
         Assert.True(File.Exists(Path.Combine(results, "relay.md")));
     }
+
+    [Fact]
+    public async Task The_hostile_load_benchmark_in_tiny_mode_gets_every_client_its_reply()
+    {
+        var results = Directory.CreateTempSubdirectory("aytrack-bench-hostile").FullName;
+        var (exitCode, log) = await RunBenchAsync("hostile", "--clients", "2", "--data-mb", "3", "--line-mb", "3", "--slow-mb", "1", "--slow-kbps", "4096",
+            "--out", results, "--", "--AyTrack:Listener:MaxMessageSize=1000000");
+        output.WriteLine(log);
+
+        Assert.Equal(0, exitCode);
+        using var hostile = JsonDocument.Parse(await File.ReadAllTextAsync(Path.Combine(results, "hostile.json")));
+        Assert.Equal(2, hostile.RootElement.GetProperty("hugeDataAnswered552").GetInt32());
+        Assert.Equal(2, hostile.RootElement.GetProperty("hugeLineAnswered500").GetInt32());
+        Assert.True(hostile.RootElement.GetProperty("slowAccepted").GetBoolean());
+        Assert.True(hostile.RootElement.GetProperty("wellBehavedAccepted").GetInt32() > 0);
+    }
+
+    private static async Task<(int ExitCode, string Log)> RunBenchAsync(params string[] arguments)
+    {
+        var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        start.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "AyTrack.Bench.dll"));
+        foreach (var argument in arguments)
+        {
+            start.ArgumentList.Add(argument);
+        }
+
+        using var process = Process.Start(start)!;
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        var stderr = process.StandardError.ReadToEndAsync();
+        await process.WaitForExitAsync().WaitAsync(TimeSpan.FromMinutes(10));
+        return (process.ExitCode, await stdout + await stderr);
+    }
 }
