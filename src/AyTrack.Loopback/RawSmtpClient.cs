@@ -47,6 +47,41 @@ public sealed class RawSmtpClient : IAsyncDisposable
         return client;
     }
 
+    /// <summary>
+    /// Connects, says EHLO, opens a transaction for the sender and recipients and sends DATA: the client is then
+    /// where the message's data goes. Any reply other than the expected one throws.
+    /// </summary>
+    public static async Task<RawSmtpClient> StartDataAsync(IPEndPoint endpoint, string sender, params string[] recipients)
+    {
+        var client = await ConnectAsync(endpoint);
+        try
+        {
+            await client.ExpectAsync("EHLO client.test", 250);
+            await client.ExpectAsync($"MAIL FROM:<{sender}>", 250);
+            foreach (var recipient in recipients)
+            {
+                await client.ExpectAsync($"RCPT TO:<{recipient}>", 250);
+            }
+
+            await client.ExpectAsync("DATA", 354);
+            return client;
+        }
+        catch
+        {
+            await client.DisposeAsync();
+            throw;
+        }
+    }
+
+    private async Task ExpectAsync(string command, int code)
+    {
+        var reply = await CommandAsync(command);
+        if (reply.Code != code)
+        {
+            throw new InvalidOperationException($"{command} got {reply}, expected {code}");
+        }
+    }
+
     public async Task<RawReply> CommandAsync(string line)
     {
         await WriteAsync(line + "\r\n");

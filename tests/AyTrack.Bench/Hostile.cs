@@ -161,11 +161,7 @@ internal static class Hostile
     /// <summary>One well-behaved message; true on 250.</summary>
     private static async Task<bool> SendAsync(IPEndPoint endpoint, string recipient, int size)
     {
-        await using var client = await RawSmtpClient.ConnectAsync(endpoint);
-        await client.CommandAsync("EHLO good.client.test");
-        await client.CommandAsync("MAIL FROM:<app@sender.test>");
-        await client.CommandAsync($"RCPT TO:<{recipient}>");
-        await client.CommandAsync("DATA");
+        await using var client = await RawSmtpClient.StartDataAsync(endpoint, "app@sender.test", recipient);
         var body = new StringBuilder("Subject: well-behaved\r\n\r\n");
         while (body.Length < size)
         {
@@ -179,77 +175,74 @@ internal static class Hostile
 
     private static async Task<int> HugeDataAsync(IPEndPoint endpoint, int megabytes)
     {
-        using var tcp = new TcpClient { NoDelay = true };
-        await tcp.ConnectAsync(endpoint);
-        var stream = tcp.GetStream();
-        using var reader = new StreamReader(stream, Encoding.ASCII);
-        await reader.ReadLineAsync();
-        await WriteAsync(stream, "EHLO data.flood.test\r\nMAIL FROM:<app@sender.test>\r\nRCPT TO:<victim@good.bench.test>\r\nDATA\r\n");
-        while (await reader.ReadLineAsync() is { } line && !line.StartsWith("354", StringComparison.Ordinal))
+        var (tcp, stream, reader) = await OpenAsync(endpoint, "EHLO data.flood.test\r\nMAIL FROM:<app@sender.test>\r\nRCPT TO:<victim@good.bench.test>\r\nDATA\r\n", "354");
+        using (tcp)
+        using (reader)
         {
+            await SendRepeatedAsync(stream, string.Concat(Enumerable.Repeat(new string('d', 78) + "\r\n", 800)), megabytes * 1_000_000L, bytesPerSecond: 0);
+            return await FinishAsync(stream, reader, ".\r\n");
         }
-
-        var chunk = Encoding.ASCII.GetBytes(string.Concat(Enumerable.Repeat(new string('d', 78) + "\r\n", 800)));
-        for (long sent = 0; sent < megabytes * 1_000_000L; sent += chunk.Length)
-        {
-            await stream.WriteAsync(chunk);
-        }
-
-        await WriteAsync(stream, ".\r\n");
-        var reply = await reader.ReadLineAsync();
-        return int.TryParse(reply?[..3], out var code) ? code : 0;
     }
 
     private static async Task<int> HugeLineAsync(IPEndPoint endpoint, int megabytes)
     {
-        using var tcp = new TcpClient { NoDelay = true };
-        await tcp.ConnectAsync(endpoint);
-        var stream = tcp.GetStream();
-        using var reader = new StreamReader(stream, Encoding.ASCII);
-        await reader.ReadLineAsync();
-        await WriteAsync(stream, "EHLO line.flood.test\r\n");
-        while (await reader.ReadLineAsync() is { } line && !line.StartsWith("250 ", StringComparison.Ordinal))
+        var (tcp, stream, reader) = await OpenAsync(endpoint, "EHLO line.flood.test\r\n", "250 ");
+        using (tcp)
+        using (reader)
         {
+            await WriteAsync(stream, "MAIL FROM:<");
+            await SendRepeatedAsync(stream, new string('a', 64 * 1024), megabytes * 1_000_000L, bytesPerSecond: 0);
+            return await FinishAsync(stream, reader, "@sender.test>\r\n");
         }
-
-        await WriteAsync(stream, "MAIL FROM:<");
-        var chunk = Encoding.ASCII.GetBytes(new string('a', 64 * 1024));
-        for (long sent = 0; sent < megabytes * 1_000_000L; sent += chunk.Length)
-        {
-            await stream.WriteAsync(chunk);
-        }
-
-        await WriteAsync(stream, "@sender.test>\r\n");
-        var reply = await reader.ReadLineAsync();
-        return int.TryParse(reply?[..3], out var code) ? code : 0;
     }
 
     private static async Task<int> SlowAsync(IPEndPoint endpoint, int megabytes, int kilobytesPerSecond)
     {
-        using var tcp = new TcpClient { NoDelay = true };
+        var (tcp, stream, reader) = await OpenAsync(endpoint, "EHLO slow.client.test\r\nMAIL FROM:<app@sender.test>\r\nRCPT TO:<slow@good.bench.test>\r\nDATA\r\n", "354");
+        using (tcp)
+        using (reader)
+        {
+            await WriteAsync(stream, "Subject: slow\r\n\r\n");
+            await SendRepeatedAsync(stream, string.Concat(Enumerable.Repeat(new string('s', 78) + "\r\n", 100)), megabytes * 1_000_000L - 100_000,
+                kilobytesPerSecond * 1000L);
+            return await FinishAsync(stream, reader, ".\r\n");
+        }
+    }
+
+    /// <summary>Connects, sends the opening commands in one go and reads until the line that starts with <paramref name="until"/>.</summary>
+    private static async Task<(TcpClient, NetworkStream, StreamReader)> OpenAsync(IPEndPoint endpoint, string commands, string until)
+    {
+        var tcp = new TcpClient { NoDelay = true };
         await tcp.ConnectAsync(endpoint);
         var stream = tcp.GetStream();
-        using var reader = new StreamReader(stream, Encoding.ASCII);
+        var reader = new StreamReader(stream, Encoding.ASCII);
         await reader.ReadLineAsync();
-        await WriteAsync(stream, "EHLO slow.client.test\r\nMAIL FROM:<app@sender.test>\r\nRCPT TO:<slow@good.bench.test>\r\nDATA\r\n");
-        while (await reader.ReadLineAsync() is { } line && !line.StartsWith("354", StringComparison.Ordinal))
+        await WriteAsync(stream, commands);
+        while (await reader.ReadLineAsync() is { } line && !line.StartsWith(until, StringComparison.Ordinal))
         {
         }
 
-        await WriteAsync(stream, "Subject: slow\r\n\r\n");
-        var chunk = Encoding.ASCII.GetBytes(string.Concat(Enumerable.Repeat(new string('s', 78) + "\r\n", 100)));
+        return (tcp, stream, reader);
+    }
+
+    /// <summary>Writes <paramref name="piece"/> until <paramref name="total"/> octets are sent, paced when a rate is given.</summary>
+    private static async Task SendRepeatedAsync(NetworkStream stream, string piece, long total, long bytesPerSecond)
+    {
+        var bytes = Encoding.ASCII.GetBytes(piece);
         var clock = Stopwatch.StartNew();
-        for (long sent = 0; sent < megabytes * 1_000_000L - 100_000; sent += chunk.Length)
+        for (long sent = 0; sent < total; sent += bytes.Length)
         {
-            await stream.WriteAsync(chunk);
-            var due = TimeSpan.FromSeconds(sent / 1000.0 / kilobytesPerSecond);
-            if (due > clock.Elapsed)
+            await stream.WriteAsync(bytes);
+            if (bytesPerSecond > 0 && TimeSpan.FromSeconds((double)sent / bytesPerSecond) is var due && due > clock.Elapsed)
             {
                 await Task.Delay(due - clock.Elapsed);
             }
         }
+    }
 
-        await WriteAsync(stream, ".\r\n");
+    private static async Task<int> FinishAsync(NetworkStream stream, StreamReader reader, string last)
+    {
+        await WriteAsync(stream, last);
         var reply = await reader.ReadLineAsync();
         return int.TryParse(reply?[..3], out var code) ? code : 0;
     }

@@ -13,28 +13,13 @@ public sealed class ListenerConformanceTests
 {
     private static readonly TimeSpan Patience = TimeSpan.FromSeconds(30);
 
-    private static async Task<RawSmtpClient> OpenTransactionAsync(TestNode node, string sender, params string[] recipients)
-    {
-        var client = await RawSmtpClient.ConnectAsync(node.SmtpEndpoint);
-        Assert.Equal(250, (await client.CommandAsync("EHLO client.test")).Code);
-        Assert.Equal(250, (await client.CommandAsync($"MAIL FROM:<{sender}>")).Code);
-        foreach (var recipient in recipients)
-        {
-            Assert.Equal(250, (await client.CommandAsync($"RCPT TO:<{recipient}>")).Code);
-        }
-
-        return client;
-    }
-
     [Fact]
     public async Task A_dot_right_after_354_is_an_empty_message_that_is_queued_and_delivered()
     {
         await using var world = LoopbackWorld.Create();
         var sink = world.AddDomain("alpha.test");
         await using var node = await TestNode.StartAsync(world);
-        await using var client = await OpenTransactionAsync(node, "app@sender.test", "user@alpha.test");
-
-        Assert.Equal(354, (await client.CommandAsync("DATA")).Code);
+        await using var client = await RawSmtpClient.StartDataAsync(node.SmtpEndpoint, "app@sender.test", "user@alpha.test");
         var reply = await client.CommandAsync(".");
 
         Assert.Equal(250, reply.Code);
@@ -50,8 +35,7 @@ public sealed class ListenerConformanceTests
         await using var world = LoopbackWorld.Create();
         var sink = world.AddDomain("alpha.test");
         await using var node = await TestNode.StartAsync(world);
-        await using var client = await OpenTransactionAsync(node, "app@sender.test", "user@alpha.test");
-        await client.CommandAsync("DATA");
+        await using var client = await RawSmtpClient.StartDataAsync(node.SmtpEndpoint, "app@sender.test", "user@alpha.test");
 
         // RFC 5321 §4.5.2: the first data line "..x" is ".x"; a body line "..." is "..".
         var reply = await client.CommandAsync("..x: a header that starts with a dot\r\nSubject: dots\r\n\r\n...\r\n..y\r\n.");
@@ -68,8 +52,7 @@ public sealed class ListenerConformanceTests
         await using var world = LoopbackWorld.Create();
         var host = world.AddLegacyDomain("legacy.test");
         await using var node = await TestNode.StartAsync(world);
-        await using var client = await OpenTransactionAsync(node, "\"app sender\"@sender.test", "\"a b\"@legacy.test");
-        await client.CommandAsync("DATA");
+        await using var client = await RawSmtpClient.StartDataAsync(node.SmtpEndpoint, "\"app sender\"@sender.test", "\"a b\"@legacy.test");
 
         Assert.Equal(250, (await client.CommandAsync("Subject: quoted\r\n\r\nhi\r\n.")).Code);
 
@@ -146,8 +129,7 @@ public sealed class ListenerConformanceTests
         await using var world = LoopbackWorld.Create();
         var sink = world.AddDomain("alpha.test");
         await using var node = await TestNode.StartAsync(world);
-        await using var client = await OpenTransactionAsync(node, "app@sender.test", "user@alpha.test");
-        await client.CommandAsync("DATA");
+        await using var client = await RawSmtpClient.StartDataAsync(node.SmtpEndpoint, "app@sender.test", "user@alpha.test");
 
         var reply = await client.CommandAsync("Subject: long\r\n\r\n" + new string('x', 999) + "\r\n.");
 

@@ -95,11 +95,7 @@ public sealed partial class ListenerDescriptorTests
 
     private static async Task SendAsync(NodeProcess node, string recipient)
     {
-        await using var client = await RawSmtpClient.ConnectAsync(node.SmtpEndpoint);
-        await client.CommandAsync("EHLO client.test");
-        await client.CommandAsync("MAIL FROM:<app@sender.test>");
-        await client.CommandAsync($"RCPT TO:<{recipient}>");
-        await client.CommandAsync("DATA");
+        await using var client = await RawSmtpClient.StartDataAsync(node.SmtpEndpoint, "app@sender.test", recipient);
         Assert.Equal(250, (await client.CommandAsync("Subject: descriptors\r\n\r\nhi\r\n.")).Code);
     }
 

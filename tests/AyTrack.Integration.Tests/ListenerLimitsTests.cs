@@ -49,11 +49,7 @@ public sealed class ListenerLimitsTests
         await using var world = LoopbackWorld.Create();
         var sink = world.AddDomain("alpha.test");
         await using var node = await TestNode.StartAsync(world, "--AyTrack:Listener:MaxBufferedData=65536");
-        await using var client = await RawSmtpClient.ConnectAsync(node.SmtpEndpoint);
-        await client.CommandAsync("EHLO client.test");
-        await client.CommandAsync("MAIL FROM:<app@sender.test>");
-        await client.CommandAsync("RCPT TO:<user@alpha.test>");
-        await client.CommandAsync("DATA");
+        await using var client = await RawSmtpClient.StartDataAsync(node.SmtpEndpoint, "app@sender.test", "user@alpha.test");
 
         var body = new StringBuilder("Subject: spilled\r\n\r\n");
         for (var i = 0; body.Length < 2_000_000; i++)
@@ -80,11 +76,7 @@ public sealed class ListenerLimitsTests
     {
         await using var world = LoopbackWorld.Create();
         await using var node = await TestNode.StartAsync(world, "--AyTrack:Listener:MaxMessageSize=100000", "--AyTrack:Listener:MaxBufferedData=65536");
-        await using var client = await RawSmtpClient.ConnectAsync(node.SmtpEndpoint);
-        await client.CommandAsync("EHLO client.test");
-        await client.CommandAsync("MAIL FROM:<app@sender.test>");
-        await client.CommandAsync("RCPT TO:<user@alpha.test>");
-        await client.CommandAsync("DATA");
+        await using var client = await RawSmtpClient.StartDataAsync(node.SmtpEndpoint, "app@sender.test", "user@alpha.test");
 
         var line = Encoding.ASCII.GetBytes(new string('x', 78) + "\r\n");
         var chunk = Enumerable.Repeat(line, 1000).SelectMany(l => l).ToArray();
@@ -108,11 +100,7 @@ public sealed class ListenerLimitsTests
         await using var world = LoopbackWorld.Create();
         var sink = world.AddDomain("alpha.test");
         await using var node = await TestNode.StartAsync(world, "--AyTrack:Listener:DataTimeout=00:00:02", "--AyTrack:Listener:CommandTimeout=00:00:02");
-        await using var slow = await RawSmtpClient.ConnectAsync(node.SmtpEndpoint);
-        await slow.CommandAsync("EHLO client.test");
-        await slow.CommandAsync("MAIL FROM:<app@sender.test>");
-        await slow.CommandAsync("RCPT TO:<user@alpha.test>");
-        await slow.CommandAsync("DATA");
+        await using var slow = await RawSmtpClient.StartDataAsync(node.SmtpEndpoint, "app@sender.test", "user@alpha.test");
 
         // 250 KB at 50 KB/s: five seconds in all, longer than either timeout, but never 2 s without data.
         var line = new string('y', 98) + "\r\n";
@@ -138,11 +126,7 @@ public sealed class ListenerLimitsTests
     {
         await using var world = LoopbackWorld.Create();
         await using var node = await TestNode.StartAsync(world, "--AyTrack:Listener:DataTimeout=00:00:01");
-        await using var client = await RawSmtpClient.ConnectAsync(node.SmtpEndpoint);
-        await client.CommandAsync("EHLO client.test");
-        await client.CommandAsync("MAIL FROM:<app@sender.test>");
-        await client.CommandAsync("RCPT TO:<user@alpha.test>");
-        await client.CommandAsync("DATA");
+        await using var client = await RawSmtpClient.StartDataAsync(node.SmtpEndpoint, "app@sender.test", "user@alpha.test");
         await client.WriteAsync("Subject: never finished\r\n\r\nhalf a mess");
 
         Assert.Equal(["421 4.4.2 Timeout, closing the connection"], await client.ReadUntilClosedAsync(Patience));

@@ -101,11 +101,7 @@ public sealed class ListenerTests
     {
         await using var world = LoopbackWorld.Create();
         await using var node = await TestNode.StartAsync(world, "--AyTrack:Listener:MaxMessageSize=2000");
-        await using var client = await RawSmtpClient.ConnectAsync(node.SmtpEndpoint);
-        await client.CommandAsync("EHLO client.test");
-        await client.CommandAsync("MAIL FROM:<app@sender.test>");
-        await client.CommandAsync("RCPT TO:<user@alpha.test>");
-        await client.CommandAsync("DATA");
+        await using var client = await RawSmtpClient.StartDataAsync(node.SmtpEndpoint, "app@sender.test", "user@alpha.test");
 
         var reply = await client.CommandAsync("Subject: big\r\n\r\n" + string.Concat(Enumerable.Repeat(new string('x', 70) + "\r\n", 40)) + ".");
 
@@ -139,11 +135,7 @@ public sealed class ListenerTests
         await using var world = LoopbackWorld.Create();
         var sink = world.AddDomain("alpha.test");
         await using var node = await TestNode.StartAsync(world);
-        await using var client = await RawSmtpClient.ConnectAsync(node.SmtpEndpoint);
-        await client.CommandAsync("EHLO client.test");
-        await client.CommandAsync("MAIL FROM:<app@sender.test>");
-        await client.CommandAsync("RCPT TO:<user@alpha.test>");
-        await client.CommandAsync("DATA");
+        await using var client = await RawSmtpClient.StartDataAsync(node.SmtpEndpoint, "app@sender.test", "user@alpha.test");
 
         // The data ends at the first proper CRLF.CRLF; whatever precedes it must be refused whole.
         await client.WriteAsync(data + "\r\n");

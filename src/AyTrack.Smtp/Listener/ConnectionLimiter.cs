@@ -52,6 +52,11 @@ public sealed class ConnectionLimiter(int maxConnections, int maxPerClient)
     /// <summary>A PROXY header named the real client: count the session against it instead of the proxy.</summary>
     public bool TryMove(IPAddress from, IPAddress to)
     {
+        if (from.Equals(to))
+        {
+            return true;
+        }
+
         lock (_perClient)
         {
             _perClient.TryGetValue(to, out var count);

@@ -356,16 +356,16 @@ internal sealed class SmtpSession
             }
         }
 
-        var transaction = _transaction;
-        _transaction = null;
+        // The transaction stays open (a graceful stop waits for it) until its message is stored and answered.
         var reply = receiver.Verdict switch
         {
             DataProblem.TooBig => ListenerReplies.TooBig(_options.MaxMessageSize),
             DataProblem.BareLineEnding => ListenerReplies.BareLineEnding,
             DataProblem.LineTooLong => ListenerReplies.LineTooLongInData,
             _ when message.Failed => ListenerReplies.InsufficientStorage,
-            _ => await AcceptAsync(transaction, message),
+            _ => await AcceptAsync(_transaction, message),
         };
+        _transaction = null;
         return await ReplyAsync(reply);
     }
 
