@@ -72,6 +72,20 @@ public sealed class ListenerLimitsTests
     }
 
     [Fact]
+    public async Task Spill_files_left_by_a_crash_are_removed_at_start()
+    {
+        await using var world = LoopbackWorld.Create();
+        var dataDir = Directory.CreateTempSubdirectory("aytrack-spill").FullName;
+        var incoming = Directory.CreateDirectory(Path.Combine(dataDir, "incoming")).FullName;
+        var leftover = Path.Combine(incoming, "0123456789abcdef.eml");
+        await File.WriteAllTextAsync(leftover, "half a message from a node that crashed during DATA");
+
+        await using var node = await TestNode.StartAsync(world, $"--AyTrack:DataDir={dataDir}");
+
+        Assert.False(File.Exists(leftover));
+    }
+
+    [Fact]
     public async Task Data_past_the_size_limit_is_discarded_as_it_arrives_and_answered_552_at_the_dot()
     {
         await using var world = LoopbackWorld.Create();

@@ -1,3 +1,4 @@
+using System.Buffers;
 using AyTrack.Core.Smtp;
 using AyTrack.Core.Spool;
 
@@ -59,7 +60,9 @@ internal sealed class IncomingMessage(BufferBudget budget, string spillDirectory
                 }
 
                 _reserved += ChunkSize;
-                _chunks.Add(new byte[ChunkSize]);
+                // Pooled: nearly every message fits in its first chunk, and a fresh 64 KiB array per message would be
+                // most of what the listener allocates.
+                _chunks.Add(ArrayPool<byte>.Shared.Rent(ChunkSize));
                 _lastChunkUsed = 0;
             }
 
@@ -174,6 +177,11 @@ internal sealed class IncomingMessage(BufferBudget budget, string spillDirectory
 
     private void ReleaseChunks()
     {
+        foreach (var chunk in _chunks)
+        {
+            ArrayPool<byte>.Shared.Return(chunk);
+        }
+
         _chunks.Clear();
         _lastChunkUsed = ChunkSize;
         budget.Release(_reserved);
