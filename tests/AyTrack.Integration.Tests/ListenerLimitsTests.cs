@@ -80,7 +80,7 @@ public sealed class ListenerLimitsTests
         var leftover = Path.Combine(incoming, "0123456789abcdef.eml");
         await File.WriteAllTextAsync(leftover, "half a message from a node that crashed during DATA");
 
-        await using var node = await TestNode.StartAsync(world, $"--AyTrack:DataDir={dataDir}");
+        await using var node = await TestNode.StartInAsync(world, dataDir);
 
         Assert.False(File.Exists(leftover));
     }

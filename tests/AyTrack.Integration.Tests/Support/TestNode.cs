@@ -43,9 +43,12 @@ public sealed class TestNode : IAsyncDisposable
 
     public ISpool Spool => _app.Services.GetRequiredService<ISpool>();
 
-    public static async Task<TestNode> StartAsync(LoopbackWorld world, params string[] extraArguments)
+    public static Task<TestNode> StartAsync(LoopbackWorld world, params string[] extraArguments) =>
+        StartInAsync(world, Path.Combine(Path.GetTempPath(), "aytrack-tests", Guid.NewGuid().ToString("N")), extraArguments);
+
+    /// <summary>A node on a data directory the test prepared (or one an earlier node left).</summary>
+    public static async Task<TestNode> StartInAsync(LoopbackWorld world, string dataDir, params string[] extraArguments)
     {
-        var dataDir = Path.Combine(Path.GetTempPath(), "aytrack-tests", Guid.NewGuid().ToString("N"));
         Directory.CreateDirectory(dataDir);
         var app = NodeHost.Build([.. world.NodeArguments(dataDir), .. extraArguments]);
         await app.StartAsync();
