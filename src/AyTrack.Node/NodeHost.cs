@@ -120,7 +120,10 @@ public static class NodeHost
                     // lowest address stays), so only one side goes on delivering a domain's mail.
                     SplitBrainResolver = new KeepMajorityOption(),
                 })
-                .AddHocon($"akka.cluster.split-brain-resolver.stable-after = {(int)cluster.StableAfter.TotalMilliseconds}ms", HoconAddMode.Prepend);
+                .AddHocon($"akka.cluster.split-brain-resolver.stable-after = {(int)cluster.StableAfter.TotalMilliseconds}ms", HoconAddMode.Prepend)
+                // Remember-entities is event-sourced (in the journal), so sharding's Distributed Data keeps nothing
+                // durable: no LightningDB environment is ever opened (it would be a second store to back up and repair).
+                .AddHocon("akka.cluster.sharding.distributed-data.durable.keys = []", HoconAddMode.Prepend);
             akka.AddStartup((system, _) =>
             {
                 // Akka.Remote stops the node (exit code 79) when a TLS handshake it started fails: say which peer
