@@ -21,11 +21,15 @@ public sealed class AkkaLogBridge : ActorBase, IRequiresMessageQueue<ILoggerMess
 {
     private readonly ILoggerFactory _loggerFactory;
     private readonly Dictionary<string, ILogger> _loggers = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, DateTime> _singletonWarnings = new(StringComparer.Ordinal);
+    private readonly TimeSpan _singletonFailurePeriod;
 
     public AkkaLogBridge()
     {
         _loggerFactory = Context.System.Settings.Setup.Get<AkkaLogBridgeSetup>().Value?.LoggerFactory
                          ?? throw new InvalidOperationException($"{nameof(AkkaLogBridgeSetup)} is missing from the actor system's setup");
+        _singletonFailurePeriod = Context.System.Settings.Config.GetTimeSpan(
+            "akka.cluster.singleton-proxy.singleton-identification-failure-period", TimeSpan.FromSeconds(30), allowInfinite: false);
     }
 
     protected override bool Receive(object message)
@@ -74,6 +78,37 @@ public sealed class AkkaLogBridge : ActorBase, IRequiresMessageQueue<ILoggerMess
             text = $"(unformattable log message: {e.Message}) {log.Message}";
         }
 
+        if (level == MsLogLevel.Warning && IsImmediateSingletonWarning(log, text))
+        {
+            level = MsLogLevel.Debug;
+        }
+
         logger.Log(level, log.Cause, "[{Source}] {Message}", log.LogSource, text);
     }
+
+    /// <summary>
+    /// Akka.NET 1.5's ClusterSingletonProxy starts its identification-failure timer with no initial delay, so every
+    /// time it starts looking for the singleton (at each start, and when the oldest node changes) it warns "failed to
+    /// find … after 30 seconds" at once. That first tick is not a failure and is logged at Debug; the ticks that follow
+    /// it a failure period later, when the singleton is really missing, stay warnings.
+    /// </summary>
+    private bool IsImmediateSingletonWarning(LogEvent log, string text)
+    {
+        if (!text.StartsWith("ClusterSingletonProxy failed to find", StringComparison.Ordinal))
+        {
+            return false;
+        }
+
+        var now = DateTime.UtcNow;
+        var periodic = IsPeriodicRepeat(_singletonWarnings.TryGetValue(log.LogSource, out var previous) ? previous : null, now, _singletonFailurePeriod);
+        _singletonWarnings[log.LogSource] = now;
+        return !periodic;
+    }
+
+    /// <summary>
+    /// A real identification failure repeats once a failure period; a warning without one a period before it (the
+    /// proxy restarts its timer twice at start) is a first tick.
+    /// </summary>
+    public static bool IsPeriodicRepeat(DateTime? previous, DateTime now, TimeSpan period) =>
+        previous is { } last && now - last >= period / 2 && now - last <= period * 1.5;
 }
