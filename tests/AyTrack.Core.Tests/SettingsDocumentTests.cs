@@ -7,10 +7,25 @@ namespace AyTrack.Core.Tests;
 public sealed class SettingsDocumentTests
 {
     [Fact]
+    public void The_settings_model_is_immutable_so_one_instance_can_be_shared_by_every_actor()
+    {
+        Type[] types = [typeof(OperatorSettings), typeof(RelaySettings), typeof(TrustedCertificate), typeof(TimingSettings),
+            typeof(ScheduleSettings), typeof(ScheduleWindow)];
+        foreach (var property in types.SelectMany(t => t.GetProperties()))
+        {
+            var setter = property.SetMethod;
+            var initOnly = setter is null || setter.ReturnParameter.GetRequiredCustomModifiers()
+                .Contains(typeof(System.Runtime.CompilerServices.IsExternalInit));
+            Assert.True(initOnly, $"{property.DeclaringType!.Name}.{property.Name} can be set after construction");
+            Assert.False(property.PropertyType.IsGenericType && property.PropertyType.GetGenericTypeDefinition() == typeof(List<>),
+                $"{property.DeclaringType!.Name}.{property.Name} is a mutable list");
+        }
+    }
+
+    [Fact]
     public void The_JSON_has_the_design_paths_and_never_the_password()
     {
-        var settings = new OperatorSettings();
-        settings.Relay.Password = new Secret("hunter2");
+        var settings = new OperatorSettings { Relay = new RelaySettings { Password = new Secret("hunter2") } };
 
         var json = SettingsDocument.ToJson(settings).ToJsonString();
 
@@ -27,9 +42,7 @@ public sealed class SettingsDocumentTests
     [Fact]
     public void A_merge_patch_changes_only_what_it_names_and_enums_take_any_case()
     {
-        var current = new OperatorSettings();
-        current.Relay.Host = "smtp.example.test";
-        current.Relay.Password = new Secret("old");
+        var current = new OperatorSettings { Relay = new RelaySettings { Host = "smtp.example.test", Password = new Secret("old") } };
 
         var (settings, errors) = SettingsDocument.ApplyPatch(current, JsonNode.Parse("""
             { "mode": "relayall", "relay": { "tls": "starttls", "port": 587 }, "timing": { "threads": 20, "retryDays": 0.5 } }

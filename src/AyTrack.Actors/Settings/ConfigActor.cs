@@ -114,7 +114,7 @@ public sealed class ConfigActor : ReceivePersistentActor
             // Opened only here, inside the singleton: the password crossed the cluster sealed.
             try
             {
-                updated.Relay.Password = _secrets.Open(change.SealedPassword);
+                updated = updated with { Relay = updated.Relay with { Password = _secrets.Open(change.SealedPassword) } };
             }
             catch (System.Security.Cryptography.CryptographicException)
             {

@@ -8,11 +8,6 @@ public static class SettingsWire
     public static OperatorSettings Restore(string document, string? sealedPassword, SecretBox secrets)
     {
         var settings = SettingsDocument.FromJson(document);
-        if (sealedPassword is not null)
-        {
-            settings.Relay.Password = secrets.Open(sealedPassword);
-        }
-
-        return settings;
+        return sealedPassword is null ? settings : settings with { Relay = settings.Relay with { Password = secrets.Open(sealedPassword) } };
     }
 }

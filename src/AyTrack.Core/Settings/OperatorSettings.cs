@@ -3,17 +3,18 @@ namespace AyTrack.Core.Settings;
 /// <summary>
 /// The operator's "Mail Sending Settings": one model whose JSON paths, configuration keys (under AyTrack:Settings)
 /// and CLI keys are the table in the design brief. The defaults written here are the only ones: configuration
-/// binding and <see cref="SettingsDocument"/> both start from them.
+/// binding and <see cref="SettingsDocument"/> both start from them. Immutable: one instance is shared by every domain
+/// actor and worker, so a change is a new instance (`with`), never an edit of the one they read.
 /// </summary>
-public sealed class OperatorSettings
+public sealed record OperatorSettings
 {
-    public DeliveryMode Mode { get; set; } = DeliveryMode.Direct;
+    public DeliveryMode Mode { get; init; } = DeliveryMode.Direct;
 
-    public RelaySettings Relay { get; set; } = new();
+    public RelaySettings Relay { get; init; } = new();
 
-    public List<TrustedCertificate> TrustedCertificates { get; set; } = [];
+    public IReadOnlyList<TrustedCertificate> TrustedCertificates { get; init; } = [];
 
-    public TimingSettings Timing { get; set; } = new();
+    public TimingSettings Timing { get; init; } = new();
 }
 
 public enum DeliveryMode
@@ -30,24 +31,24 @@ public enum RelayTls
     StartTls,
 }
 
-public sealed class RelaySettings
+public sealed record RelaySettings
 {
-    public string Host { get; set; } = string.Empty;
+    public string Host { get; init; } = string.Empty;
 
-    public int Port { get; set; } = 25;
+    public int Port { get; init; } = 25;
 
-    public RelayTls Tls { get; set; } = RelayTls.None;
+    public RelayTls Tls { get; init; } = RelayTls.None;
 
-    public bool RequiresAuth { get; set; }
+    public bool RequiresAuth { get; init; }
 
-    public string Username { get; set; } = string.Empty;
+    public string Username { get; init; } = string.Empty;
 
     /// <summary>Write-only: read back only as passwordSet; encrypted at rest.</summary>
-    public Secret Password { get; set; } = Secret.Empty;
+    public Secret Password { get; init; } = Secret.Empty;
 
-    public bool AllowPlaintextAuth { get; set; }
+    public bool AllowPlaintextAuth { get; init; }
 
-    public int MaxConnections { get; set; } = 5;
+    public int MaxConnections { get; init; } = 5;
 }
 
 public enum CertificateKind
@@ -56,43 +57,43 @@ public enum CertificateKind
     Pinned,
 }
 
-public sealed class TrustedCertificate
+public sealed record TrustedCertificate
 {
-    public CertificateKind Kind { get; set; }
+    public CertificateKind Kind { get; init; }
 
-    public string Sha256 { get; set; } = string.Empty;
+    public string Sha256 { get; init; } = string.Empty;
 
-    public string Subject { get; set; } = string.Empty;
+    public string Subject { get; init; } = string.Empty;
 
-    public string Pem { get; set; } = string.Empty;
+    public string Pem { get; init; } = string.Empty;
 }
 
-public sealed class TimingSettings
+public sealed record TimingSettings
 {
     /// <summary>Concurrent SMTP sessions per node: the size of the SMTP worker pool.</summary>
-    public int Threads { get; set; } = 10;
+    public int Threads { get; init; } = 10;
 
     /// <summary>Messages per hour for the whole cluster; 0 means no cap.</summary>
-    public int MaxLoadPerHour { get; set; }
+    public int MaxLoadPerHour { get; init; }
 
     /// <summary>Days after arrival at which undelivered mail is given up (decimals allowed).</summary>
-    public double RetryDays { get; set; } = 5;
+    public double RetryDays { get; init; } = 5;
 
-    public ScheduleSettings Schedule { get; set; } = new();
+    public ScheduleSettings Schedule { get; init; } = new();
 }
 
-public sealed class ScheduleSettings
+public sealed record ScheduleSettings
 {
-    public string TimeZone { get; set; } = "UTC";
+    public string TimeZone { get; init; } = "UTC";
 
-    public List<ScheduleWindow> Windows { get; set; } = [];
+    public IReadOnlyList<ScheduleWindow> Windows { get; init; } = [];
 }
 
-public sealed class ScheduleWindow
+public sealed record ScheduleWindow
 {
-    public List<string> Days { get; set; } = [];
+    public IReadOnlyList<string> Days { get; init; } = [];
 
-    public string Start { get; set; } = "00:00";
+    public string Start { get; init; } = "00:00";
 
-    public string End { get; set; } = "00:00";
+    public string End { get; init; } = "00:00";
 }

@@ -107,15 +107,14 @@ public static partial class SettingsDocument
 
     private static OperatorSettings Read(JsonObject root, JsonFieldReader reader)
     {
-        var settings = new OperatorSettings();
         reader.Known(root, "", "mode", "relay", "trustedCertificates", "timing");
         // Every default is the model's own (OperatorSettings and its parts): a value left out reads as that.
         var defaults = new OperatorSettings();
-        settings.Mode = reader.Enum<DeliveryMode>(root, "mode") ?? defaults.Mode;
+        var mode = reader.Enum<DeliveryMode>(root, "mode") ?? defaults.Mode;
 
         var relay = reader.Object(root, "relay");
         reader.Known(relay, "relay.", "host", "port", "tls", "requiresAuth", "username", "password", "allowPlaintextAuth", "maxConnections");
-        settings.Relay = new RelaySettings
+        var relaySettings = new RelaySettings
         {
             Host = reader.String(relay, "relay.host") ?? defaults.Relay.Host,
             Port = reader.Integer(relay, "relay.port", 1, 65535) ?? defaults.Relay.Port,
@@ -127,23 +126,23 @@ public static partial class SettingsDocument
             MaxConnections = reader.Integer(relay, "relay.maxConnections", 1, 100) ?? defaults.Relay.MaxConnections,
         };
 
-        if (settings.Mode != DeliveryMode.Direct && settings.Relay.Host.Trim().Length == 0)
+        if (mode != DeliveryMode.Direct && relaySettings.Host.Trim().Length == 0)
         {
-            reader.Error("relay.host", $"is required when mode is {settings.Mode}");
+            reader.Error("relay.host", $"is required when mode is {mode}");
         }
 
-        if (settings.Relay.RequiresAuth && settings.Relay.Username.Length == 0)
+        if (relaySettings.RequiresAuth && relaySettings.Username.Length == 0)
         {
             reader.Error("relay.username", "is required when relay.requiresAuth is true");
         }
 
-        settings.TrustedCertificates = Certificates(root, reader);
+        var certificates = Certificates(root, reader);
 
         var timing = reader.Object(root, "timing");
         reader.Known(timing, "timing.", "threads", "maxLoadPerHour", "retryDays", "schedule");
         var schedule = reader.Object(timing, "timing.schedule");
         reader.Known(schedule, "timing.schedule.", "timeZone", "windows");
-        settings.Timing = new TimingSettings
+        var timingSettings = new TimingSettings
         {
             Threads = reader.Integer(timing, "timing.threads", 1, 500) ?? defaults.Timing.Threads,
             MaxLoadPerHour = reader.Integer(timing, "timing.maxLoadPerHour", 0, int.MaxValue) ?? defaults.Timing.MaxLoadPerHour,
@@ -155,10 +154,12 @@ public static partial class SettingsDocument
             },
         };
 
-        if (!TimeZoneInfo.TryFindSystemTimeZoneById(settings.Timing.Schedule.TimeZone, out _))
+        if (!TimeZoneInfo.TryFindSystemTimeZoneById(timingSettings.Schedule.TimeZone, out _))
         {
-            reader.Error("timing.schedule.timeZone", $"'{settings.Timing.Schedule.TimeZone}' is not a known IANA time zone");
+            reader.Error("timing.schedule.timeZone", $"'{timingSettings.Schedule.TimeZone}' is not a known IANA time zone");
         }
+
+        var settings = new OperatorSettings { Mode = mode, Relay = relaySettings, TrustedCertificates = certificates, Timing = timingSettings };
 
         return settings;
     }
@@ -236,10 +237,12 @@ public static partial class SettingsDocument
 
             reader.Known(item, path + ".", "days", "start", "end");
             // Start and end have no default here: a window without them fails the HH:mm check below.
+            var dayList = new List<string>();
             var window = new ScheduleWindow
             {
                 Start = reader.String(item, $"{path}.start") ?? string.Empty,
                 End = reader.String(item, $"{path}.end") ?? string.Empty,
+                Days = dayList,
             };
             foreach (var (name, value) in new[] { ("start", window.Start), ("end", window.End) })
             {
@@ -265,7 +268,7 @@ public static partial class SettingsDocument
                     }
                     else
                     {
-                        window.Days.Add(match);
+                        dayList.Add(match);
                     }
                 }
             }

@@ -107,14 +107,13 @@ public sealed class LiveTimingTests() : TestKit("akka.test.single-expect-default
 
     private static OperatorSettings WithWindow(DateTimeOffset start)
     {
-        var settings = new OperatorSettings();
         var utc = start.UtcDateTime;
-        settings.Timing.Schedule.Windows.Add(new ScheduleWindow
+        var window = new ScheduleWindow
         {
             Days = [SettingsDocument.DayNames[((int)utc.DayOfWeek + 6) % 7]],
             Start = utc.ToString("HH:mm"),
             End = utc.AddMinutes(1).ToString("HH:mm"),
-        });
-        return settings;
+        };
+        return new OperatorSettings { Timing = new TimingSettings { Schedule = new ScheduleSettings { Windows = [window] } } };
     }
 }
