@@ -11,4 +11,10 @@ public sealed record DomainActorSettings(int MaxConnections, int BatchSize, Time
 
     /// <summary>How long to wait before trying again to mark delivered or bounced recipients final in the spool.</summary>
     public TimeSpan FinalMarkRetry { get; init; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>
+    /// Where the actor reads the time (retry due, expiry, sending windows, the rate cap). Its timers run on the actor
+    /// system's scheduler, so a test moves both together: a fake clock and Akka.TestKit's TestScheduler.
+    /// </summary>
+    public TimeProvider Clock { get; init; } = TimeProvider.System;
 }

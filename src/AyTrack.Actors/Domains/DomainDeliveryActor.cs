@@ -175,7 +175,7 @@ public sealed class DomainDeliveryActor : ReceivePersistentActor, IWithTimers
             return;
         }
 
-        var now = DateTimeOffset.UtcNow;
+        var now = _settings.Clock.GetUtcNow();
         RecordAttempts(delivered.BatchId, delivered.Attempts.Select(a => Attempted(a.Id, a.Results, a.RemoteHost, now)).ToList());
     }
 
@@ -188,14 +188,14 @@ public sealed class DomainDeliveryActor : ReceivePersistentActor, IWithTimers
 
         _log.Warning("No result for a batch of {0} message(s) to {1}: {2}", items.Count, _domain, failed.Reason);
         var reply = new SmtpReply(451, "4.4.7", $"No result from the SMTP worker: {failed.Reason}");
-        var now = DateTimeOffset.UtcNow;
+        var now = _settings.Clock.GetUtcNow();
         RecordAttempts(failed.BatchId, items.Select(i => Attempted(i.Id,
             i.Recipients.Select(r => new RecipientAttempt(r, RecipientOutcome.Deferred, reply)).ToList(), null, now)).ToList());
     }
 
     private void Handle(DomainCommands.QueueAction action)
     {
-        var events = _state.Act(action.Operation, action.Id, DateTimeOffset.UtcNow, _inFlight.MessageIds());
+        var events = _state.Act(action.Operation, action.Id, _settings.Clock.GetUtcNow(), _inFlight.MessageIds());
         var count = events.Sum(e => e.Recipients.Count);
         if (events.Count == 0)
         {
@@ -228,7 +228,7 @@ public sealed class DomainDeliveryActor : ReceivePersistentActor, IWithTimers
     private void Handle(BounceCommands.BounceQueued queued)
     {
         _bouncesRequested.Remove(queued.Id.Value);
-        Persist(new DomainEvents.BouncesQueued(queued.Id, queued.Recipients, DateTimeOffset.UtcNow), e =>
+        Persist(new DomainEvents.BouncesQueued(queued.Id, queued.Recipients, _settings.Clock.GetUtcNow()), e =>
         {
             Apply(e);
             MarkFinalInSpool(e.Id, e.Recipients);
@@ -302,7 +302,7 @@ public sealed class DomainDeliveryActor : ReceivePersistentActor, IWithTimers
     /// </summary>
     private void Tick()
     {
-        var now = DateTimeOffset.UtcNow;
+        var now = _settings.Clock.GetUtcNow();
         var live = _live.Current;
         var retryDays = live.Settings.Timing.RetryDays;
         var busy = _inFlight.MessageIds();

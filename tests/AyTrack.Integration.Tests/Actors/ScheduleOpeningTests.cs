@@ -1,0 +1,64 @@
+using Akka.Actor;
+using Akka.TestKit;
+using Akka.TestKit.Xunit2;
+using AyTrack.Actors.Domains;
+using AyTrack.Actors.Workers;
+using AyTrack.Core.Addresses;
+using AyTrack.Core.Delivery;
+using AyTrack.Core.Domains;
+using AyTrack.Core.Settings;
+using AyTrack.Core.Spool;
+using AyTrack.Spool;
+using Microsoft.Extensions.Time.Testing;
+using Xunit;
+
+namespace AyTrack.Integration.Tests.Actors;
+
+/// <summary>
+/// The sending schedule's opening, on a fake clock: the domain actor reads the time from its TimeProvider and sets its
+/// timer on the actor system's scheduler, which here is Akka.TestKit's TestScheduler, so the test moves both forward
+/// instead of waiting for a real minute to turn.
+/// </summary>
+public sealed class ScheduleOpeningTests() : TestKit("akka.scheduler.implementation = \"Akka.TestKit.TestScheduler, Akka.TestKit\""), IAsyncLifetime
+{
+    private static readonly RecipientDomain Domain = new("alpha.test");
+    private readonly string _dir = Directory.CreateTempSubdirectory("aytrack-schedule").FullName;
+    private SqliteSpool _spool = null!;
+
+    public async Task InitializeAsync() => _spool = await SqliteSpool.OpenAsync(Path.Combine(_dir, "spool.db"));
+
+    public async Task DisposeAsync()
+    {
+        await _spool.DisposeAsync();
+        Directory.Delete(_dir, true);
+    }
+
+    [Fact]
+    public void Outside_every_window_mail_queues_and_the_scheduler_message_at_the_opening_sends_it()
+    {
+        // 12:00:30 UTC on a Monday; the only window opens at 12:01 and stays open a minute.
+        var clock = new FakeTimeProvider(new DateTimeOffset(2026, 11, 30, 12, 0, 30, TimeSpan.Zero));
+        var opening = new DateTimeOffset(2026, 11, 30, 12, 1, 0, TimeSpan.Zero);
+        var scheduler = (TestScheduler)Sys.Scheduler;
+        var live = new LiveSettings(LiveTimingTests.WithWindow(opening));
+        var workers = CreateTestProbe();
+        var actor = Sys.ActorOf(DomainDeliveryActor.Props(Domain.Value, workers, CreateTestProbe(), _spool,
+            new DomainActorSettings(5, 10, TimeSpan.FromMinutes(1)) { Clock = clock }, live, new DeliveryRate(clock.GetUtcNow())));
+
+        actor.Tell(new DomainCommands.EnqueueBatch(Domain, [new DomainCommands.NewMessage(Domain, new QueueId("q1"), ["a@alpha.test"], clock.GetUtcNow())]));
+        ExpectMsg<DomainCommands.EnqueuedBatch>();
+        Assert.False(live.Current.Schedule.IsOpen(clock.GetUtcNow()));
+        workers.ExpectNoMsg(TimeSpan.FromMilliseconds(300));
+
+        // A second before the opening nothing moves; at the opening the actor's own timer sends it, with no new mail
+        // and no settings change.
+        clock.Advance(TimeSpan.FromSeconds(29));
+        scheduler.Advance(TimeSpan.FromSeconds(29));
+        workers.ExpectNoMsg(TimeSpan.FromMilliseconds(300));
+        clock.Advance(TimeSpan.FromSeconds(1));
+        scheduler.Advance(TimeSpan.FromSeconds(1));
+
+        var batch = workers.ExpectMsg<WorkerCommands.DeliverBatch>(TimeSpan.FromSeconds(15));
+        Assert.Equal("q1", Assert.Single(batch.Items).Id.Value);
+    }
+}
