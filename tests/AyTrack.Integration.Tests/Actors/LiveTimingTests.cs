@@ -46,37 +46,6 @@ public sealed class LiveTimingTests() : TestKit("akka.test.single-expect-default
         workers.ExpectMsg<WorkerCommands.DeliverBatch>();
     }
 
-    [Fact]
-    public void The_rate_cap_limits_how_many_deliveries_start()
-    {
-        // 360 per hour on one node: 0.1 per second, a minute's burst of 6.
-        var now = DateTimeOffset.UtcNow;
-        var rate = new DeliveryRate(now);
-        rate.Configure(360, 1, now);
-        rate.TryTake(int.MaxValue, now);
-        rate.Configure(360, 1, now);
-        var workers = CreateTestProbe();
-        var actor = Sys.ActorOf(DomainDeliveryActor.Props(Domain.Value, workers, CreateTestProbe(), _spool,
-            new DomainActorSettings(20, 1, TimeSpan.FromMinutes(1)), new LiveSettings(new OperatorSettings()), rate));
-
-        for (var i = 0; i < 10; i++)
-        {
-            actor.Tell(new DomainCommands.EnqueueBatch(Domain, [new DomainCommands.NewMessage(Domain, new QueueId($"q{i}"), [$"u{i}@alpha.test"], now.AddMilliseconds(i))]));
-            ExpectMsg<DomainCommands.EnqueuedBatch>();
-        }
-
-        // The bucket was drained before: only what refills (0.1/s) may start, so at most one within two seconds.
-        var started = 0;
-        while (workers.HasMessages || started == 0)
-        {
-            workers.ExpectMsg<WorkerCommands.DeliverBatch>(TimeSpan.FromSeconds(15));
-            started++;
-        }
-
-        workers.ExpectNoMsg(TimeSpan.FromSeconds(2));
-        Assert.Equal(1, started);
-    }
-
     internal static OperatorSettings WithWindow(DateTimeOffset start)
     {
         var utc = start.UtcDateTime;

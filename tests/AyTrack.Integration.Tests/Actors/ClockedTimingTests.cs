@@ -15,11 +15,11 @@ using Xunit;
 namespace AyTrack.Integration.Tests.Actors;
 
 /// <summary>
-/// The sending schedule's opening, on a fake clock: the domain actor reads the time from its TimeProvider and sets its
-/// timer on the actor system's scheduler, which here is Akka.TestKit's TestScheduler, so the test moves both forward
-/// instead of waiting for a real minute to turn.
+/// The sending schedule's opening and the rate cap, on a fake clock: the domain actor reads the time from its
+/// TimeProvider and sets its timers on the actor system's scheduler, which here is Akka.TestKit's TestScheduler, so the
+/// tests move both forward instead of waiting for real minutes and refills.
 /// </summary>
-public sealed class ScheduleOpeningTests() : TestKit("akka.scheduler.implementation = \"Akka.TestKit.TestScheduler, Akka.TestKit\""), IAsyncLifetime
+public sealed class ClockedTimingTests() : TestKit("akka.scheduler.implementation = \"Akka.TestKit.TestScheduler, Akka.TestKit\""), IAsyncLifetime
 {
     private static readonly RecipientDomain Domain = new("alpha.test");
     private readonly string _dir = Directory.CreateTempSubdirectory("aytrack-schedule").FullName;
@@ -60,5 +60,33 @@ public sealed class ScheduleOpeningTests() : TestKit("akka.scheduler.implementat
 
         var batch = workers.ExpectMsg<WorkerCommands.DeliverBatch>(TimeSpan.FromSeconds(15));
         Assert.Equal("q1", Assert.Single(batch.Items).Id.Value);
+    }
+
+    [Fact]
+    public void The_rate_cap_starts_one_delivery_per_refill_and_no_more()
+    {
+        // 360 per hour on one node: one every 10 s, the bucket drained to start with.
+        var clock = new FakeTimeProvider(new DateTimeOffset(2026, 11, 30, 12, 0, 0, TimeSpan.Zero));
+        var scheduler = (TestScheduler)Sys.Scheduler;
+        var rate = new DeliveryRate(clock.GetUtcNow());
+        rate.Configure(360, 1, clock.GetUtcNow());
+        rate.TryTake(int.MaxValue, clock.GetUtcNow());
+        var workers = CreateTestProbe();
+        var actor = Sys.ActorOf(DomainDeliveryActor.Props(Domain.Value, workers, CreateTestProbe(), _spool,
+            new DomainActorSettings(20, 1, TimeSpan.FromMinutes(1)) { Clock = clock }, new LiveSettings(new OperatorSettings()), rate));
+        for (var i = 0; i < 10; i++)
+        {
+            actor.Tell(new DomainCommands.EnqueueBatch(Domain, [new DomainCommands.NewMessage(Domain, new QueueId($"q{i}"), [$"u{i}@alpha.test"], clock.GetUtcNow())]));
+            ExpectMsg<DomainCommands.EnqueuedBatch>();
+        }
+
+        workers.ExpectNoMsg(TimeSpan.FromMilliseconds(300));
+        for (var refill = 1; refill <= 3; refill++)
+        {
+            clock.Advance(TimeSpan.FromSeconds(10));
+            scheduler.Advance(TimeSpan.FromSeconds(10));
+            workers.ExpectMsg<WorkerCommands.DeliverBatch>(TimeSpan.FromSeconds(15));
+            workers.ExpectNoMsg(TimeSpan.FromMilliseconds(300));
+        }
     }
 }
