@@ -19,20 +19,8 @@ namespace AyTrack.Integration.Tests.Actors;
 /// TimeProvider and sets its timers on the actor system's scheduler, which here is Akka.TestKit's TestScheduler, so the
 /// tests move both forward instead of waiting for real minutes and refills.
 /// </summary>
-public sealed class ClockedTimingTests() : TestKit("akka.scheduler.implementation = \"Akka.TestKit.TestScheduler, Akka.TestKit\""), IAsyncLifetime
+public sealed class ClockedTimingTests() : SpoolTestKit("akka.scheduler.implementation = \"Akka.TestKit.TestScheduler, Akka.TestKit\"")
 {
-    private static readonly RecipientDomain Domain = new("alpha.test");
-    private readonly string _dir = Directory.CreateTempSubdirectory("aytrack-schedule").FullName;
-    private SqliteSpool _spool = null!;
-
-    public async Task InitializeAsync() => _spool = await SqliteSpool.OpenAsync(Path.Combine(_dir, "spool.db"));
-
-    public async Task DisposeAsync()
-    {
-        await _spool.DisposeAsync();
-        Directory.Delete(_dir, true);
-    }
-
     [Fact]
     public void Outside_every_window_mail_queues_and_the_scheduler_message_at_the_opening_sends_it()
     {
@@ -42,7 +30,7 @@ public sealed class ClockedTimingTests() : TestKit("akka.scheduler.implementatio
         var scheduler = (TestScheduler)Sys.Scheduler;
         var live = new LiveSettings(LiveTimingTests.WithWindow(opening));
         var workers = CreateTestProbe();
-        var actor = Sys.ActorOf(DomainDeliveryActor.Props(Domain.Value, workers, CreateTestProbe(), _spool,
+        var actor = Sys.ActorOf(DomainDeliveryActor.Props(Domain.Value, workers, CreateTestProbe(), Spool,
             new DomainActorSettings(5, 10, TimeSpan.FromMinutes(1)) { Clock = clock }, live, new DeliveryRate(clock.GetUtcNow())));
 
         actor.Tell(new DomainCommands.EnqueueBatch(Domain, [new DomainCommands.NewMessage(Domain, new QueueId("q1"), ["a@alpha.test"], clock.GetUtcNow())]));
@@ -72,7 +60,7 @@ public sealed class ClockedTimingTests() : TestKit("akka.scheduler.implementatio
         rate.Configure(360, 1, clock.GetUtcNow());
         rate.TryTake(int.MaxValue, clock.GetUtcNow());
         var workers = CreateTestProbe();
-        var actor = Sys.ActorOf(DomainDeliveryActor.Props(Domain.Value, workers, CreateTestProbe(), _spool,
+        var actor = Sys.ActorOf(DomainDeliveryActor.Props(Domain.Value, workers, CreateTestProbe(), Spool,
             new DomainActorSettings(20, 1, TimeSpan.FromMinutes(1)) { Clock = clock }, new LiveSettings(new OperatorSettings()), rate));
         for (var i = 0; i < 10; i++)
         {

@@ -14,21 +14,10 @@ namespace AyTrack.Integration.Tests.Actors;
 
 /// <summary>The domain actor with a probe standing in for the SMTP worker pool and the in-memory journal.</summary>
 /// <remarks>Expectations wait up to 15 s: a loaded CI machine runs many nodes beside these tests.</remarks>
-public sealed class DomainDeliveryActorTests() : TestKit("akka.test.single-expect-default = 15s"), IAsyncLifetime
+public sealed class DomainDeliveryActorTests() : SpoolTestKit("akka.test.single-expect-default = 15s")
 {
-    private static readonly RecipientDomain Domain = new("alpha.test");
-    private readonly string _dir = Directory.CreateTempSubdirectory("aytrack-actor").FullName;
     private readonly LiveSettings _live = new(new OperatorSettings());
     private readonly DeliveryRate _rate = new(DateTimeOffset.UtcNow);
-    private SqliteSpool _spool = null!;
-
-    public async Task InitializeAsync() => _spool = await SqliteSpool.OpenAsync(Path.Combine(_dir, "spool.db"));
-
-    public async Task DisposeAsync()
-    {
-        await _spool.DisposeAsync();
-        Directory.Delete(_dir, true);
-    }
 
     [Fact]
     public void A_message_is_confirmed_once_durable_and_a_repeat_causes_no_second_delivery()
@@ -148,7 +137,7 @@ public sealed class DomainDeliveryActorTests() : TestKit("akka.test.single-expec
     }
 
     private Props Create(IActorRef workers, DomainActorSettings settings) =>
-        DomainDeliveryActor.Props(Domain.Value, workers, CreateTestProbe(), _spool, settings, _live, _rate);
+        DomainDeliveryActor.Props(Domain.Value, workers, CreateTestProbe(), Spool, settings, _live, _rate);
 
     private static WorkerCommands.BatchDelivered Delivered(WorkerCommands.DeliverBatch batch) =>
         new(batch.BatchId, batch.Items.Select(i => new MessageAttempt(i.Id,

@@ -17,27 +17,15 @@ namespace AyTrack.Integration.Tests.Actors;
 /// After delivery the journal forgets a recipient and only the spool still holds it: when marking it final in the
 /// spool fails, the domain actor tries again until the spool takes it, so no row or body is left behind.
 /// </summary>
-public sealed class FinalMarkTests : TestKit, IAsyncLifetime
+public sealed class FinalMarkTests() : SpoolTestKit(string.Empty)
 {
-    private static readonly RecipientDomain Domain = new("alpha.test");
-    private readonly string _dir = Directory.CreateTempSubdirectory("aytrack-final").FullName;
-    private SqliteSpool _spool = null!;
-
-    public async Task InitializeAsync() => _spool = await SqliteSpool.OpenAsync(Path.Combine(_dir, "spool.db"));
-
-    public async Task DisposeAsync()
-    {
-        await _spool.DisposeAsync();
-        Directory.Delete(_dir, true);
-    }
-
     [Fact]
     public async Task A_failed_spool_update_after_delivery_is_retried_until_no_row_is_left()
     {
         var id = new QueueId("q1");
-        await _spool.AcceptAsync(new SpoolEnvelope(id, "app@sender.test", [EmailAddress.Parse("a@alpha.test")], DateTimeOffset.UtcNow, false, null),
+        await Spool.AcceptAsync(new SpoolEnvelope(id, "app@sender.test", [EmailAddress.Parse("a@alpha.test")], DateTimeOffset.UtcNow, false, null),
             MessageContent.FromMemory("Subject: x\r\n\r\nx\r\n"u8.ToArray()), CancellationToken.None);
-        var flaky = FailingFinalMarks.Wrap(_spool, failures: 2);
+        var flaky = FailingFinalMarks.Wrap(Spool, failures: 2);
         var workers = CreateTestProbe();
         var actor = Sys.ActorOf(DomainDeliveryActor.Props(Domain.Value, workers, CreateTestProbe(), flaky,
             new DomainActorSettings(5, 10, TimeSpan.FromMinutes(1)) { FinalMarkRetry = TimeSpan.FromMilliseconds(100) },
@@ -49,7 +37,7 @@ public sealed class FinalMarkTests : TestKit, IAsyncLifetime
         workers.Reply(new WorkerCommands.BatchDelivered(batch.BatchId, [new MessageAttempt(id,
             [new RecipientAttempt("a@alpha.test", RecipientOutcome.Delivered, SmtpReply.From(250, "2.0.0 ok"))], "mx.alpha.test", "127.0.0.1")]));
 
-        await AwaitAssertAsync(async () => Assert.Equal(new SpoolCounts(0, 0, 0), await _spool.CountAsync(CancellationToken.None)),
+        await AwaitAssertAsync(async () => Assert.Equal(new SpoolCounts(0, 0, 0), await Spool.CountAsync(CancellationToken.None)),
             TimeSpan.FromSeconds(10));
         Assert.Equal(3, FailingFinalMarks.Calls(flaky));
     }

@@ -14,27 +14,15 @@ namespace AyTrack.Integration.Tests.Actors;
 
 /// <summary>The sending schedule and the rate cap as the domain actor applies them.</summary>
 /// <remarks>Expectations wait up to 15 s: a loaded CI machine runs many nodes beside these tests.</remarks>
-public sealed class LiveTimingTests() : TestKit("akka.test.single-expect-default = 15s"), IAsyncLifetime
+public sealed class LiveTimingTests() : SpoolTestKit("akka.test.single-expect-default = 15s")
 {
-    private static readonly RecipientDomain Domain = new("alpha.test");
-    private readonly string _dir = Directory.CreateTempSubdirectory("aytrack-timing").FullName;
-    private SqliteSpool _spool = null!;
-
-    public async Task InitializeAsync() => _spool = await SqliteSpool.OpenAsync(Path.Combine(_dir, "spool.db"));
-
-    public async Task DisposeAsync()
-    {
-        await _spool.DisposeAsync();
-        Directory.Delete(_dir, true);
-    }
-
     [Fact]
     public void A_closed_gate_that_a_settings_change_opens_sends_at_the_next_wake()
     {
         var closed = WithWindow(DateTimeOffset.UtcNow.AddHours(3));
         var live = new LiveSettings(closed);
         var workers = CreateTestProbe();
-        var actor = Sys.ActorOf(DomainDeliveryActor.Props(Domain.Value, workers, CreateTestProbe(), _spool,
+        var actor = Sys.ActorOf(DomainDeliveryActor.Props(Domain.Value, workers, CreateTestProbe(), Spool,
             new DomainActorSettings(5, 10, TimeSpan.FromMinutes(1)), live, new DeliveryRate(DateTimeOffset.UtcNow)));
         actor.Tell(new DomainCommands.EnqueueBatch(Domain, [new DomainCommands.NewMessage(Domain, new QueueId("q1"), ["a@alpha.test"], DateTimeOffset.UtcNow)]));
         ExpectMsg<DomainCommands.EnqueuedBatch>();
