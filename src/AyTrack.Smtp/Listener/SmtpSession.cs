@@ -509,7 +509,7 @@ internal sealed class SmtpSession
 
     private async Task<bool> ReplyAsync(SmtpReply reply, bool flush = false)
     {
-        Write(reply.Code, reply.Enhanced is null ? reply.Text : $"{reply.Enhanced} {reply.Text}", last: true);
+        WriteReply(reply);
         if (flush)
         {
             await FlushAsync();
@@ -517,6 +517,9 @@ internal sealed class SmtpSession
 
         return true;
     }
+
+    private void WriteReply(SmtpReply reply) =>
+        Write(reply.Code, reply.Enhanced is null ? reply.Text : $"{reply.Enhanced} {reply.Text}", last: true);
 
     private void Write(int code, string text, bool last)
     {
@@ -537,7 +540,7 @@ internal sealed class SmtpSession
     {
         try
         {
-            Write(reply.Code, $"{reply.Enhanced} {reply.Text}", last: true);
+            WriteReply(reply);
             using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(5));
             await _output.FlushAsync(timeout.Token);
         }

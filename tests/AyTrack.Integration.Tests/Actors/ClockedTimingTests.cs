@@ -1,6 +1,5 @@
 using Akka.Actor;
 using Akka.TestKit;
-using Akka.TestKit.Xunit2;
 using AyTrack.Actors.Domains;
 using AyTrack.Actors.Workers;
 using AyTrack.Core.Addresses;
@@ -8,7 +7,6 @@ using AyTrack.Core.Delivery;
 using AyTrack.Core.Domains;
 using AyTrack.Core.Settings;
 using AyTrack.Core.Spool;
-using AyTrack.Spool;
 using Microsoft.Extensions.Time.Testing;
 using Xunit;
 

@@ -1,5 +1,4 @@
 using Akka.Actor;
-using Akka.TestKit.Xunit2;
 using AyTrack.Actors.Domains;
 using AyTrack.Actors.Workers;
 using AyTrack.Core.Addresses;
@@ -7,7 +6,6 @@ using AyTrack.Core.Delivery;
 using AyTrack.Core.Domains;
 using AyTrack.Core.Settings;
 using AyTrack.Core.Spool;
-using AyTrack.Spool;
 using Xunit;
 
 namespace AyTrack.Integration.Tests.Actors;
