@@ -53,7 +53,7 @@ public static class AyTrackActors
                 var pool = system.ActorOf(SmtpWorkerPool.Props(options.Settings.Timing.Threads, transport), "smtp-workers");
                 registry.Register<SmtpWorkerPool>(pool);
                 var bouncer = system.ActorOf(BounceActor.Props(resolver.GetService<ISpool>(), resolver.GetService<IDeliveryLog>(),
-                    options.Listener.EffectiveServerName), "bouncer");
+                    options.Listener.EffectiveServerName, resolver.GetService<TimeProvider>()), "bouncer");
                 registry.Register<BounceActor>(bouncer);
             })
             .WithShardRegion<DomainRegion>(DomainTypeName, (_, registry, resolver) =>
@@ -62,8 +62,9 @@ public static class AyTrackActors
                 var live = resolver.GetService<LiveSettings>();
                 var rate = resolver.GetService<DeliveryRate>();
                 var deliveryLog = resolver.GetService<IDeliveryLog>();
+                var clocked = domainSettings with { Clock = resolver.GetService<TimeProvider>() };
                 return domain => DomainDeliveryActor.Props(domain, registry.Get<SmtpWorkerPool>(), registry.Get<BounceActor>(), spool,
-                    domainSettings, live, rate, deliveryLog);
+                    clocked, live, rate, deliveryLog);
             }, new DomainMessageExtractor(options.Cluster.NumberOfShards), new ShardOptions
             {
                 StateStoreMode = StateStoreMode.DData,
@@ -77,7 +78,8 @@ public static class AyTrackActors
             })
             .WithDistributedPubSub(role: "delivery")
             .WithSingleton<ConfigActor>("config",
-                (_, _, resolver) => ConfigActor.Props(options.Settings, configuredSettingPaths, resolver.GetService<SecretBox>()),
+                (_, _, resolver) => ConfigActor.Props(options.Settings, configuredSettingPaths, resolver.GetService<SecretBox>(),
+                    resolver.GetService<TimeProvider>()),
                 new ClusterSingletonOptions { Role = "delivery" }, createProxyToo: true)
             .WithActors((system, registry, resolver) =>
             {
@@ -85,7 +87,8 @@ public static class AyTrackActors
                     OutboxDispatcher.Props(resolver.GetService<ISpool>(), registry.Get<DomainRegion>()), "outbox-dispatcher");
                 registry.Register<OutboxDispatcher>(dispatcher);
                 var agent = system.ActorOf(SettingsAgent.Props(registry.Get<ConfigActor>(), registry.Get<SmtpWorkerPool>(), dispatcher,
-                    resolver.GetService<LiveSettings>(), resolver.GetService<DeliveryRate>(), resolver.GetService<SecretBox>()), "settings-agent");
+                    resolver.GetService<LiveSettings>(), resolver.GetService<DeliveryRate>(), resolver.GetService<SecretBox>(),
+                    resolver.GetService<TimeProvider>()), "settings-agent");
                 registry.Register<SettingsAgent>(agent);
             });
     }

@@ -22,6 +22,7 @@ using AyTrack.Smtp.Logging;
 using AyTrack.Core.Spool;
 using AyTrack.Spool;
 using LinqToDB;
+using Microsoft.Extensions.Options;
 using Microsoft.Data.Sqlite;
 
 namespace AyTrack.Node;
@@ -44,7 +45,7 @@ public static class NodeHost
     {
         var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = args, ContentRootPath = AppContext.BaseDirectory });
         var options = builder.Configuration.GetSection(AyTrackOptions.SectionName).Get<AyTrackOptions>() ?? new AyTrackOptions();
-        Validate(options);
+        AyTrackOptionsValidator.ThrowIfInvalid(options);
         AssemblyPreload.LoadReferencedAssemblies(typeof(NodeHost).Assembly);
 
         var dataDir = options.FullDataDir;
@@ -61,16 +62,21 @@ public static class NodeHost
             ? JournalDatabase.Postgres(options.Persistence.ConnectionString)
             : JournalDatabase.Sqlite(SqliteJournalConnectionString(options, dataDir));
         services.AddSingleton(options);
+        services.AddSingleton<IValidateOptions<AyTrackOptions>, AyTrackOptionsValidator>();
+        services.AddOptions<AyTrackOptions>().BindConfiguration(AyTrackOptions.SectionName).ValidateOnStart();
+        // The one clock of the node: actors and the parts that keep time read it, so tests can run them on a fake one.
+        var clock = TimeProvider.System;
+        services.AddSingleton(clock);
         services.AddSingleton(new NodeInfo { DataDir = dataDir });
         services.AddSingleton(AdminToken.Load(options.Admin.Token, dataDir));
-        services.AddSingleton(new AdminAuthGuard(TimeProvider.System));
+        services.AddSingleton(new AdminAuthGuard(clock));
         services.AddSingleton<ISpool>(_ => OpenSpool(options, dataDir));
-        services.AddSingleton(new MxResolver(options.Dns));
+        services.AddSingleton(new MxResolver(options.Dns, clock));
         services.AddHttpClient("suggest");
         services.AddSingleton(sp => new AyTrack.Smtp.Suggest.SuggestService(options.Suggest, sp.GetRequiredService<MxResolver>(),
             () => sp.GetRequiredService<IHttpClientFactory>().CreateClient("suggest"), sp.GetRequiredService<ILogger<AyTrack.Smtp.Suggest.SuggestService>>()));
-        services.AddSingleton(new LiveSettings(options.Settings));
-        services.AddSingleton(new DeliveryRate(DateTimeOffset.UtcNow));
+        services.AddSingleton(new LiveSettings(options.Settings, clock));
+        services.AddSingleton(new DeliveryRate(clock.GetUtcNow()));
         services.AddSingleton(SecretBox.LoadOrCreate(string.IsNullOrWhiteSpace(options.Secrets.KeyFile)
             ? Path.Combine(dataDir, "secrets.key")
             : Path.GetFullPath(options.Secrets.KeyFile), () => SealedSettingsProbe.FindAsync(journal, CancellationToken.None).GetAwaiter().GetResult()));
@@ -92,7 +98,7 @@ public static class NodeHost
         services.Configure<HostOptions>(o => o.ShutdownTimeout = options.Listener.ShutdownGrace + TimeSpan.FromSeconds(30));
 
         var cluster = options.Cluster;
-        var clusterTls = ClusterTls.Load(cluster, dataDir, TimeProvider.System);
+        var clusterTls = ClusterTls.Load(cluster, dataDir, clock);
         services.AddSingleton(new ClusterTransport(clusterTls));
         services.AddHostedService<ClusterTransportReport>();
         services.AddAkka(ClusterMembershipOptions.SystemName, (akka, serviceProvider) =>
@@ -189,42 +195,6 @@ public static class NodeHost
             .Select(kv => string.Join('.', kv.Key.Split(':').TakeWhile(p => !int.TryParse(p, out _))
                 .Select(p => char.ToLowerInvariant(p[0]) + p[1..])))
             .ToHashSet(StringComparer.Ordinal);
-    }
-
-    private static void Validate(AyTrackOptions options)
-    {
-        // Parse everything once at start so a typo stops the node with the key's name instead of failing later.
-        _ = options.Listener.ParsedEndpoint;
-        _ = options.Listener.AllowedNetworkList;
-        _ = options.Delivery.AllowedDestinationList;
-        if (options.Storage.ProbeInterval <= TimeSpan.Zero)
-        {
-            throw new InvalidOperationException("AyTrack:Storage:ProbeInterval must be positive (for example 00:00:15)");
-        }
-
-        foreach (var server in options.Dns.Servers ?? [])
-        {
-            MxResolver.ParseServer(server);
-        }
-
-        var settingsErrors = AyTrack.Core.Settings.SettingsDocument.Validate(options.Settings);
-        if (settingsErrors.Count > 0)
-        {
-            throw new InvalidOperationException("Invalid AyTrack:Settings: " + string.Join("; ",
-                settingsErrors.Select(e => $"{e.Key} {string.Join(", ", e.Value)}")));
-        }
-
-        var listenerErrors = options.Listener.Validate();
-        if (listenerErrors.Count > 0)
-        {
-            throw new InvalidOperationException("Invalid configuration: " + string.Join("; ", listenerErrors.Select(e => $"{e.Key} {e.Value}")));
-        }
-
-        var clusterErrors = ClusterMembershipOptions.Validate(options.Cluster, options.Persistence);
-        if (clusterErrors.Count > 0)
-        {
-            throw new InvalidOperationException("Invalid configuration: " + string.Join("; ", clusterErrors.Select(e => $"{e.Key} {e.Value}")));
-        }
     }
 
     private static bool UsesPostgres(AyTrackOptions options) =>

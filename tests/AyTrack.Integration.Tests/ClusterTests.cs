@@ -207,7 +207,7 @@ public sealed class ClusterConfigurationTests
     public void A_node_with_seed_nodes_and_the_embedded_sqlite_store_refuses_to_start()
     {
         var dataDir = Directory.CreateTempSubdirectory("aytrack-refuse").FullName;
-        var error = Assert.Throws<InvalidOperationException>(() => AyTrack.Node.NodeHost.Build(
+        var error = Assert.Throws<Microsoft.Extensions.Options.OptionsValidationException>(() => AyTrack.Node.NodeHost.Build(
         [
             $"--AyTrack:DataDir={dataDir}", "--AyTrack:Cluster:Port=4053",
             "--AyTrack:Cluster:SeedNodes:0=akka.ssl.tcp://aytrack@127.0.0.1:4053",
@@ -221,7 +221,7 @@ public sealed class ClusterConfigurationTests
     public void A_node_whose_seed_scheme_does_not_match_its_cluster_tls_setting_refuses_to_start_naming_the_key()
     {
         var dataDir = Directory.CreateTempSubdirectory("aytrack-refuse").FullName;
-        var error = Assert.Throws<InvalidOperationException>(() => AyTrack.Node.NodeHost.Build(
+        var error = Assert.Throws<Microsoft.Extensions.Options.OptionsValidationException>(() => AyTrack.Node.NodeHost.Build(
         [
             $"--AyTrack:DataDir={dataDir}", "--AyTrack:Cluster:Port=4053", "--AyTrack:Persistence:Provider=postgresql",
             "--AyTrack:Persistence:ConnectionString=Host=127.0.0.1;Port=1;Database=none",

@@ -24,7 +24,7 @@ public static class BounceCommands
 /// </summary>
 public sealed class BounceActor : ReceiveActor
 {
-    public BounceActor(ISpool spool, IDeliveryLog deliveryLog, string reportingMta)
+    public BounceActor(ISpool spool, IDeliveryLog deliveryLog, string reportingMta, TimeProvider clock)
     {
         var log = Context.GetLogger();
         ReceiveAsync<BounceCommands.Bounce>(async bounce =>
@@ -47,7 +47,7 @@ public sealed class BounceActor : ReceiveActor
                 }
                 else
                 {
-                    var now = DateTimeOffset.UtcNow;
+                    var now = clock.GetUtcNow();
                     var dsn = DsnBuilder.Build(original.Envelope, original.Body, bounce.Recipients, reportingMta, now);
                     var id = QueueId.New();
                     await spool.AcceptAsync(
@@ -57,7 +57,7 @@ public sealed class BounceActor : ReceiveActor
                     outcome = "bounced";
                 }
 
-                deliveryLog.Write(bounce.Recipients.Select(r => new DeliveryLogEntry(DateTimeOffset.UtcNow, bounce.Id.Value,
+                deliveryLog.Write(bounce.Recipients.Select(r => new DeliveryLogEntry(clock.GetUtcNow(), bounce.Id.Value,
                     original?.Envelope.MessageIdHeader, r.Recipient, outcome, r.Diagnostic.Length > 0 ? r.Diagnostic : r.Status, r.RemoteMta, null, false, 0)));
                 replyTo.Tell(new BounceCommands.BounceQueued(bounce.Id, names));
             }
@@ -69,6 +69,6 @@ public sealed class BounceActor : ReceiveActor
         });
     }
 
-    public static Props Props(ISpool spool, IDeliveryLog deliveryLog, string reportingMta) =>
-        Akka.Actor.Props.Create(() => new BounceActor(spool, deliveryLog, reportingMta));
+    public static Props Props(ISpool spool, IDeliveryLog deliveryLog, string reportingMta, TimeProvider clock) =>
+        Akka.Actor.Props.Create(() => new BounceActor(spool, deliveryLog, reportingMta, clock));
 }

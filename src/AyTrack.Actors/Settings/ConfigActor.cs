@@ -15,6 +15,7 @@ namespace AyTrack.Actors.Settings;
 public sealed class ConfigActor : ReceivePersistentActor
 {
     private readonly SecretBox _secrets;
+    private readonly TimeProvider _clock;
     private readonly ILoggingAdapter _log = Context.GetLogger();
     private readonly List<ConfigReplies.HistoryEntry> _history = [];
     private OperatorSettings _settings = new();
@@ -22,9 +23,10 @@ public sealed class ConfigActor : ReceivePersistentActor
     private long _version;
     private string? _invalid;
 
-    public ConfigActor(OperatorSettings seed, IReadOnlyCollection<string> configuredPaths, SecretBox secrets)
+    public ConfigActor(OperatorSettings seed, IReadOnlyCollection<string> configuredPaths, SecretBox secrets, TimeProvider clock)
     {
         _secrets = secrets;
+        _clock = clock;
         Recover<ConfigEvents.SettingsSeeded>(Apply);
         Recover<ConfigEvents.SettingsChanged>(Apply);
         Recover<RecoveryCompleted>(_ =>
@@ -44,7 +46,7 @@ public sealed class ConfigActor : ReceivePersistentActor
 
             var document = SettingsDocument.ToJson(s.Settings);
             var sources = Leaves(document).ToDictionary(p => p, p => s.ConfiguredPaths.Contains(p) ? "configuration" : "default", StringComparer.Ordinal);
-            Persist(new ConfigEvents.SettingsSeeded(document.ToJsonString(), SealPassword(s.Settings), sources, DateTimeOffset.UtcNow), e =>
+            Persist(new ConfigEvents.SettingsSeeded(document.ToJsonString(), SealPassword(s.Settings), sources, _clock.GetUtcNow()), e =>
             {
                 Apply(e);
                 Publish();
@@ -70,8 +72,8 @@ public sealed class ConfigActor : ReceivePersistentActor
         }
     }
 
-    public static Props Props(OperatorSettings seed, IReadOnlyCollection<string> configuredPaths, SecretBox secrets) =>
-        Akka.Actor.Props.Create(() => new ConfigActor(seed, configuredPaths, secrets));
+    public static Props Props(OperatorSettings seed, IReadOnlyCollection<string> configuredPaths, SecretBox secrets, TimeProvider clock) =>
+        Akka.Actor.Props.Create(() => new ConfigActor(seed, configuredPaths, secrets, clock));
 
     public override string PersistenceId => "aytrack-settings";
 
@@ -142,7 +144,7 @@ public sealed class ConfigActor : ReceivePersistentActor
         }
 
         var @event = new ConfigEvents.SettingsChanged(_version + 1, after.ToJsonString(), SealPassword(updated), changed.Distinct().ToList(),
-            change.By, change.Node, DateTimeOffset.UtcNow);
+            change.By, change.Node, _clock.GetUtcNow());
         Persist(@event, e =>
         {
             Apply(e);

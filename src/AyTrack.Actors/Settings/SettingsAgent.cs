@@ -34,14 +34,17 @@ public sealed class SettingsAgent : ReceiveActor, IWithTimers
     private readonly LiveSettings _live;
     private readonly DeliveryRate _rate;
     private readonly SecretBox _secrets;
+    private readonly TimeProvider _clock;
     private readonly ILoggingAdapter _log = Context.GetLogger();
     private readonly Cluster _cluster = Cluster.Get(Context.System);
     private static readonly TimeSpan ReconcileEvery = TimeSpan.FromSeconds(5);
     private int? _override;
     private bool _reconciling;
 
-    public SettingsAgent(IActorRef config, IActorRef workers, IActorRef dispatcher, LiveSettings live, DeliveryRate rate, SecretBox secrets)
+    public SettingsAgent(IActorRef config, IActorRef workers, IActorRef dispatcher, LiveSettings live, DeliveryRate rate, SecretBox secrets,
+        TimeProvider clock)
     {
+        _clock = clock;
         _config = config;
         _workers = workers;
         _dispatcher = dispatcher;
@@ -87,8 +90,9 @@ public sealed class SettingsAgent : ReceiveActor, IWithTimers
 
     public ITimerScheduler Timers { get; set; } = null!;
 
-    public static Props Props(IActorRef config, IActorRef workers, IActorRef dispatcher, LiveSettings live, DeliveryRate rate, SecretBox secrets) =>
-        Akka.Actor.Props.Create(() => new SettingsAgent(config, workers, dispatcher, live, rate, secrets));
+    public static Props Props(IActorRef config, IActorRef workers, IActorRef dispatcher, LiveSettings live, DeliveryRate rate, SecretBox secrets,
+        TimeProvider clock) =>
+        Akka.Actor.Props.Create(() => new SettingsAgent(config, workers, dispatcher, live, rate, secrets, clock));
 
     protected override void PreStart()
     {
@@ -129,7 +133,7 @@ public sealed class SettingsAgent : ReceiveActor, IWithTimers
     private void ConfigureRate()
     {
         var up = _cluster.State.Members.Count(m => m.Status == MemberStatus.Up);
-        _rate.Configure(_live.Current.Settings.Timing.MaxLoadPerHour, Math.Max(1, up), DateTimeOffset.UtcNow);
+        _rate.Configure(_live.Current.Settings.Timing.MaxLoadPerHour, Math.Max(1, up), _clock.GetUtcNow());
     }
 
     private sealed record Fetch

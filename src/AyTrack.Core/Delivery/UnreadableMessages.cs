@@ -6,7 +6,7 @@ namespace AyTrack.Core.Delivery;
 /// The queued messages whose content a delivery could not read from the spool since this node started: held rather
 /// than bounced, and counted in the health report so that the damage is seen.
 /// </summary>
-public sealed class UnreadableMessages
+public sealed class UnreadableMessages(TimeProvider clock)
 {
     private readonly object _gate = new();
     private readonly HashSet<string> _ids = new(StringComparer.Ordinal);
@@ -30,7 +30,7 @@ public sealed class UnreadableMessages
         lock (_gate)
         {
             _ids.Add(id.Value);
-            FirstSeen ??= DateTimeOffset.UtcNow;
+            FirstSeen ??= clock.GetUtcNow();
         }
     }
 }

@@ -10,8 +10,10 @@ public sealed record SettingsSnapshot(OperatorSettings Settings, long Version)
 /// The settings this node currently applies. The node's settings agent replaces the snapshot when the config actor
 /// publishes a change; domain actors read it on every tick, so a change acts from their next look at the queue.
 /// </summary>
-public sealed class LiveSettings(OperatorSettings initial)
+public sealed class LiveSettings(OperatorSettings initial, TimeProvider? clock = null)
 {
+    private readonly TimeProvider _clock = clock ?? TimeProvider.System;
+
     private volatile SettingsSnapshot _current = new(initial, 0);
 
     public SettingsSnapshot Current => _current;
@@ -22,7 +24,7 @@ public sealed class LiveSettings(OperatorSettings initial)
     public string? Problem
     {
         get => _problem?.Text;
-        set => _problem = value is null ? null : new SettingsProblem(value, _problem?.Since ?? DateTimeOffset.UtcNow);
+        set => _problem = value is null ? null : new SettingsProblem(value, _problem?.Since ?? _clock.GetUtcNow());
     }
 
     /// <summary>Since when <see cref="Problem"/> has been there.</summary>

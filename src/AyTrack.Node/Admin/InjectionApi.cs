@@ -19,7 +19,7 @@ public static class InjectionApi
     }
 
     private static async Task<Results<Accepted<InjectedMessage>, ValidationProblem, ProblemHttpResult>> InjectAsync(
-        HttpRequest request, ISpool spool, AyTrackOptions options, ILoggerFactory loggerFactory, CancellationToken cancellationToken)
+        HttpRequest request, ISpool spool, AyTrackOptions options, TimeProvider clock, ILoggerFactory loggerFactory, CancellationToken cancellationToken)
     {
         var errors = new Dictionary<string, string[]>();
         if (!string.Equals(request.ContentType?.Split(';')[0].Trim(), "message/rfc822", StringComparison.OrdinalIgnoreCase))
@@ -98,7 +98,7 @@ public static class InjectionApi
             prefix = $"Message-ID: {messageId}\r\n";
         }
 
-        var now = DateTimeOffset.UtcNow;
+        var now = clock.GetUtcNow();
         var peer = request.HttpContext.Connection.RemoteIpAddress?.ToString() ?? "unknown";
         prefix = MessageData.ReceivedHeader("api", peer, serverName, "HTTP", id.Value,
             recipients.Count == 1 ? recipients[0].Address : null, now) + prefix;

@@ -20,7 +20,7 @@ public static class NodeHealth
 
     public static IServiceCollection AddNodeHealth(this IServiceCollection services)
     {
-        services.AddSingleton(new StorageHealth(TimeProvider.System));
+        services.AddSingleton(sp => new StorageHealth(sp.GetRequiredService<TimeProvider>()));
         services.AddHealthChecks()
             .AddCheck<ListenerCheck>("listener", HealthStatus.Unhealthy, [Startup, ReasonTag + HealthCodes.ListenerStarting])
             .AddCheck<RelayCheck>("relay")
@@ -115,17 +115,17 @@ internal sealed class RelayCheck(RelayHealth relay) : IHealthCheck
             : HealthCheckResult.Healthy());
 }
 
-internal sealed class ClusterTransportCheck(ClusterTransport transport) : IHealthCheck
+internal sealed class ClusterTransportCheck(ClusterTransport transport, TimeProvider clock) : IHealthCheck
 {
-    private static readonly DateTimeOffset Started = DateTimeOffset.UtcNow;
+    private readonly DateTimeOffset _started = clock.GetUtcNow();
 
     public Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default) =>
         Task.FromResult(transport.Plaintext
-            ? NodeHealth.From([(HealthCodes.ClusterTlsOff, "the cluster port runs in plain text (AyTrack:Cluster:Tls:Enabled=false)", Started)], _ => false)
+            ? NodeHealth.From([(HealthCodes.ClusterTlsOff, "the cluster port runs in plain text (AyTrack:Cluster:Tls:Enabled=false)", _started)], _ => false)
             : HealthCheckResult.Healthy());
 }
 
-internal sealed class StorageCheck(StorageHealth storage, UnreadableMessages unreadable) : IHealthCheck
+internal sealed class StorageCheck(StorageHealth storage, UnreadableMessages unreadable, TimeProvider clock) : IHealthCheck
 {
     // Without a writable spool no mail can be accepted: the node is down, not merely degraded.
     public Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default)
@@ -134,17 +134,17 @@ internal sealed class StorageCheck(StorageHealth storage, UnreadableMessages unr
         if (unreadable.Count is var count and > 0)
         {
             problems.Add((HealthCodes.StorageDamaged, $"{count} queued message(s) whose content cannot be read are held (aytrack queue show)",
-                unreadable.FirstSeen ?? DateTimeOffset.UtcNow));
+                unreadable.FirstSeen ?? clock.GetUtcNow()));
         }
 
         return Task.FromResult(NodeHealth.From(problems, code => code == HealthCodes.SpoolUnwritable));
     }
 }
 
-internal sealed class SettingsCheck(LiveSettings live) : IHealthCheck
+internal sealed class SettingsCheck(LiveSettings live, TimeProvider clock) : IHealthCheck
 {
     public Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default) =>
         Task.FromResult(live.Problem is { } problem
-            ? NodeHealth.From([(HealthCodes.SettingsInvalid, problem, live.ProblemSince ?? DateTimeOffset.UtcNow)], _ => false)
+            ? NodeHealth.From([(HealthCodes.SettingsInvalid, problem, live.ProblemSince ?? clock.GetUtcNow())], _ => false)
             : HealthCheckResult.Healthy());
 }

@@ -31,13 +31,15 @@ public sealed class MxResolver
     private static readonly TimeSpan MaxNegativeTtl = TimeSpan.FromHours(1);
 
     private readonly ILookupClient _client;
+    private readonly TimeProvider _clock;
 
     // DnsClient caches answers for their TTL but not empty ones; without this an IPv4-only MX would cost an AAAA query
     // per session. RFC 2308 §5: a NODATA answer is cached for the SOA's minimum (capped), as resolvers do.
     private readonly System.Collections.Concurrent.ConcurrentDictionary<(string, QueryType), (DateTimeOffset Until, IDnsQueryResponse Response)> _negative = new();
 
-    public MxResolver(DnsOptions options)
+    public MxResolver(DnsOptions options, TimeProvider? clock = null)
     {
+        _clock = clock ?? TimeProvider.System;
         var servers = (options.Servers ?? []).Where(s => !string.IsNullOrWhiteSpace(s)).Select(ParseServer).ToArray();
         var lookupOptions = servers.Length > 0 ? new LookupClientOptions(servers) : new LookupClientOptions();
         lookupOptions.UseCache = true;
@@ -143,7 +145,7 @@ public sealed class MxResolver
     private async Task<LookupResult<IDnsQueryResponse>> QueryAsync(string name, QueryType type, CancellationToken cancellationToken)
     {
         var key = (name.ToLowerInvariant(), type);
-        if (_negative.TryGetValue(key, out var cached) && cached.Until > DateTimeOffset.UtcNow)
+        if (_negative.TryGetValue(key, out var cached) && cached.Until > _clock.GetUtcNow())
         {
             return new LookupResult<IDnsQueryResponse>.Found(cached.Response);
         }
@@ -158,7 +160,7 @@ public sealed class MxResolver
                 {
                     var soa = response.Authorities.SoaRecords().FirstOrDefault();
                     var ttl = soa is null ? DefaultNegativeTtl : TimeSpan.FromSeconds(Math.Min(soa.Minimum, soa.InitialTimeToLive));
-                    _negative[key] = (DateTimeOffset.UtcNow + (ttl > MaxNegativeTtl ? MaxNegativeTtl : ttl), response);
+                    _negative[key] = (_clock.GetUtcNow() + (ttl > MaxNegativeTtl ? MaxNegativeTtl : ttl), response);
                 }
 
                 return new LookupResult<IDnsQueryResponse>.Found(response);
