@@ -75,6 +75,7 @@ public static class AyTrackActors
                 RememberEntitiesStore = RememberEntitiesStore.Eventsourced,
                 // Domain actors passivate themselves when their queue is empty; see DomainDeliveryActor.
                 ShouldPassivateIdleEntities = false,
+                HandOffStopMessage = DomainDeliveryActor.HandOffStop.Instance,
             })
             .WithDistributedPubSub(role: "delivery")
             .WithSingleton<ConfigActor>("config",

@@ -101,8 +101,34 @@ public sealed class CrashAndStopTests(ITestOutputHelper output)
         Assert.Empty(sent.Except(received.Select(m => m.Parse().MessageId)));
     }
 
-    /// <summary>Sends <paramref name="count"/> messages to user{i}@later.test and returns their Message-IDs.</summary>
-    private static async Task<IReadOnlyList<string>> SendAsync(NodeProcess node, int count, int sessions)
+    [Fact]
+    public async Task A_normal_start_and_stop_logs_no_warning_and_no_dead_letter()
+    {
+        // What an operator reads after "systemctl restart": nothing that looks like a problem when there is none.
+        await using var world = LoopbackWorld.Create();
+        var sink = world.AddDomain("fine.test");
+        var dataDir = Directory.CreateTempSubdirectory("aytrack-quiet").FullName;
+        await using (var node = await NodeProcess.StartAsync(dataDir, world.NodeArguments(dataDir)))
+        {
+            await Eventually.UntilAsync(() => NodeProcess.ReadLogs(dataDir).Contains("Applying settings version 1"), Patience);
+            var ids = await SendAsync(node, 1, sessions: 1, domain: "fine.test");
+            await sink.WaitForMessageIdsAsync(ids, Patience);
+            node.Terminate();
+            await node.WaitForExitAsync(Patience);
+            Assert.Equal(0, node.ExitCode);
+        }
+
+        var logs = NodeProcess.ReadLogs(dataDir);
+        output.WriteLine(logs);
+        Assert.Contains("AyTrack stopped", logs);
+        var alarming = logs.Split('\n').Where(line =>
+            line.Contains(" warn:", StringComparison.Ordinal) || line.Contains(" fail:", StringComparison.Ordinal) ||
+            line.Contains(" crit:", StringComparison.Ordinal) || line.Contains("dead letter", StringComparison.OrdinalIgnoreCase)).ToList();
+        Assert.Empty(alarming);
+    }
+
+    /// <summary>Sends <paramref name="count"/> messages to user{i}@<paramref name="domain"/> and returns their Message-IDs.</summary>
+    private static async Task<IReadOnlyList<string>> SendAsync(NodeProcess node, int count, int sessions, string domain = "later.test")
     {
         var next = -1;
         var ids = new System.Collections.Concurrent.ConcurrentBag<string>();
@@ -113,7 +139,7 @@ public sealed class CrashAndStopTests(ITestOutputHelper output)
             int i;
             while ((i = Interlocked.Increment(ref next)) < count)
             {
-                var message = TestNode.NewMessage("app@sender.test", [$"user{i}@later.test"], $"message {i}");
+                var message = TestNode.NewMessage("app@sender.test", [$"user{i}@{domain}"], $"message {i}");
                 await client.SendAsync(message);
                 ids.Add(message.MessageId!);
             }

@@ -43,6 +43,7 @@ public sealed class DomainDeliveryActor : ReceivePersistentActor, IWithTimers
     private string? _lastError;
     private readonly SnapshotRule _snapshots;
     private bool _tickRequested;
+    private bool _stopRequested;
 
     public DomainDeliveryActor(string domain, IActorRef workers, IActorRef bouncer, ISpool spool, DomainActorSettings settings,
         LiveSettings live, DeliveryRate rate, IDeliveryLog? deliveryLog)
@@ -61,6 +62,13 @@ public sealed class DomainDeliveryActor : ReceivePersistentActor, IWithTimers
         Recover<SnapshotOffer>(offer => _state = ((DomainQueueSnapshot)offer.Snapshot).ToState());
         Recover<IDomainEvent>(e => _state = _state.Apply(e));
 
+        Command<HandOffStop>(_ =>
+        {
+            // Arrives only between persists (commands wait while one is in flight), so nothing written is left
+            // without its handler; what is still out (sessions, spool updates, bounce requests) is waited for.
+            _stopRequested = true;
+            StopWhenSettled();
+        });
         Command<DomainCommands.EnqueueBatch>(Handle);
         Command<DomainCommands.Wake>(_ => RequestTick());
         Command<TickNow>(_ =>
@@ -75,6 +83,13 @@ public sealed class DomainDeliveryActor : ReceivePersistentActor, IWithTimers
         Command<BounceFailed>(failed =>
         {
             _bouncesRequested.Remove(failed.Id.Value);
+            if (_stopRequested)
+            {
+                // Asked again by the next incarnation, from the journal.
+                StopWhenSettled();
+                return;
+            }
+
             _log.Warning("Bounce for {0} at {1} not queued ({2}); trying again in {3}", failed.Id, _domain, failed.Reason, BounceRetry);
             Timers.StartSingleTimer("bounce-retry", Due.Instance, BounceRetry);
         });
@@ -115,6 +130,16 @@ public sealed class DomainDeliveryActor : ReceivePersistentActor, IWithTimers
     public override string PersistenceId { get; }
 
     public ITimerScheduler Timers { get; set; } = null!;
+
+    /// <summary>
+    /// How sharding stops a domain actor (hand-off when a shard moves or the node stops, and passivation). Not a
+    /// PoisonPill: that stops an actor in the middle of a persist, its handler never runs, and the write's
+    /// confirmation ends as a dead letter; a delivery already recorded in the journal would keep its spool row.
+    /// </summary>
+    public sealed record HandOffStop
+    {
+        public static HandOffStop Instance { get; } = new();
+    }
 
     public static Props Props(string domain, IActorRef workers, IActorRef bouncer, ISpool spool, DomainActorSettings settings,
         LiveSettings live, DeliveryRate rate, IDeliveryLog? deliveryLog = null) =>
@@ -302,6 +327,13 @@ public sealed class DomainDeliveryActor : ReceivePersistentActor, IWithTimers
     /// </summary>
     private void Tick()
     {
+        if (_stopRequested)
+        {
+            // Stopping: no new sessions or bounce requests, only the outcome of those already out.
+            StopWhenSettled();
+            return;
+        }
+
         var now = _settings.Clock.GetUtcNow();
         var live = _live.Current;
         var retryDays = live.Settings.Timing.RetryDays;
@@ -403,7 +435,15 @@ public sealed class DomainDeliveryActor : ReceivePersistentActor, IWithTimers
         {
             // Only an empty queue passivates: an actor with deferred mail keeps its timer. Sharding's own idle
             // passivation is off because it cannot see sessions in flight, whose replies come to Self.
-            Context.Parent.Tell(new Passivate(PoisonPill.Instance));
+            Context.Parent.Tell(new Passivate(HandOffStop.Instance));
+        }
+    }
+
+    private void StopWhenSettled()
+    {
+        if (_inFlight.Count == 0 && _finalMarksPending == 0 && _bouncesRequested.Count == 0)
+        {
+            Context.Stop(Self);
         }
     }
 

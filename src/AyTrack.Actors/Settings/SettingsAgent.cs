@@ -65,9 +65,9 @@ public sealed class SettingsAgent : ReceiveActor, IWithTimers
 
             Apply(c.Version, c.Document, c.SealedPassword, c.Invalid);
         });
-        Receive<Fetch>(_ => _config.Ask<ConfigReplies.CurrentSettings>(new ConfigCommands.GetSettings(), TimeSpan.FromSeconds(5))
-            .PipeTo(Self, failure: _ => new Status.Failure(new TimeoutException("config actor not reachable yet"))));
-        Receive<Status.Failure>(f => _log.Debug("Settings not fetched yet: {0}", f.Cause.Message));
+        // A plain Tell, not an Ask: while the singleton recovers, the proxy holds the question and the answer comes
+        // here whenever it is ready. An Ask would time out first and its late answer would end as a dead letter.
+        Receive<Fetch>(_ => _config.Tell(new ConfigCommands.GetSettings()));
         Receive<ClusterEvent.IMemberEvent>(_ => ConfigureRate());
         Receive<ClusterEvent.CurrentClusterState>(_ => ConfigureRate());
         Receive<ThreadCommands.OverrideThreads>(o =>
