@@ -4,6 +4,7 @@ using Akka.Cluster.Sharding;
 using Akka.Hosting;
 using Akka.Routing;
 using AyTrack.Actors.Bounces;
+using AyTrack.Actors.Dkim;
 using AyTrack.Actors.Domains;
 using AyTrack.Actors.Serialization;
 using AyTrack.Actors.Settings;
@@ -12,6 +13,7 @@ using AyTrack.Actors.Workers;
 using AyTrack.Core.Configuration;
 using AyTrack.Core.Delivery;
 using AyTrack.Core.Domains;
+using AyTrack.Core.Dkim;
 using AyTrack.Core.Settings;
 using AyTrack.Core.Spool;
 using Microsoft.Extensions.DependencyInjection;
@@ -82,8 +84,12 @@ public static class AyTrackActors
                 (_, _, resolver) => ConfigActor.Props(options.Settings, configuredSettingPaths, resolver.GetService<SecretBox>(),
                     resolver.GetService<TimeProvider>()),
                 new ClusterSingletonOptions { Role = "delivery" }, createProxyToo: true)
+            .WithSingleton<DkimKeysActor>("dkim",
+                (_, _, resolver) => DkimKeysActor.Props(resolver.GetService<TimeProvider>()),
+                new ClusterSingletonOptions { Role = "delivery" }, createProxyToo: true)
             .WithActors((system, registry, resolver) =>
             {
+                system.ActorOf(DkimAgent.Props(registry.Get<DkimKeysActor>(), resolver.GetService<LiveDkimKeys>()), "dkim-agent");
                 var dispatcher = system.ActorOf(
                     OutboxDispatcher.Props(resolver.GetService<ISpool>(), registry.Get<DomainRegion>()), "outbox-dispatcher");
                 registry.Register<OutboxDispatcher>(dispatcher);

@@ -76,6 +76,7 @@ public static class NodeHost
         services.AddSingleton(sp => new AyTrack.Smtp.Suggest.SuggestService(options.Suggest, sp.GetRequiredService<MxResolver>(),
             () => sp.GetRequiredService<IHttpClientFactory>().CreateClient("suggest"), sp.GetRequiredService<ILogger<AyTrack.Smtp.Suggest.SuggestService>>()));
         services.AddSingleton(new LiveSettings(options.Settings, clock));
+        services.AddSingleton(sp => new AyTrack.Core.Dkim.LiveDkimKeys(sp.GetRequiredService<SecretBox>()));
         services.AddSingleton(new DeliveryRate(clock.GetUtcNow()));
         services.AddSingleton(SecretBox.LoadOrCreate(string.IsNullOrWhiteSpace(options.Secrets.KeyFile)
             ? Path.Combine(dataDir, "secrets.key")

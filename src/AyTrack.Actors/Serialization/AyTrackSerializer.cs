@@ -2,6 +2,7 @@ using System.Runtime.Serialization;
 using System.Text.Json;
 using Akka.Actor;
 using Akka.Serialization;
+using AyTrack.Actors.Dkim;
 using AyTrack.Actors.Domains;
 using AyTrack.Actors.Settings;
 using AyTrack.Core.Domains;
@@ -50,6 +51,17 @@ public sealed class AyTrackSerializer(ExtendedActorSystem system) : SerializerWi
         ["settings.r.rejected.v1"] = typeof(ConfigReplies.Rejected),
         ["settings.r.conflict.v1"] = typeof(ConfigReplies.VersionConflict),
         ["settings.r.history.v1"] = typeof(ConfigReplies.History),
+        ["dkim.added.v1"] = typeof(DkimEvents.KeyAdded),
+        ["dkim.activated.v1"] = typeof(DkimEvents.KeyActivated),
+        ["dkim.removed.v1"] = typeof(DkimEvents.KeyRemoved),
+        ["dkim.published.v1"] = typeof(DkimKeysPublished),
+        ["dkim.cmd.get.v1"] = typeof(DkimCommands.GetKeys),
+        ["dkim.cmd.add.v1"] = typeof(DkimCommands.AddKey),
+        ["dkim.cmd.activate.v1"] = typeof(DkimCommands.ActivateKey),
+        ["dkim.cmd.remove.v1"] = typeof(DkimCommands.RemoveKey),
+        ["dkim.r.keys.v1"] = typeof(DkimReplies.Keys),
+        ["dkim.r.rejected.v1"] = typeof(DkimReplies.Rejected),
+        ["dkim.r.notfound.v1"] = typeof(DkimReplies.NotFound),
         ["threads.override.v1"] = typeof(ThreadCommands.OverrideThreads),
         ["threads.get.v1"] = typeof(ThreadCommands.GetThreads),
         ["threads.status.v1"] = typeof(ThreadCommands.ThreadsStatus),

@@ -1,11 +1,13 @@
 using Akka.Actor;
 using Akka.Configuration;
 using Akka.TestKit.Xunit2;
+using AyTrack.Actors.Dkim;
 using AyTrack.Actors.Domains;
 using AyTrack.Actors.Serialization;
 using AyTrack.Actors.Settings;
 using AyTrack.Core.Addresses;
 using AyTrack.Core.Delivery;
+using AyTrack.Core.Dkim;
 using AyTrack.Core.Domains;
 using AyTrack.Integration.Tests.Support;
 using Xunit;
@@ -84,6 +86,9 @@ public sealed class WireFormatTests() : TestKit(ConfigurationFactory.ParseString
         {
             Invalid = "settings version 8 does not validate",
         };
+        // A sealed value's shape (nonce, ciphertext and tag in base64), not a real key.
+        var dkimKey = new DkimKeyEntry("example.test", "s2026", DkimAlgorithm.Ed25519, "11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo=",
+            "v1:AAECAwQFBgcICQoL:c2VhbGVkIGtleQ==:AAECAwQFBgcICQoLDA0ODw==", true, At);
         return new Dictionary<string, object>
         {
             ["domain.enqueued.v1"] = enqueued,
@@ -124,6 +129,17 @@ public sealed class WireFormatTests() : TestKit(ConfigurationFactory.ParseString
             ["settings.r.rejected.v1"] = new ConfigReplies.Rejected(new Dictionary<string, string[]> { ["timing.threads"] = ["must be between 1 and 500"] }),
             ["settings.r.conflict.v1"] = new ConfigReplies.VersionConflict(7),
             ["settings.r.history.v1"] = new ConfigReplies.History([new ConfigReplies.HistoryEntry(2, At, "cli", "node1", ["timing.threads"])]),
+            ["dkim.added.v1"] = new DkimEvents.KeyAdded(dkimKey, "admin@127.0.0.1"),
+            ["dkim.activated.v1"] = new DkimEvents.KeyActivated("example.test", "s2026", "admin@127.0.0.1", At),
+            ["dkim.removed.v1"] = new DkimEvents.KeyRemoved("example.test", "s2025", "admin@127.0.0.1", At),
+            ["dkim.published.v1"] = new DkimKeysPublished(3, [dkimKey]),
+            ["dkim.cmd.get.v1"] = new DkimCommands.GetKeys(),
+            ["dkim.cmd.add.v1"] = new DkimCommands.AddKey("example.test", "s2026", DkimAlgorithm.Ed25519, dkimKey.PublicKey, dkimKey.SealedPrivateKey, "admin@127.0.0.1"),
+            ["dkim.cmd.activate.v1"] = new DkimCommands.ActivateKey("example.test", "s2026", "admin@127.0.0.1"),
+            ["dkim.cmd.remove.v1"] = new DkimCommands.RemoveKey("example.test", "s2025", "admin@127.0.0.1"),
+            ["dkim.r.keys.v1"] = new DkimReplies.Keys(3, [dkimKey]),
+            ["dkim.r.rejected.v1"] = new DkimReplies.Rejected("selector", "must be a DNS label such as s2026"),
+            ["dkim.r.notfound.v1"] = new DkimReplies.NotFound("example.test", "s2024"),
             ["threads.override.v1"] = new ThreadCommands.OverrideThreads(3),
             ["threads.get.v1"] = new ThreadCommands.GetThreads(),
             ["threads.status.v1"] = new ThreadCommands.ThreadsStatus("akka.ssl.tcp://aytrack@127.0.0.1:4053", 3, 10, 3),
