@@ -22,6 +22,7 @@ public static class AyTrackCli
         root.Subcommands.Add(ClusterCommands.Create(cli));
         root.Subcommands.Add(QueueCommands.Create(cli));
         root.Subcommands.Add(CertsCommands.Create(cli));
+        root.Subcommands.Add(DkimCommands.Create(cli));
         root.Subcommands.Add(SuggestCommand.Create(cli));
         root.Subcommands.Add(HealthCommand.Create(cli));
 

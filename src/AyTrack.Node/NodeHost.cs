@@ -77,6 +77,7 @@ public static class NodeHost
             () => sp.GetRequiredService<IHttpClientFactory>().CreateClient("suggest"), sp.GetRequiredService<ILogger<AyTrack.Smtp.Suggest.SuggestService>>()));
         services.AddSingleton(new LiveSettings(options.Settings, clock));
         services.AddSingleton(sp => new AyTrack.Core.Dkim.LiveDkimKeys(sp.GetRequiredService<SecretBox>()));
+        services.AddSingleton<AyTrack.Smtp.Dkim.MessageSigning>();
         services.AddSingleton(new DeliveryRate(clock.GetUtcNow()));
         services.AddSingleton(SecretBox.LoadOrCreate(string.IsNullOrWhiteSpace(options.Secrets.KeyFile)
             ? Path.Combine(dataDir, "secrets.key")
@@ -181,6 +182,7 @@ public static class NodeHost
         app.MapInjectionApi();
         app.MapOperatorApi();
         app.MapCertificatesApi();
+        app.MapDkimApi();
         return app;
     }
 
@@ -243,13 +245,14 @@ public static class NodeHost
 }
 
 /// <summary>Runs the SMTP listener for the node's lifetime, after the actor system has started.</summary>
-public sealed class ListenerService(AyTrackOptions options, ISpool spool, ILoggerFactory loggerFactory, NodeInfo info) : IHostedService
+public sealed class ListenerService(AyTrackOptions options, ISpool spool, ILoggerFactory loggerFactory, NodeInfo info,
+    AyTrack.Smtp.Dkim.MessageSigning signing) : IHostedService
 {
     private AyTrack.Smtp.Listener.SmtpListener? _listener;
 
     public async Task StartAsync(CancellationToken cancellationToken)
     {
-        _listener = new AyTrack.Smtp.Listener.SmtpListener(options.Listener, spool, options.FullDataDir, loggerFactory);
+        _listener = new AyTrack.Smtp.Listener.SmtpListener(options.Listener, spool, options.FullDataDir, loggerFactory, signing);
         info.SmtpEndpoint = await _listener.StartAsync(cancellationToken);
     }
 

@@ -19,7 +19,7 @@ public static class InjectionApi
     }
 
     private static async Task<Results<Accepted<InjectedMessage>, ValidationProblem, ProblemHttpResult>> InjectAsync(
-        HttpRequest request, ISpool spool, AyTrackOptions options, TimeProvider clock, ILoggerFactory loggerFactory, CancellationToken cancellationToken)
+        HttpRequest request, ISpool spool, AyTrackOptions options, TimeProvider clock, AyTrack.Smtp.Dkim.MessageSigning signing, ILoggerFactory loggerFactory, CancellationToken cancellationToken)
     {
         var errors = new Dictionary<string, string[]>();
         if (!string.Equals(request.ContentType?.Split(';')[0].Trim(), "message/rfc822", StringComparison.OrdinalIgnoreCase))
@@ -103,6 +103,12 @@ public static class InjectionApi
         prefix = MessageData.ReceivedHeader("api", peer, serverName, "HTTP", id.Value,
             recipients.Count == 1 ? recipients[0].Address : null, now) + prefix;
         var body = System.Text.Encoding.UTF8.GetBytes(prefix).Concat(content).ToArray();
+        // Signed before the 202 as the listener signs before its 250.
+        var signature = signing.SignatureFor(MessageContent.FromMemory(body));
+        if (!signature.IsEmpty)
+        {
+            body = [.. signature.Span, .. body];
+        }
 
         var utf8 = recipients.Any(r => r.IsInternational) || sender.Any(c => c > 127);
         try

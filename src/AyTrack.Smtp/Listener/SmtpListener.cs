@@ -32,7 +32,8 @@ public sealed class SmtpListener : IAsyncDisposable
     private volatile bool _stopping;
 
     /// <param name="dataDir">The node's data directory: message data beyond the memory budget spills to its incoming/.</param>
-    public SmtpListener(ListenerOptions options, ISpool spool, string dataDir, ILoggerFactory loggerFactory)
+    public SmtpListener(ListenerOptions options, ISpool spool, string dataDir, ILoggerFactory loggerFactory,
+        AyTrack.Smtp.Dkim.MessageSigning? signing = null)
     {
         _options = options;
         _logger = loggerFactory.CreateLogger<SmtpListener>();
@@ -53,6 +54,7 @@ public sealed class SmtpListener : IAsyncDisposable
             Logger = _logger,
             ClientWarnings = new RateLimitedLog(TimeSpan.FromMinutes(1)),
             IsStopping = () => _stopping,
+            Signing = signing,
         };
     }
 

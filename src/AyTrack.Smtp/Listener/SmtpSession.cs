@@ -382,8 +382,12 @@ internal sealed class SmtpSession
             var messageId = MessageData.FindHeader(message.ReadHead(64 * 1024), "Message-ID");
             var envelope = new SpoolEnvelope(id, transaction.Sender, transaction.Recipients, now, transaction.SmtpUtf8, messageId);
 
+            // Signed once, here, before the 250: the signature fields go in front of the unchanged octets.
+            var signature = _services.Signing?.SignatureFor(message.Content(ReadOnlyMemory<byte>.Empty)) ?? ReadOnlyMemory<byte>.Empty;
+            var prefix = signature.IsEmpty ? received : [.. signature.Span, .. received];
+
             // Not the session's token: once the data is in, a stopping listener still finishes storing it.
-            await _services.Spool.AcceptAsync(envelope, message.Content(received), CancellationToken.None);
+            await _services.Spool.AcceptAsync(envelope, message.Content(prefix), CancellationToken.None);
             _services.Logger.LogInformation("Accepted {QueueId} from {Peer}: {Size} bytes, sender <{Sender}>, {Recipients} recipient(s)",
                 id, Peer.Address, message.Length, transaction.Sender, transaction.Recipients.Count);
             return ListenerReplies.Queued(id.Value);
@@ -579,6 +583,9 @@ internal sealed class SessionServices
     public required RateLimitedLog ClientWarnings { get; init; }
 
     public required Func<bool> IsStopping { get; init; }
+
+    /// <summary>DKIM signing of accepted mail; null signs nothing.</summary>
+    public AyTrack.Smtp.Dkim.MessageSigning? Signing { get; init; }
 
     public bool Stopping => IsStopping();
 
