@@ -17,6 +17,7 @@ public sealed class LoopbackDnsServer : IDisposable
     private readonly ConcurrentDictionary<string, List<(ushort Preference, string Exchange)>> _mx = new(StringComparer.OrdinalIgnoreCase);
     private readonly ConcurrentDictionary<string, List<IPAddress>> _addresses = new(StringComparer.OrdinalIgnoreCase);
     private readonly ConcurrentDictionary<string, List<(ushort Priority, ushort Weight, ushort Port, string Target)>> _srv = new(StringComparer.OrdinalIgnoreCase);
+    private readonly ConcurrentDictionary<string, List<IReadOnlyList<string>>> _txt = new(StringComparer.OrdinalIgnoreCase);
     private readonly ConcurrentDictionary<string, bool> _servFail = new(StringComparer.OrdinalIgnoreCase);
     private readonly ConcurrentDictionary<string, bool> _noData = new(StringComparer.OrdinalIgnoreCase);
     private int _queries;
@@ -46,6 +47,13 @@ public sealed class LoopbackDnsServer : IDisposable
     public LoopbackDnsServer AddSrv(string name, ushort priority, ushort weight, ushort port, string target)
     {
         _srv.GetOrAdd(Normalize(name), _ => []).Add((priority, weight, port, Normalize(target)));
+        return this;
+    }
+
+    /// <summary>A TXT record of one or more strings (each at most 255 octets), e.g. a DKIM key at s1._domainkey.example.test.</summary>
+    public LoopbackDnsServer AddTxt(string name, IReadOnlyList<string> strings)
+    {
+        _txt.GetOrAdd(Normalize(name), _ => []).Add(strings);
         return this;
     }
 
@@ -113,7 +121,8 @@ public sealed class LoopbackDnsServer : IDisposable
                 continue;
             }
 
-            var known = _mx.ContainsKey(name) || _addresses.ContainsKey(name) || _noData.ContainsKey(name) || _srv.ContainsKey(name);
+            var known = _mx.ContainsKey(name) || _addresses.ContainsKey(name) || _noData.ContainsKey(name) || _srv.ContainsKey(name) ||
+                        _txt.ContainsKey(name);
             if (!known)
             {
                 response.ReturnCode = ReturnCode.NxDomain;
@@ -127,6 +136,13 @@ public sealed class LoopbackDnsServer : IDisposable
                     {
                         var target = exchange == "" ? DomainName.Root : DomainName.Parse(exchange);
                         response.AnswerRecords.Add(new MxRecord(question.Name, Ttl, preference, target));
+                    }
+
+                    break;
+                case RecordType.Txt when _txt.TryGetValue(name, out var txt):
+                    foreach (var strings in txt)
+                    {
+                        response.AnswerRecords.Add(new TxtRecord(question.Name, Ttl, strings.ToArray()));
                     }
 
                     break;
