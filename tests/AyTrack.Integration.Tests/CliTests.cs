@@ -38,6 +38,42 @@ public sealed class CliTests
     }
 
     [Fact]
+    public async Task Dkim_add_prints_the_record_to_publish_dns_repeats_it_and_a_rollover_activates_the_new_key()
+    {
+        await using var world = LoopbackWorld.Create();
+        await using var node = await TestNode.StartAsync(world);
+
+        var add = await RunAsync(node, "dkim", "add", "example.test", "--selector", "s2026");
+        Assert.Equal(0, add.Exit);
+        Assert.Contains("example.test now signs with s2026 (rsa)", add.Out);
+        Assert.Contains("s2026._domainkey.example.test. IN TXT \"v=DKIM1; k=rsa; p=MII", add.Out);
+
+        var next = await RunAsync(node, "dkim", "add", "example.test", "--selector", "s2027", "--algorithm", "ed25519");
+        Assert.Contains("now signs with s2027 (ed25519)", next.Out);
+        var rollover = await RunAsync(node, "dkim", "add", "example.test", "--selector", "s2028");
+        Assert.Contains("added, inactive", rollover.Out);
+        Assert.Contains("aytrack dkim activate example.test --selector s2028", rollover.Out);
+
+        var dns = await RunAsync(node, "dkim", "dns", "example.test");
+        Assert.Equal(3, dns.Out.Split('\n', StringSplitOptions.RemoveEmptyEntries).Length);
+        Assert.Contains("s2027._domainkey.example.test. IN TXT \"v=DKIM1; k=ed25519; p=", dns.Out);
+
+        Assert.Equal(0, (await RunAsync(node, "dkim", "activate", "example.test", "--selector", "s2028")).Exit);
+        Assert.Equal(0, (await RunAsync(node, "dkim", "remove", "example.test", "--selector", "s2026")).Exit);
+        var list = await RunAsync(node, "dkim", "list");
+        Assert.Matches(@"example\.test\s+s2027\s+ed25519\s+signing", list.Out);
+        Assert.Matches(@"example\.test\s+s2028\s+rsa\s+signing", list.Out);
+        Assert.DoesNotContain("s2026", list.Out);
+
+        var bad = await RunAsync(node, "dkim", "add", "example.test", "--selector", "bad_one");
+        Assert.Equal(1, bad.Exit);
+        Assert.Contains("selector", bad.Err);
+        var none = await RunAsync(node, "dkim", "dns", "other.test");
+        Assert.Equal(1, none.Exit);
+        Assert.Contains("other.test has no DKIM key", none.Err);
+    }
+
+    [Fact]
     public async Task An_invalid_value_prints_the_reason_by_key_and_exits_non_zero()
     {
         await using var world = LoopbackWorld.Create();
