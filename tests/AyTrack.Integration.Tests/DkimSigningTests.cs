@@ -77,7 +77,7 @@ public sealed class DkimSigningTests(ITestOutputHelper output)
         ids.Add(unsigned.MessageId!);
 
         var received = await sink.WaitForMessageIdsAsync(ids, Patience);
-        var verifier = new DkimVerifier(new LoopbackDnsKeys(world));
+        var verifier = new DkimVerifier(new DkimVerification.LoopbackDnsKeys(world));
         foreach (var message in received)
         {
             var parsed = message.Parse();
@@ -90,7 +90,7 @@ public sealed class DkimSigningTests(ITestOutputHelper output)
 
             Assert.Equal(2, signatures.Count);
             Assert.All(signatures, s => Assert.True(verifier.Verify(parsed, s), $"MimeKit: {parsed.MessageId} {s.Value}"));
-            var dkimpy = await DkimpyAsync(message.Data, records);
+            var dkimpy = await DkimVerification.DkimpyAsync(message.Data, records);
             output.WriteLine($"{parsed.MessageId}: {dkimpy}");
             Assert.Equal("2 verified", dkimpy);
         }
@@ -133,53 +133,10 @@ public sealed class DkimSigningTests(ITestOutputHelper output)
         Assert.Equal(["s2"], keys!.Select(k => k.Selector));
     }
 
-    private static async Task<DkimKeyView> AddKeyAsync(TestNode node, string domain, string selector, string algorithm)
+    internal static async Task<DkimKeyView> AddKeyAsync(TestNode node, string domain, string selector, string algorithm)
     {
         var reply = await node.Http.PostAsJsonAsync("/api/dkim", new DkimKeyRequest(domain, selector, algorithm));
         Assert.Equal(System.Net.HttpStatusCode.Created, reply.StatusCode);
         return (await reply.Content.ReadFromJsonAsync<DkimKeyView>())!;
-    }
-
-    /// <summary>Verifies every signature with dkimpy (Debian's python3-dkim, python3-nacl for Ed25519); keys from <paramref name="records"/>.</summary>
-    private static async Task<string> DkimpyAsync(byte[] message, IReadOnlyDictionary<string, string> records)
-    {
-        const string Script = """
-            import dkim, json, sys
-            records = json.loads(sys.argv[1])
-            data = sys.stdin.buffer.read()
-            def dns(name, timeout=5):
-                return records.get(name.decode().rstrip('.'), '').encode()
-            count = sum(1 for line in data.split(b'\r\n\r\n')[0].split(b'\r\n') if line.lower().startswith(b'dkim-signature:'))
-            ok = [dkim.DKIM(data).verify(idx=i, dnsfunc=dns) for i in range(count)]
-            print(f"{sum(ok)} verified" if all(ok) else f"failed: {ok}")
-            """;
-        var start = new ProcessStartInfo("/usr/bin/python3") { RedirectStandardInput = true, RedirectStandardOutput = true, RedirectStandardError = true };
-        start.ArgumentList.Add("-c");
-        start.ArgumentList.Add(Script);
-        start.ArgumentList.Add(JsonSerializer.Serialize(records));
-        using var process = Process.Start(start)!;
-        await process.StandardInput.BaseStream.WriteAsync(message);
-        process.StandardInput.Close();
-        var stdout = await process.StandardOutput.ReadToEndAsync();
-        var stderr = await process.StandardError.ReadToEndAsync();
-        await process.WaitForExitAsync();
-        Assert.True(process.ExitCode == 0, stderr);
-        return stdout.Trim();
-    }
-
-    /// <summary>Public keys looked up as a receiver would: TXT at selector._domainkey.domain, from the loopback DNS server.</summary>
-    private sealed class LoopbackDnsKeys(LoopbackWorld world) : DkimPublicKeyLocatorBase
-    {
-        private readonly LookupClient _dns = new(new LookupClientOptions(new NameServer(world.Dns.Endpoint)) { UseCache = false });
-
-        public override AsymmetricKeyParameter LocatePublicKey(string methods, string domain, string selector, CancellationToken cancellationToken = default) =>
-            LocatePublicKeyAsync(methods, domain, selector, cancellationToken).GetAwaiter().GetResult();
-
-        public override async Task<AsymmetricKeyParameter> LocatePublicKeyAsync(string methods, string domain, string selector, CancellationToken cancellationToken = default)
-        {
-            var answer = await _dns.QueryAsync($"{selector}._domainkey.{domain}", QueryType.TXT, cancellationToken: cancellationToken);
-            var record = answer.Answers.TxtRecords().Single();
-            return GetPublicKey(string.Concat(record.Text));
-        }
     }
 }

@@ -2,6 +2,7 @@ using System.Net.Http.Json;
 using System.Security.Cryptography;
 using AyTrack.Integration.Tests.Support;
 using AyTrack.Loopback;
+using Microsoft.Extensions.DependencyInjection;
 using Xunit;
 
 namespace AyTrack.Integration.Tests;
@@ -46,5 +47,33 @@ public sealed class PostfixInteropTests
         var both = await sink.WaitForAsync(2, Patience);
         Assert.Contains(both, m => m.To.SequenceEqual(["two@final.test"]));
         Assert.Contains("TLS", postfix.MailLog);
+
+        // 4. A DKIM signature made before the 250 survives Postfix's relaying: MimeKit and dkimpy verify the copy the
+        // final MX received (RSA and Ed25519).
+        var records = new Dictionary<string, string>();
+        foreach (var (selector, algorithm) in new[] { ("r1", "rsa"), ("e1", "ed25519") })
+        {
+            var key = await DkimSigningTests.AddKeyAsync(node, "sender.test", selector, algorithm);
+            world.Dns.AddTxt(key.DnsName, AyTrack.Core.Dkim.DkimDnsRecord.Chunks(key.DnsRecord).ToList());
+            records[key.DnsName] = key.DnsRecord;
+        }
+
+        var live = node.Services.GetRequiredService<AyTrack.Core.Dkim.LiveDkimKeys>();
+        await Eventually.UntilAsync(() => live.SigningKeysFor("sender.test").Count == 2, Patience);
+        var signedMessage = TestNode.NewMessage("app@sender.test", ["three@final.test"], "signed, through postfix");
+        signedMessage.Body = new MimeKit.Multipart("alternative")
+        {
+            new MimeKit.TextPart("plain") { Text = "plain part with ümlauts" },
+            new MimeKit.TextPart("html") { Text = "<p>html part</p>" },
+        };
+        await node.SendAsync(signedMessage);
+        var third = Assert.Single(await sink.WaitForMessageIdsAsync([signedMessage.MessageId!], Patience),
+            m => m.Parse().MessageId == signedMessage.MessageId);
+        var parsed = third.Parse();
+        var verifier = new MimeKit.Cryptography.DkimVerifier(new DkimVerification.LoopbackDnsKeys(world));
+        var signatures = parsed.Headers.Where(h => h.Id == MimeKit.HeaderId.DkimSignature).ToList();
+        Assert.Equal(2, signatures.Count);
+        Assert.All(signatures, s => Assert.True(verifier.Verify(parsed, s)));
+        Assert.Equal("2 verified", await DkimVerification.DkimpyAsync(third.Data, records));
     }
 }
