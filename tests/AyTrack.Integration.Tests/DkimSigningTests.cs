@@ -100,7 +100,7 @@ public sealed class DkimSigningTests(ITestOutputHelper output)
     public async Task A_second_key_waits_inactive_until_activated_and_bad_requests_name_the_field()
     {
         await using var world = LoopbackWorld.Create();
-        await using var node = await TestNode.StartAsync(world);
+        var node = await TestNode.StartAsync(world);
         var first = await AddKeyAsync(node, "Signer.TEST", "s1", "rsa");
         Assert.Equal(("signer.test", true), (first.Domain, first.Active));
         var second = await AddKeyAsync(node, "signer.test", "s2", "rsa");
@@ -131,6 +131,22 @@ public sealed class DkimSigningTests(ITestOutputHelper output)
         (await node.Http.DeleteAsync("/api/dkim/signer.test/s1")).EnsureSuccessStatusCode();
         keys = await node.Http.GetFromJsonAsync<List<DkimKeyView>>("/api/dkim");
         Assert.Equal(["s2"], keys!.Select(k => k.Selector));
+
+        // The private keys are in the journal only sealed; without the secrets key they could never be opened again,
+        // so the node refuses to start rather than make a new key.
+        foreach (var file in Directory.EnumerateFiles(node.DataDir, "*", SearchOption.AllDirectories))
+        {
+            Assert.True((await File.ReadAllBytesAsync(file)).AsSpan().IndexOf("PRIVATE KEY"u8) < 0, $"{file} holds a private key in clear");
+        }
+
+        var dataDir = node.DataDir;
+        node.KeepDataDir = true;
+        await node.DisposeAsync();
+        var keyFile = Path.Combine(dataDir, "secrets.key");
+        File.Move(keyFile, keyFile + ".away");
+        var noKey = Assert.Throws<InvalidOperationException>(() => AyTrack.Node.NodeHost.Build([.. world.NodeArguments(dataDir)]));
+        Assert.Contains(keyFile + " is missing", noKey.Message);
+        Directory.Delete(dataDir, true);
     }
 
     internal static async Task<DkimKeyView> AddKeyAsync(TestNode node, string domain, string selector, string algorithm)

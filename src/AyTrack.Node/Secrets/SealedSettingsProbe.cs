@@ -3,9 +3,10 @@ using AyTrack.Node.Storage;
 namespace AyTrack.Node.Secrets;
 
 /// <summary>
-/// Whether the journal already holds settings with a sealed secret (the relay password), asked before a node makes a
-/// secrets key: then the key is missing, not new, and the node must not start with another one. Reads the config
-/// actor's own events (persistence id <c>aytrack-settings</c>) as Akka.Persistence.Sql stores them.
+/// Whether the journal already holds a sealed secret (the relay password in the settings, or a DKIM private key),
+/// asked before a node makes a secrets key: then the key is missing, not new, and the node must not start with another
+/// one. Reads the config actor's and the DKIM key actor's events (persistence ids <c>aytrack-settings</c>,
+/// <c>aytrack-dkim</c>) as Akka.Persistence.Sql stores them.
 /// </summary>
 public static class SealedSettingsProbe
 {
@@ -21,7 +22,7 @@ public static class SealedSettingsProbe
             return null;
         }
 
-        return await journal.AnyAsync(connection, "journal", "persistence_id = 'aytrack-settings' AND {text} LIKE @marker", SealedMarker, cancellationToken)
+        return await journal.AnyAsync(connection, "journal", "((persistence_id = 'aytrack-settings' AND {text} LIKE @marker) OR persistence_id = 'aytrack-dkim')", SealedMarker, cancellationToken)
             ? journal.Describe()
             : null;
     }

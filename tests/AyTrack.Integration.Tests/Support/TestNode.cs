@@ -97,11 +97,19 @@ public sealed class TestNode : IAsyncDisposable
         return message;
     }
 
+    /// <summary>Leave the data directory when the node is disposed, for a test that starts again on it.</summary>
+    public bool KeepDataDir { get; set; }
+
     public async ValueTask DisposeAsync()
     {
         Http.Dispose();
         await _app.StopAsync();
         await _app.DisposeAsync();
+        if (KeepDataDir)
+        {
+            return;
+        }
+
         try
         {
             Directory.Delete(DataDir, recursive: true);
