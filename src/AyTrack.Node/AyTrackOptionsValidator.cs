@@ -1,6 +1,7 @@
 using AyTrack.Core.Configuration;
 using AyTrack.Core.Settings;
 using AyTrack.Smtp.Dns;
+using AyTrack.Smtp.MtaSts;
 using Microsoft.Extensions.Options;
 
 namespace AyTrack.Node;
@@ -38,6 +39,7 @@ public sealed class AyTrackOptionsValidator : IValidateOptions<AyTrackOptions>
         {
             () => _ = options.Listener.ParsedEndpoint,
             () => _ = options.Delivery.AllowedDestinationList,
+            () => OutboundTrust.Load(options.Delivery.TrustedCaPath),
         };
         parsed.AddRange((options.Dns.Servers ?? []).Select<string, Action>(server => () => MxResolver.ParseServer(server)));
         foreach (var parse in parsed)
@@ -53,6 +55,16 @@ public sealed class AyTrackOptionsValidator : IValidateOptions<AyTrackOptions>
                     ? new(error.Message[..colon], error.Message[(colon + 2)..])
                     : new("AyTrack", error.Message));
             }
+        }
+
+        if (options.Delivery.MtaSts.PolicyPort is < 1 or > 65535)
+        {
+            problems.Add(new("AyTrack:Delivery:MtaSts:PolicyPort", "must be between 1 and 65535"));
+        }
+
+        if (options.Delivery.MtaSts.FetchTimeout <= TimeSpan.Zero)
+        {
+            problems.Add(new("AyTrack:Delivery:MtaSts:FetchTimeout", "must be positive (for example 00:00:10)"));
         }
 
         if (options.Storage.ProbeInterval <= TimeSpan.Zero)

@@ -19,6 +19,7 @@ using AyTrack.Node.Storage;
 using AyTrack.Smtp.Delivery;
 using AyTrack.Smtp.Dns;
 using AyTrack.Smtp.Logging;
+using AyTrack.Smtp.MtaSts;
 using AyTrack.Core.Spool;
 using AyTrack.Spool;
 using LinqToDB;
@@ -85,10 +86,19 @@ public static class NodeHost
         services.AddSingleton(new DeliveryLog(dataDir, options.DeliveryLog));
         services.AddSingleton<UnreadableMessages>();
         services.AddSingleton<IDeliveryLog>(sp => sp.GetRequiredService<DeliveryLog>());
+        services.AddSingleton(OutboundTrust.Load(options.Delivery.TrustedCaPath));
+        services.AddHttpClient(MtaStsPolicies.HttpClientName)
+            .ConfigurePrimaryHttpMessageHandler(sp => MtaStsPolicies.CreateHandler(sp.GetRequiredService<MxResolver>(),
+                options.Delivery.AllowedDestinationList, sp.GetRequiredService<OutboundTrust>()));
+        services.AddSingleton(sp => new MtaStsPolicies(sp.GetRequiredService<MxResolver>(),
+            new MtaStsPolicyCache(dataDir, sp.GetRequiredService<ILogger<MtaStsPolicyCache>>()),
+            () => sp.GetRequiredService<IHttpClientFactory>().CreateClient(MtaStsPolicies.HttpClientName), options.Delivery.MtaSts, clock,
+            sp.GetRequiredService<ILogger<MtaStsPolicies>>()));
         services.AddSingleton(sp => new DirectMxTransport(
             sp.GetRequiredService<MxResolver>(), sp.GetRequiredService<ISpool>(), options.Delivery,
             sp.GetRequiredService<DeliveryLog>(), options.Listener.EffectiveServerName,
-            sp.GetRequiredService<ILogger<DirectMxTransport>>(), sp.GetRequiredService<UnreadableMessages>()));
+            sp.GetRequiredService<ILogger<DirectMxTransport>>(), sp.GetRequiredService<UnreadableMessages>(),
+            sp.GetRequiredService<MtaStsPolicies>(), sp.GetRequiredService<OutboundTrust>()));
         services.AddSingleton<RelayHealth>();
         services.AddSingleton(sp => new RelayTransport(sp.GetRequiredService<LiveSettings>(), sp.GetRequiredService<MxResolver>(),
             sp.GetRequiredService<ISpool>(), options.Delivery, sp.GetRequiredService<DeliveryLog>(), sp.GetRequiredService<RelayHealth>(),

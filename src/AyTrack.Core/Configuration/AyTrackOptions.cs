@@ -212,9 +212,29 @@ public sealed class DeliveryOptions
     /// <summary>How long a domain actor waits for a worker's reply before it takes the batch back.</summary>
     public TimeSpan BatchReplyTimeout { get; set; } = TimeSpan.FromMinutes(10);
 
+    /// <summary>MTA-STS (RFC 8461) for direct delivery.</summary>
+    public MtaStsOptions MtaSts { get; set; } = new();
+
+    /// <summary>
+    /// A PEM file of CA certificates trusted for outbound TLS besides the system's (a private PKI): MX hosts under an
+    /// enforced MTA-STS policy and the policy servers. Empty: the system's trust only.
+    /// </summary>
+    public string TrustedCaPath { get; set; } = string.Empty;
+
     public NetworkList AllowedDestinationList => AllowedDestinations is null
         ? NetworkList.Any
         : NetworkList.Parse(AllowedDestinations, "AyTrack:Delivery:AllowedDestinations");
+}
+
+public sealed class MtaStsOptions
+{
+    public bool Enabled { get; set; } = true;
+
+    /// <summary>The port of https://mta-sts.&lt;domain&gt;/ (443; tests use their own).</summary>
+    public int PolicyPort { get; set; } = 443;
+
+    /// <summary>RFC 8461 §3.3 suggests senders bound the fetch; a slow policy server must not hold deliveries long.</summary>
+    public TimeSpan FetchTimeout { get; set; } = TimeSpan.FromSeconds(10);
 }
 
 public sealed class DeliveryLogOptions

@@ -11,7 +11,11 @@ public sealed record DeliveryLogEntry(
     string? MxHost,
     string? Ip,
     bool Tls,
-    int Attempt);
+    int Attempt)
+{
+    /// <summary>The MTA-STS policy the attempt followed ("enforce"), or what a testing policy would have refused.</summary>
+    public string? MtaSts { get; init; }
+}
 
 /// <summary>
 /// Where every attempt's outcome per recipient is recorded (the structured delivery log): the transports write

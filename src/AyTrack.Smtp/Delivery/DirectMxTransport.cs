@@ -2,7 +2,9 @@ using System.Net;
 using AyTrack.Core.Addresses;
 using AyTrack.Core.Configuration;
 using AyTrack.Core.Delivery;
+using AyTrack.Core.MtaSts;
 using AyTrack.Smtp.Dns;
+using AyTrack.Smtp.MtaSts;
 using AyTrack.Smtp.Logging;
 using AyTrack.Core.Spool;
 using MailKit.Net.Smtp;
@@ -14,7 +16,9 @@ namespace AyTrack.Smtp.Delivery;
 /// <summary>
 /// Delivers a batch of messages for one recipient domain straight to its MX hosts (RFC 5321 §5.1): hosts in MX
 /// order, every address of a host before the next host, one session for as many messages as it will take,
-/// opportunistic STARTTLS (RFC 7435). Returns a result for every recipient it was given.
+/// opportunistic STARTTLS (RFC 7435) — unless the domain has an enforced MTA-STS policy (RFC 8461 §5): then only its
+/// MX hosts, only over STARTTLS with a certificate valid for the host, and a deferral otherwise, never plain text.
+/// Returns a result for every recipient it was given.
 /// </summary>
 public sealed class DirectMxTransport(
     MxResolver resolver,
@@ -23,10 +27,13 @@ public sealed class DirectMxTransport(
     DeliveryLog deliveryLog,
     string heloName,
     ILogger<DirectMxTransport> logger,
-    UnreadableMessages? unreadable = null) : IDeliveryTransport
+    UnreadableMessages? unreadable = null,
+    MtaStsPolicies? mtaSts = null,
+    OutboundTrust? trust = null) : IDeliveryTransport
 {
     private readonly NetworkList _allowed = options.AllowedDestinationList;
     private readonly SessionDelivery _session = new(spool, deliveryLog, logger, unreadable);
+    private readonly OutboundTrust _trust = trust ?? OutboundTrust.SystemOnly;
 
     public async Task<IReadOnlyList<MessageAttempt>> DeliverAsync(RecipientDomain domain, IReadOnlyList<BatchItem> items,
         CancellationToken cancellationToken)
@@ -42,9 +49,23 @@ public sealed class DirectMxTransport(
         }
 
         var route = (MxRoute.Hosts)((LookupResult<MxRoute>.Found)mx).Value;
+        var sts = new StsAttempt(mtaSts is null ? null : await mtaSts.PolicyForAsync(domain, cancellationToken), domain);
         SmtpReply lastError = new(451, "4.4.1", $"No MX host of {domain} could be reached");
         foreach (var host in route.Names)
         {
+            if (sts.Policy is { } policy && !policy.MatchesMx(host))
+            {
+                var reason = $"{host} is not an MX host of the MTA-STS policy of {domain} (mx {string.Join(", ", policy.Mx)})";
+                if (sts.Enforced)
+                {
+                    lastError = new SmtpReply(451, "4.7.5", reason + "; not contacted");
+                    logger.LogWarning("MTA-STS: {Reason}; not contacted", reason);
+                    continue;
+                }
+
+                sts.WouldRefuse(reason);
+            }
+
             var addresses = await resolver.ResolveAddressesAsync(host, cancellationToken);
             if (addresses is LookupResult<IReadOnlyList<IPAddress>>.Failed addressFailure)
             {
@@ -74,7 +95,7 @@ public sealed class DirectMxTransport(
                     continue;
                 }
 
-                var error = await DeliverToAddressAsync(host, ip, remaining, results, cancellationToken);
+                var error = await DeliverToAddressAsync(host, ip, remaining, results, sts, cancellationToken);
                 if (error is not null)
                 {
                     lastError = error;
@@ -89,20 +110,32 @@ public sealed class DirectMxTransport(
 
         // Nothing could take the rest: connection-level failures are temporary whatever code the last host gave.
         SessionDelivery.FailAll(remaining, lastError, RecipientOutcome.Deferred, null, null, results);
-        return _session.Logged(results, items);
+        return _session.Logged(results, items, sts.Note());
     }
 
     /// <summary>Runs one session against one address; returns why it stopped early, or null when it took everything.</summary>
     private async Task<SmtpReply?> DeliverToAddressAsync(string host, IPAddress ip, Queue<BatchItem> remaining,
-        List<MessageAttempt> results, CancellationToken cancellationToken)
+        List<MessageAttempt> results, StsAttempt sts, CancellationToken cancellationToken)
     {
+        if (sts.Enforced)
+        {
+            return await DeliverEnforcedAsync(host, ip, remaining, results, sts, cancellationToken);
+        }
+
         RecordingSmtpClient client;
+        string? certificateProblem = null;
         try
         {
-            client = await ConnectAsync(host, ip, SecureSocketOptions.StartTlsWhenAvailable, cancellationToken);
+            client = await SessionDelivery.OpenAsync(host, ip, options.MxPort, SecureSocketOptions.StartTlsWhenAvailable, (_, certificate, _, errors) =>
+            {
+                // Opportunistic: any certificate is accepted; a testing policy notes the ones enforce would refuse.
+                certificateProblem = sts.Policy is null ? null : _trust.Problem(host, certificate, errors);
+                return true;
+            }, options, heloName, cancellationToken);
         }
         catch (SslHandshakeException tlsError)
         {
+            sts.WouldRefuse($"TLS with {host} [{ip}] failed: {tlsError.Message}");
             // Opportunistic TLS (RFC 7435 §6, Postfix "may"): a failed handshake falls back to plain text.
             logger.LogInformation("STARTTLS with {Host} [{Ip}] failed ({Error}); retrying in plain text", host, ip, tlsError.Message);
             try
@@ -119,10 +152,90 @@ public sealed class DirectMxTransport(
             return ConnectionError(host, ip, error);
         }
 
+        if (sts.Policy is not null)
+        {
+            if (!client.IsSecure)
+            {
+                sts.WouldRefuse($"{host} [{ip}] does not offer STARTTLS");
+            }
+            else if (certificateProblem is not null)
+            {
+                sts.WouldRefuse(certificateProblem);
+            }
+        }
+
         using (client)
         {
             return await _session.RunAsync(client, host, ip.ToString(), remaining, results, cancellationToken);
         }
+    }
+
+    /// <summary>
+    /// RFC 8461 §5: a host of an enforced policy only over STARTTLS, with a certificate valid for its name (system
+    /// trust or AyTrack:Delivery:TrustedCaPath). Any failure defers (the next host is tried); nothing goes in clear.
+    /// </summary>
+    private async Task<SmtpReply?> DeliverEnforcedAsync(string host, IPAddress ip, Queue<BatchItem> remaining,
+        List<MessageAttempt> results, StsAttempt sts, CancellationToken cancellationToken)
+    {
+        string? certificateProblem = null;
+        RecordingSmtpClient client;
+        try
+        {
+            client = await SessionDelivery.OpenAsync(host, ip, options.MxPort, SecureSocketOptions.StartTls, (_, certificate, _, errors) =>
+            {
+                certificateProblem = _trust.Problem(host, certificate, errors);
+                return certificateProblem is null;
+            }, options, heloName, cancellationToken);
+        }
+        catch (NotSupportedException)
+        {
+            logger.LogWarning("MTA-STS: {Host} [{Ip}] does not offer STARTTLS, which the enforced policy of {Domain} requires", host, ip, sts.Domain);
+            return new SmtpReply(451, "4.7.5", $"{host} [{ip}] does not offer STARTTLS, which the MTA-STS policy of {sts.Domain} requires; nothing was sent in clear");
+        }
+        catch (SslHandshakeException error)
+        {
+            var reason = certificateProblem ?? $"TLS with {host} [{ip}] failed: {error.Message}";
+            logger.LogWarning("MTA-STS: {Reason}; the enforced policy of {Domain} defers delivery", reason, sts.Domain);
+            return new SmtpReply(451, "4.7.5", $"MTA-STS policy of {sts.Domain}: {reason}; nothing was sent in clear");
+        }
+        catch (Exception error) when (SessionDelivery.IsConnectionFailure(error))
+        {
+            return ConnectionError(host, ip, error);
+        }
+
+        using (client)
+        {
+            return await _session.RunAsync(client, host, ip.ToString(), remaining, results, cancellationToken);
+        }
+    }
+
+    /// <summary>The MTA-STS policy of one delivery attempt and, under a testing policy, what enforce would have refused.</summary>
+    private sealed class StsAttempt(MtaStsPolicy? policy, RecipientDomain domain)
+    {
+        private readonly List<string> _wouldRefuse = [];
+
+        public MtaStsPolicy? Policy { get; } = policy;
+
+        public RecipientDomain Domain { get; } = domain;
+
+        public bool Enforced => Policy?.Mode == MtaStsMode.Enforce;
+
+        public void WouldRefuse(string reason)
+        {
+            if (Policy?.Mode == MtaStsMode.Testing)
+            {
+                _wouldRefuse.Add(reason);
+            }
+        }
+
+        /// <summary>The delivery log's mtaSts field: the policy followed, and under testing what enforce would have refused.</summary>
+        public string? Note() => Policy?.Mode switch
+        {
+            MtaStsMode.Enforce => $"enforce (policy {Policy.Id})",
+            MtaStsMode.Testing when _wouldRefuse.Count > 0 => $"testing (policy {Policy.Id}); enforce would refuse: {string.Join("; ", _wouldRefuse)}",
+            MtaStsMode.Testing => $"testing (policy {Policy.Id})",
+            _ => null,
+        };
     }
 
     // Direct MX delivery is opportunistic (RFC 7435): encrypt when offered, authenticate nobody.

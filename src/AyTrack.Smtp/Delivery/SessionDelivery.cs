@@ -192,13 +192,13 @@ internal sealed class SessionDelivery(ISpool spool, DeliveryLog deliveryLog, ILo
         }
     }
 
-    public IReadOnlyList<MessageAttempt> Logged(List<MessageAttempt> results, IReadOnlyList<BatchItem> items)
+    public IReadOnlyList<MessageAttempt> Logged(List<MessageAttempt> results, IReadOnlyList<BatchItem> items, string? mtaSts = null)
     {
         var attempts = items.ToDictionary(i => i.Id.Value, i => i.Attempt);
         var now = DateTimeOffset.UtcNow;
         deliveryLog.Write(results.SelectMany(m => m.Results.Select(r => new DeliveryLogEntry(
             now, m.Id.Value, m.MessageIdHeader, r.Recipient, r.Outcome.ToString().ToLowerInvariant(), r.Reply.ToString(),
-            m.RemoteHost, m.RemoteIp, m.Tls, attempts.GetValueOrDefault(m.Id.Value, 1)))));
+            m.RemoteHost, m.RemoteIp, m.Tls, attempts.GetValueOrDefault(m.Id.Value, 1)) { MtaSts = mtaSts })));
         return results;
     }
 }

@@ -142,6 +142,15 @@ public sealed class MxResolver
             .ToList();
     }
 
+    /// <summary>
+    /// The TXT records at <paramref name="name"/>, each record's strings joined (RFC 7208 §3.3, RFC 6376 §3.6.2.2);
+    /// empty when there are none, null when the lookup failed.
+    /// </summary>
+    public async Task<IReadOnlyList<string>?> ResolveTxtAsync(string name, CancellationToken cancellationToken) =>
+        await QueryAsync(name, QueryType.TXT, cancellationToken) is LookupResult<IDnsQueryResponse>.Found { Value: var answer }
+            ? answer.Answers.TxtRecords().Select(r => string.Concat(r.Text)).ToList()
+            : null;
+
     private async Task<LookupResult<IDnsQueryResponse>> QueryAsync(string name, QueryType type, CancellationToken cancellationToken)
     {
         var key = (name.ToLowerInvariant(), type);
