@@ -57,6 +57,13 @@ public sealed class LoopbackDnsServer : IDisposable
         return this;
     }
 
+    /// <summary>Replaces every TXT record at <paramref name="name"/> with this one (served with TTL 0, so a change is seen at once).</summary>
+    public LoopbackDnsServer SetTxt(string name, IReadOnlyList<string> strings)
+    {
+        _txt[Normalize(name)] = [strings];
+        return this;
+    }
+
     /// <summary>The name exists but has no records (NOERROR, empty answer).</summary>
     public LoopbackDnsServer AddEmptyName(string name)
     {
@@ -142,7 +149,8 @@ public sealed class LoopbackDnsServer : IDisposable
                 case RecordType.Txt when _txt.TryGetValue(name, out var txt):
                     foreach (var strings in txt)
                     {
-                        response.AnswerRecords.Add(new TxtRecord(question.Name, Ttl, strings.ToArray()));
+                        // TTL 0: tests change TXT records (MTA-STS ids) and must not wait for resolvers' caches.
+                        response.AnswerRecords.Add(new TxtRecord(question.Name, 0, strings.ToArray()));
                     }
 
                     break;
