@@ -34,7 +34,8 @@ public sealed class MtaStsPolicyServer : IAsyncDisposable
     /// <summary>How many policy requests reached the host mta-sts.&lt;domain&gt;.</summary>
     public int Requests(string domain) => _requests.GetValueOrDefault($"mta-sts.{domain}");
 
-    public void ServePolicy(string domain, string policy) => _answers[$"mta-sts.{domain}"] = new Answer(200, "text/plain", policy, null, false);
+    public void ServePolicy(string domain, string policy, string contentType = "text/plain") =>
+        _answers[$"mta-sts.{domain}"] = new Answer(200, contentType, policy, null, false);
 
     public void ServeRedirect(string domain, string location) => _answers[$"mta-sts.{domain}"] = new Answer(302, "text/plain", string.Empty, location, false);
 

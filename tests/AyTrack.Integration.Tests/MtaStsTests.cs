@@ -138,6 +138,44 @@ public sealed class MtaStsTests : IAsyncLifetime
         Assert.Single(plain.Received, m => m.To.Contains("five@kept.test"));
     }
 
+    [Fact]
+    public async Task In_DirectThenRelay_an_enforced_deferral_goes_to_the_external_server()
+    {
+        var plain = Domain("strict.test", "enforce", certificate: null);
+        var relay = _world.AddRelay("relay.isp.test", new SinkOptions());
+        await using var node = await StartAsync();
+        await node.ConfigureAsync($$"""{ "mode": "DirectThenRelay", "relay": { "host": "relay.isp.test", "port": {{relay.Endpoint.Port}} } }""");
+
+        await node.SendAsync(TestNode.NewMessage("app@sender.test", ["bob@strict.test"], "relayed instead"));
+
+        Assert.Equal(["bob@strict.test"], Assert.Single(await relay.WaitForAsync(1, Patience)).To);
+        var legs = DeliveryLogReader.Read(node.DataDir).Where(e => e.GetProperty("recipient").GetString() == "bob@strict.test").ToList();
+        Assert.Contains(legs, l => l.GetProperty("outcome").GetString() == "deferred" && Reply(l).StartsWith("451 4.7.5", StringComparison.Ordinal));
+        Assert.Empty(plain.Received);
+    }
+
+    [Fact]
+    public async Task A_policy_over_64_KB_or_not_text_plain_is_no_policy_and_mail_goes_as_before()
+    {
+        var big = Domain("big.test", "enforce", certificate: null);
+        _policies.ServePolicy("big.test", "version: STSv1\r\nmode: enforce\r\nmx: mx.big.test\r\nmax_age: 86400\r\n" +
+                                          string.Concat(Enumerable.Repeat("x-padding: " + new string('a', 1000) + "\r\n", 70)));
+        var html = Domain("html.test", "enforce", certificate: null);
+        _policies.ServePolicy("html.test", "version: STSv1\r\nmode: enforce\r\nmx: mx.html.test\r\nmax_age: 86400\r\n", "text/html");
+        await using var node = await StartAsync();
+
+        foreach (var domain in new[] { "big.test", "html.test" })
+        {
+            await node.SendAsync(TestNode.NewMessage("app@sender.test", [$"bob@{domain}"], domain));
+            var entry = await DeliveryLogReader.WaitForAsync(node.DataDir, $"bob@{domain}", Patience, outcome: "delivered");
+            Assert.False(entry.TryGetProperty("mtaSts", out _));
+            Assert.Equal(1, _policies.Requests(domain));
+        }
+
+        Assert.Single(big.Received);
+        Assert.Single(html.Received);
+    }
+
     private static string Reply(JsonElement entry) => entry.GetProperty("reply").GetString()!;
 
     /// <summary>A domain with one MX host (mx.&lt;domain&gt;, STARTTLS when a certificate is given) and an MTA-STS policy.</summary>
