@@ -18,12 +18,15 @@ public sealed class DkimKeyringTests
     public void A_second_key_of_an_algorithm_waits_inactive_until_activated_and_the_old_one_then_stops_signing()
     {
         var ring = DkimKeyring.Empty;
-        Assert.True(ring.WouldActivate("example.test", DkimAlgorithm.Rsa));
+        Assert.True(ring.WouldActivate("example.test"));
         ring = ring.Added(Key("example.test", "s1", DkimAlgorithm.Rsa, true));
-        Assert.False(ring.WouldActivate("example.test", DkimAlgorithm.Rsa));
-        // Dual signing: one Ed25519 key beside the RSA one signs at once.
-        Assert.True(ring.WouldActivate("example.test", DkimAlgorithm.Ed25519));
-        ring = ring.Added(Key("example.test", "s2", DkimAlgorithm.Rsa, false)).Added(Key("example.test", "e1", DkimAlgorithm.Ed25519, true));
+        Assert.False(ring.WouldActivate("example.test"));
+        Assert.True(ring.WouldActivate("other.test"));
+        ring = ring.Added(Key("example.test", "s2", DkimAlgorithm.Rsa, false)).Added(Key("example.test", "e1", DkimAlgorithm.Ed25519, false));
+        Assert.Equal(["s1"], ring.SigningKeysFor("example.test").Select(k => k.Selector));
+
+        // Dual signing: activating the Ed25519 key joins the RSA one instead of replacing it.
+        ring = ring.Activated("example.test", "e1");
         Assert.Equal(["s1", "e1"], ring.SigningKeysFor("example.test").Select(k => k.Selector));
 
         ring = ring.Activated("example.test", "s2");
@@ -138,6 +141,23 @@ public sealed class DkimSigningTests
         Assert.True(Verifies(intact));
         Assert.False(Verifies(intact.Replace("the body", "the b0dy")));
         Assert.False(Verifies(intact.Replace("To: bob", "From: mallory@evil.test\r\nTo: bob")));
+    }
+
+    [Fact]
+    public void A_signature_the_message_already_carries_is_kept_and_not_signed_over()
+    {
+        var (keys, locator) = KeysFor("example.test", ("r1", DkimAlgorithm.Rsa));
+        var original = Encoding.ASCII.GetBytes("DKIM-Signature: v=1; a=rsa-sha256; d=upstream.test; s=x; h=from; bh=AAAA; b=BBBB\r\n" +
+                                               "From: alice@example.test\r\nTo: bob@alpha.test\r\nSubject: s\r\n\r\nbody\r\n");
+
+        var header = DkimMessageSigner.Sign(new MemoryStream(original), keys);
+
+        var message = MimeMessage.Load(new MemoryStream([.. header, .. original]));
+        var signatures = message.Headers.Where(h => h.Id == HeaderId.DkimSignature).ToList();
+        Assert.Equal(2, signatures.Count);
+        Assert.Contains("d=upstream.test", signatures[1].Value);
+        Assert.True(new DkimVerifier(locator).Verify(message, signatures[0]));
+        Assert.DoesNotContain("dkim-signature", signatures[0].Value.Split("h=")[1].Split(';')[0], StringComparison.OrdinalIgnoreCase);
     }
 
     [Fact]

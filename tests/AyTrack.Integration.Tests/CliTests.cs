@@ -49,7 +49,8 @@ public sealed class CliTests
         Assert.Contains("s2026._domainkey.example.test. IN TXT \"v=DKIM1; k=rsa; p=MII", add.Out);
 
         var next = await RunAsync(node, "dkim", "add", "example.test", "--selector", "s2027", "--algorithm", "ed25519");
-        Assert.Contains("now signs with s2027 (ed25519)", next.Out);
+        Assert.Contains("key s2027 (ed25519) added, inactive", next.Out);
+        Assert.Equal(0, (await RunAsync(node, "dkim", "activate", "example.test", "--selector", "s2027")).Exit);
         var rollover = await RunAsync(node, "dkim", "add", "example.test", "--selector", "s2028");
         Assert.Contains("added, inactive", rollover.Out);
         Assert.Contains("aytrack dkim activate example.test --selector s2028", rollover.Out);

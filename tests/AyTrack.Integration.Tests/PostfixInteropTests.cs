@@ -54,6 +54,7 @@ public sealed class PostfixInteropTests
         foreach (var (selector, algorithm) in new[] { ("r1", "rsa"), ("e1", "ed25519") })
         {
             var key = await DkimSigningTests.AddKeyAsync(node, "sender.test", selector, algorithm);
+            (await node.Http.PostAsync($"/api/dkim/sender.test/{selector}/activate", null)).EnsureSuccessStatusCode();
             world.Dns.AddTxt(key.DnsName, AyTrack.Core.Dkim.DkimDnsRecord.Chunks(key.DnsRecord).ToList());
             records[key.DnsName] = key.DnsRecord;
         }

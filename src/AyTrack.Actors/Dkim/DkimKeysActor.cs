@@ -85,7 +85,7 @@ public sealed class DkimKeysActor : ReceivePersistentActor
         }
 
         var entry = new DkimKeyEntry(domain, selector, add.Algorithm, add.PublicKey, add.SealedPrivateKey,
-            _ring.WouldActivate(domain, add.Algorithm), _clock.GetUtcNow());
+            _ring.WouldActivate(domain), _clock.GetUtcNow());
         PersistAndPublish(new DkimEvents.KeyAdded(entry, add.By), Apply,
             $"DKIM key {selector} ({add.Algorithm}) of {domain} added by {add.By}{(entry.Active ? ", signing" : ", inactive until activated")}");
     }

@@ -10,7 +10,7 @@ public static class DkimCommands
 {
     public sealed record GetKeys;
 
-    /// <summary>A new key, generated and sealed where the request arrived. Starts active unless its algorithm already signs for the domain.</summary>
+    /// <summary>A new key, generated and sealed where the request arrived. Starts active unless the domain already signs.</summary>
     public sealed record AddKey(string Domain, string Selector, DkimAlgorithm Algorithm, string PublicKey, string SealedPrivateKey, string By);
 
     public sealed record ActivateKey(string Domain, string Selector, string By);

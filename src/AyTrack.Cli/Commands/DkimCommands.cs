@@ -28,7 +28,7 @@ public static class DkimCommands
         var domain = new Argument<string>("domain") { Description = "Signing domain, as in the From address (example.com)" };
         var selector = new Option<string>("--selector") { Description = "Selector: the DNS label the key is published under", Required = true };
         var algorithm = new Option<string>("--algorithm") { Description = "rsa (RSA-2048, rsa-sha256) or ed25519 (ed25519-sha256)", DefaultValueFactory = _ => "rsa" };
-        var add = new Command("add", "Generate a key; it signs at once unless the domain already signs with this algorithm") { domain, selector, algorithm };
+        var add = new Command("add", "Generate a key; it signs at once unless the domain already signs (then: publish, then activate)") { domain, selector, algorithm };
         cli.Run(add, async p =>
         {
             using var client = cli.Client(p);

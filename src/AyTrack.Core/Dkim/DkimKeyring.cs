@@ -24,8 +24,9 @@ public sealed record DkimKeyEntry(string Domain, string Selector, DkimAlgorithm 
 
 /// <summary>
 /// The cluster's DKIM keys and the rules for changing them: a domain signs with at most one active key per algorithm
-/// (RSA and Ed25519 together is dual signing, RFC 8463 §4); a key added where that algorithm already signs starts
-/// inactive, so its record can be published before <see cref="Activate"/> switches signing to it.
+/// (RSA and Ed25519 together is dual signing, RFC 8463 §4). A key added to a domain that already signs starts
+/// inactive, so its record can be published before <see cref="Activated"/> switches signing to it (replacing the
+/// active key of its algorithm, or joining the other algorithm's key); a domain's first key signs at once.
 /// </summary>
 public sealed record DkimKeyring(IReadOnlyList<DkimKeyEntry> Keys)
 {
@@ -58,9 +59,8 @@ public sealed record DkimKeyring(IReadOnlyList<DkimKeyEntry> Keys)
     public DkimKeyEntry? Find(string domain, string selector) =>
         Keys.FirstOrDefault(k => k.Domain == domain && k.Selector == selector);
 
-    /// <summary>Whether a new key of this algorithm for this domain would sign at once.</summary>
-    public bool WouldActivate(string domain, DkimAlgorithm algorithm) =>
-        !Keys.Any(k => k.Domain == domain && k.Algorithm == algorithm && k.Active);
+    /// <summary>Whether a new key for this domain would sign at once: only when the domain does not sign yet.</summary>
+    public bool WouldActivate(string domain) => !Keys.Any(k => k.Domain == domain && k.Active);
 
     public DkimKeyring Added(DkimKeyEntry key) => new([.. Keys, key]);
 
