@@ -55,7 +55,8 @@ public static class AyTrackActors
                 var pool = system.ActorOf(SmtpWorkerPool.Props(options.Settings.Timing.Threads, transport), "smtp-workers");
                 registry.Register<SmtpWorkerPool>(pool);
                 var bouncer = system.ActorOf(BounceActor.Props(resolver.GetService<ISpool>(), resolver.GetService<IDeliveryLog>(),
-                    options.Listener.EffectiveServerName, resolver.GetService<TimeProvider>()), "bouncer");
+                    options.Listener.EffectiveServerName, resolver.GetService<TimeProvider>(), resolver.GetService<AyTrack.Core.Bounces.BounceClassifier>()),
+                    "bouncer");
                 registry.Register<BounceActor>(bouncer);
             })
             .WithShardRegion<DomainRegion>(DomainTypeName, (_, registry, resolver) =>

@@ -36,6 +36,9 @@ public sealed record DomainQueue(string Domain, int Pending, int Deferred, int B
     DateTimeOffset? NextAttempt, string? LastError)
 {
     public int Held { get; init; }
+
+    /// <summary>The bounce category of <see cref="LastError"/> (InvalidRecipient, RateLimited, …).</summary>
+    public string? LastCategory { get; init; }
 }
 
 /// <summary>Reply of POST /api/queues/{domain}/{action} and /api/messages/{id}/{action}.</summary>

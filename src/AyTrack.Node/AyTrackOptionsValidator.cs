@@ -67,6 +67,15 @@ public sealed class AyTrackOptionsValidator : IValidateOptions<AyTrackOptions>
             problems.Add(new("AyTrack:Delivery:MtaSts:FetchTimeout", "must be positive (for example 00:00:10)"));
         }
 
+        try
+        {
+            AyTrack.Core.Bounces.BounceRulesFile.Load(options.Delivery.BounceRulesPath);
+        }
+        catch (FormatException error)
+        {
+            problems.Add(new("AyTrack:Delivery:BounceRulesPath", error.Message));
+        }
+
         if (options.Storage.ProbeInterval <= TimeSpan.Zero)
         {
             problems.Add(new("AyTrack:Storage:ProbeInterval", "must be positive (for example 00:00:15)"));

@@ -83,7 +83,11 @@ public static class NodeHost
         services.AddSingleton(SecretBox.LoadOrCreate(string.IsNullOrWhiteSpace(options.Secrets.KeyFile)
             ? Path.Combine(dataDir, "secrets.key")
             : Path.GetFullPath(options.Secrets.KeyFile), () => SealedSettingsProbe.FindAsync(journal, CancellationToken.None).GetAwaiter().GetResult()));
-        services.AddSingleton(new DeliveryLog(dataDir, options.DeliveryLog));
+        var bounceCategories = new AyTrack.Core.Bounces.BounceClassifier(AyTrack.Core.Bounces.BounceRulesFile.Load(options.Delivery.BounceRulesPath));
+        services.AddSingleton(bounceCategories);
+        services.AddHostedService(sp => new BounceRulesWatcher(options.Delivery.BounceRulesPath, bounceCategories,
+            sp.GetRequiredService<ILogger<BounceRulesWatcher>>()));
+        services.AddSingleton(sp => new DeliveryLog(dataDir, options.DeliveryLog, bounceCategories, sp.GetRequiredService<ILogger<DeliveryLog>>()));
         services.AddSingleton<UnreadableMessages>();
         services.AddSingleton<IDeliveryLog>(sp => sp.GetRequiredService<DeliveryLog>());
         services.AddSingleton(OutboundTrust.Load(options.Delivery.TrustedCaPath));

@@ -31,4 +31,39 @@ public sealed class DeliveryLogTests
         Assert.False(entry.TryGetProperty("messageId", out _));
         Directory.Delete(dir, true);
     }
+
+    [Fact]
+    public void A_line_that_cannot_be_written_is_reported_not_thrown_and_the_next_write_opens_the_file_again()
+    {
+        var dir = Directory.CreateTempSubdirectory("aytrack-log").FullName;
+        // A directory where the file should be: every open fails, as it does with a full disk or no descriptors left.
+        var blocker = Directory.CreateDirectory(Path.Combine(dir, "delivery.log"));
+        var reported = new List<string>();
+        using (var log = new DeliveryLog(dir, new DeliveryLogOptions(), null, new ListLogger(reported)))
+        {
+            log.Write([Entry("q1")]);
+            Assert.Contains(reported, r => r.Contains("Could not write 1 line(s) to the delivery log") && r.Contains("they are lost"));
+
+            blocker.Delete();
+            log.Write([Entry("q2")]);
+        }
+
+        var line = Assert.Single(File.ReadAllLines(Path.Combine(dir, "delivery.log")));
+        Assert.Equal("q2", JsonDocument.Parse(line).RootElement.GetProperty("queueId").GetString());
+        Directory.Delete(dir, true);
+    }
+
+    private static DeliveryLogEntry Entry(string id) =>
+        new(DateTimeOffset.UnixEpoch, id, null, "u@a.test", "delivered", "250 2.0.0 ok", "mx.a.test", "127.0.0.2", true, 1);
+
+    private sealed class ListLogger(List<string> lines) : Microsoft.Extensions.Logging.ILogger
+    {
+        public IDisposable? BeginScope<TState>(TState state)
+            where TState : notnull => null;
+
+        public bool IsEnabled(Microsoft.Extensions.Logging.LogLevel logLevel) => true;
+
+        public void Log<TState>(Microsoft.Extensions.Logging.LogLevel logLevel, Microsoft.Extensions.Logging.EventId eventId, TState state,
+            Exception? exception, Func<TState, Exception?, string> formatter) => lines.Add(formatter(state, exception));
+    }
 }

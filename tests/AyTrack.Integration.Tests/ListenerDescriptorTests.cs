@@ -90,7 +90,8 @@ public sealed partial class ListenerDescriptorTests
         // Starved, the storage probe could not open the spool and said so; with descriptors back it is healthy again.
         using var http = node.CreateAdminClient();
         await Eventually.UntilAsync(async () => (await http.GetAsync("/healthz")).IsSuccessStatusCode, Patience);
-        Assert.DoesNotContain("   at ", NodeProcess.ReadLogs(dataDir));
+        var logs = NodeProcess.ReadLogs(dataDir);
+        Assert.True(!logs.Contains("   at ", StringComparison.Ordinal), logs);
     }
 
     private static async Task SendAsync(NodeProcess node, string recipient)

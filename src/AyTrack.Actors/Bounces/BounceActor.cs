@@ -24,7 +24,7 @@ public static class BounceCommands
 /// </summary>
 public sealed class BounceActor : ReceiveActor
 {
-    public BounceActor(ISpool spool, IDeliveryLog deliveryLog, string reportingMta, TimeProvider clock)
+    public BounceActor(ISpool spool, IDeliveryLog deliveryLog, string reportingMta, TimeProvider clock, BounceClassifier? classifier = null)
     {
         var log = Context.GetLogger();
         ReceiveAsync<BounceCommands.Bounce>(async bounce =>
@@ -48,7 +48,8 @@ public sealed class BounceActor : ReceiveActor
                 else
                 {
                     var now = clock.GetUtcNow();
-                    var dsn = DsnBuilder.Build(original.Envelope, original.Body, bounce.Recipients, reportingMta, now);
+                    var dsn = DsnBuilder.Build(original.Envelope, original.Body, bounce.Recipients, reportingMta, now,
+                        classifier?.Rules);
                     var id = QueueId.New();
                     await spool.AcceptAsync(
                         new SpoolEnvelope(id, string.Empty, [EmailAddress.Parse(original.Envelope.Sender)], now, false, $"<{dsn.MessageId}>"),
@@ -69,6 +70,6 @@ public sealed class BounceActor : ReceiveActor
         });
     }
 
-    public static Props Props(ISpool spool, IDeliveryLog deliveryLog, string reportingMta, TimeProvider clock) =>
-        Akka.Actor.Props.Create(() => new BounceActor(spool, deliveryLog, reportingMta, clock));
+    public static Props Props(ISpool spool, IDeliveryLog deliveryLog, string reportingMta, TimeProvider clock, BounceClassifier? classifier = null) =>
+        Akka.Actor.Props.Create(() => new BounceActor(spool, deliveryLog, reportingMta, clock, classifier));
 }

@@ -41,11 +41,11 @@ public static class QueueCommands
                 cli.Output.WriteLine($"{domains.Undispatched} recipient(s) accepted and not yet handed to their domain");
             }
 
-            cli.Output.Write(Output.Table(["domain", "pending", "deferred", "held", "bouncing", "sessions", "oldest", "next attempt", "last error"],
+            cli.Output.Write(Output.Table(["domain", "pending", "deferred", "held", "bouncing", "sessions", "oldest", "next attempt", "category", "last error"],
                 domains.Domains.Select(d => (IReadOnlyList<string?>)
                 [
                     d.Domain, Output.Count(d.Pending), Output.Count(d.Deferred), Output.Count(d.Held), Output.Count(d.Bouncing),
-                    Output.Count(d.Sessions), Output.Time(d.Oldest), Output.Time(d.NextAttempt), d.LastError,
+                    Output.Count(d.Sessions), Output.Time(d.Oldest), Output.Time(d.NextAttempt), d.LastCategory, d.LastError,
                 ])));
         });
         queue.Subcommands.Add(show);

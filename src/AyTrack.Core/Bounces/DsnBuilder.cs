@@ -18,7 +18,7 @@ public static class DsnBuilder
     public const string Subject = "Undelivered Mail Returned to Sender";
 
     public static MimeMessage Build(SpoolEnvelope original, ReadOnlySpan<byte> originalMessage, IReadOnlyList<BounceRecipient> recipients,
-        string reportingMta, DateTimeOffset now)
+        string reportingMta, DateTimeOffset now, BounceRuleSet? categories = null)
     {
         if (original.Sender.Length == 0)
         {
@@ -40,7 +40,7 @@ public static class DsnBuilder
         }
 
         var report = new MultipartReport("delivery-status");
-        report.Add(new TextPart("plain") { Text = Explanation(original, recipients, reportingMta) });
+        report.Add(new TextPart("plain") { Text = Explanation(original, recipients, reportingMta, categories ?? BounceRulesFile.Defaults) });
 
         var status = new MessageDeliveryStatus();
         var perMessage = new HeaderList
@@ -93,7 +93,25 @@ public static class DsnBuilder
         return stream.ToArray();
     }
 
-    private static string Explanation(SpoolEnvelope original, IReadOnlyList<BounceRecipient> recipients, string reportingMta)
+    /// <summary>The category in words a sender understands.</summary>
+    public static string Describe(BounceCategory category) => category switch
+    {
+        BounceCategory.InvalidRecipient => "the address does not exist or no longer accepts mail",
+        BounceCategory.MailboxFull => "the mailbox is full",
+        BounceCategory.MessageTooLarge => "the message is larger than the receiver accepts",
+        BounceCategory.SpamBlock => "the receiver took the message or our server for spam (a content filter or a blocklist)",
+        BounceCategory.PolicyBlock => "the receiver's policy refused the message",
+        BounceCategory.RateLimited => "the receiver limited how much mail it takes from us and we gave up waiting",
+        BounceCategory.AuthenticationFailure => "the message did not pass the receiver's SPF, DKIM or DMARC checks",
+        BounceCategory.DnsFailure => "the recipient's domain or mail server could not be found in DNS",
+        BounceCategory.TlsFailure => "no secure connection could be made to the receiver, which requires one",
+        BounceCategory.ConnectionFailure => "the receiver's mail server could not be reached",
+        BounceCategory.ContentRejected => "the receiver refused the message's content (for example an attachment)",
+        _ => "the receiver refused the message",
+    };
+
+    private static string Explanation(SpoolEnvelope original, IReadOnlyList<BounceRecipient> recipients, string reportingMta,
+        BounceRuleSet categories)
     {
         var text = new StringBuilder();
         text.Append(CultureInfo.InvariantCulture, $"This is the mail system at host {reportingMta}.\n\n");
@@ -103,7 +121,8 @@ public static class DsnBuilder
             var why = recipient.Status == "5.4.7"
                 ? "delivery was given up after the retry period: " + recipient.Diagnostic
                 : recipient.Diagnostic;
-            text.Append(CultureInfo.InvariantCulture, $"<{recipient.Recipient}>: {why}\n");
+            var category = categories.Classify(recipient.Diagnostic.Length > 0 ? recipient.Diagnostic : recipient.Status);
+            text.Append(CultureInfo.InvariantCulture, $"<{recipient.Recipient}>: {Describe(category)} ({category}).\n    {why}\n");
         }
 
         text.Append(CultureInfo.InvariantCulture, $"\nQueue ID: {original.Id.Value}\n");

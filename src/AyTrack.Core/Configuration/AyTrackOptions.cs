@@ -212,6 +212,12 @@ public sealed class DeliveryOptions
     /// <summary>How long a domain actor waits for a worker's reply before it takes the batch back.</summary>
     public TimeSpan BatchReplyTimeout { get; set; } = TimeSpan.FromMinutes(10);
 
+    /// <summary>
+    /// A YAML file of bounce classification rules tried before the shipped ones (or instead of them, with
+    /// includeDefaults: false); reloaded when it changes. Empty: the shipped rules.
+    /// </summary>
+    public string BounceRulesPath { get; set; } = string.Empty;
+
     /// <summary>MTA-STS (RFC 8461) for direct delivery.</summary>
     public MtaStsOptions MtaSts { get; set; } = new();
 

@@ -15,6 +15,9 @@ public sealed record DeliveryLogEntry(
 {
     /// <summary>The MTA-STS policy the attempt followed ("enforce"), or what a testing policy would have refused.</summary>
     public string? MtaSts { get; init; }
+
+    /// <summary>Why it failed (a <see cref="AyTrack.Core.Bounces.BounceCategory"/> name); set by the log for every failure.</summary>
+    public string? Category { get; init; }
 }
 
 /// <summary>

@@ -10,6 +10,7 @@ using AyTrack.Core;
 using AyTrack.Core.Domains;
 using AyTrack.Core.Addresses;
 using AyTrack.Contracts;
+using AyTrack.Core.Bounces;
 using AyTrack.Core.Settings;
 using AyTrack.Core.Spool;
 
@@ -216,22 +217,22 @@ public static class OperatorApi
         return Results.Ok(new ClusterActionResult("down", unreachable.Select(a => a.ToString()).ToList()));
     }
 
-    private static async Task<IResult> GetQueuesAsync(ISpool spool, IRequiredActor<DomainRegion> region)
+    private static async Task<IResult> GetQueuesAsync(ISpool spool, IRequiredActor<DomainRegion> region, BounceClassifier classifier)
     {
         var counts = await spool.CountAsync(CancellationToken.None);
         var domains = await spool.PendingDomainsAsync(CancellationToken.None);
-        var queues = await Task.WhenAll(domains.Select(d => QueueAsync(region.ActorRef, d)));
+        var queues = await Task.WhenAll(domains.Select(d => QueueAsync(region.ActorRef, d, classifier)));
         return Results.Ok(new QueuesView(counts.Undispatched, queues.OrderBy(q => q.Domain, StringComparer.Ordinal).ToList()));
     }
 
-    private static async Task<IResult> GetQueueAsync(string domain, IRequiredActor<DomainRegion> region)
+    private static async Task<IResult> GetQueueAsync(string domain, IRequiredActor<DomainRegion> region, BounceClassifier classifier)
     {
         if (!DomainName.TryNormalize(domain, out var normalized, out var error))
         {
             return Results.ValidationProblem(new Dictionary<string, string[]> { ["domain"] = [error] });
         }
 
-        return Results.Ok(await QueueAsync(region.ActorRef, new RecipientDomain(normalized)));
+        return Results.Ok(await QueueAsync(region.ActorRef, new RecipientDomain(normalized), classifier));
     }
 
     private static async Task<IResult> ActOnDomainAsync(string domain, string action, IRequiredActor<DomainRegion> region)
@@ -275,11 +276,15 @@ public static class OperatorApi
         ["action"] = [$"'{action}' is not one of retry, hold, release, delete, bounce"],
     });
 
-    private static async Task<DomainQueue> QueueAsync(IActorRef region, RecipientDomain domain)
+    private static async Task<DomainQueue> QueueAsync(IActorRef region, RecipientDomain domain, BounceClassifier classifier)
     {
         var status = await region.Ask<DomainQueries.QueueStatus>(new DomainQueries.GetQueue(domain), AskTimeout);
         return new DomainQueue(status.Domain.Value, status.Pending, status.Deferred, status.Bouncing, status.InFlightSessions,
-            status.Oldest, status.NextAttempt, status.LastError) { Held = status.Held };
+            status.Oldest, status.NextAttempt, status.LastError)
+        {
+            Held = status.Held,
+            LastCategory = status.LastError is { Length: > 0 } last ? classifier.Classify(last).ToString() : null,
+        };
     }
 
     /// <summary>The live actor tree below <paramref name="actor"/>, read from the actor cells (what `pbm actor hierarchy` shows).</summary>

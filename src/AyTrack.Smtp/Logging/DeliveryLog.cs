@@ -1,8 +1,10 @@
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Serialization;
+using AyTrack.Core.Bounces;
 using AyTrack.Core.Configuration;
 using AyTrack.Core.Delivery;
+using Microsoft.Extensions.Logging;
 
 namespace AyTrack.Smtp.Logging;
 
@@ -22,8 +24,16 @@ public sealed class DeliveryLog : IDeliveryLog, IDisposable
     private readonly DeliveryLogOptions _options;
     private FileStream? _stream;
 
-    public DeliveryLog(string dataDir, DeliveryLogOptions options)
+    private readonly BounceClassifier? _classifier;
+    private readonly ILogger? _logger;
+    private readonly AyTrack.Smtp.Listener.RateLimitedLog _failures = new(TimeSpan.FromMinutes(1));
+
+    /// <param name="classifier">Gives every failure (deferred, failed, bounced) its category; null leaves lines without one.</param>
+    /// <param name="logger">Where a line that cannot be written is reported.</param>
+    public DeliveryLog(string dataDir, DeliveryLogOptions options, BounceClassifier? classifier = null, ILogger? logger = null)
     {
+        _classifier = classifier;
+        _logger = logger;
         Directory.CreateDirectory(dataDir);
         _path = Path.Combine(dataDir, "delivery.log");
         _options = options;
@@ -36,22 +46,45 @@ public sealed class DeliveryLog : IDeliveryLog, IDisposable
         var text = new StringBuilder();
         foreach (var entry in entries)
         {
-            text.Append(JsonSerializer.Serialize(entry, Json)).Append('\n');
+            var line = entry.Category is null && _classifier is not null && IsFailure(entry.Outcome)
+                ? entry with { Category = _classifier.Classify(entry.Reply).ToString() }
+                : entry;
+            text.Append(JsonSerializer.Serialize(line, Json)).Append('\n');
         }
 
         var bytes = Encoding.UTF8.GetBytes(text.ToString());
         lock (_gate)
         {
-            _stream ??= new FileStream(_path, FileMode.Append, FileAccess.Write, FileShare.ReadWrite);
-            if (_stream.Length > 0 && _stream.Length + bytes.Length > _options.MaxFileSize)
+            try
             {
-                Rotate();
-            }
+                _stream ??= new FileStream(_path, FileMode.Append, FileAccess.Write, FileShare.ReadWrite);
+                if (_stream.Length > 0 && _stream.Length + bytes.Length > _options.MaxFileSize)
+                {
+                    Rotate();
+                }
 
-            _stream.Write(bytes);
-            _stream.Flush();
+                _stream.Write(bytes);
+                _stream.Flush();
+            }
+            catch (Exception error) when (error is IOException or UnauthorizedAccessException)
+            {
+                // The outcome stands whatever happens to its log line: a delivered message must not be sent again
+                // because the disk is full or the node is out of descriptors. The file is opened afresh next time.
+                _stream?.Dispose();
+                _stream = null;
+                if (_failures.ShouldLog("write", DateTimeOffset.UtcNow, out var suppressed))
+                {
+                    _logger?.LogError("Could not write {Lines} line(s) to the delivery log {Path} ({Error}); they are lost{Suppressed}",
+                        text.ToString().Count(c => c == '\n'), _path, error.Message,
+                        suppressed > 0 ? $" ({suppressed} more failed writes since the last report)" : string.Empty);
+                }
+            }
         }
     }
+
+    // Delivered mail has no failure to classify; held (unreadable content) and deleted (an operator) are not the
+    // receiver's verdict.
+    private static bool IsFailure(string outcome) => outcome is not ("delivered" or "held" or "deleted");
 
     public void Dispose()
     {
