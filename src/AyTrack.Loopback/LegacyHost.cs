@@ -14,10 +14,13 @@ public sealed class LegacyHost : IDisposable
     private readonly TcpListener _listener;
     private readonly CancellationTokenSource _stop = new();
     private readonly List<string> _commands = [];
+    private readonly string _ehlo;
     private int _mailCommands;
 
-    public LegacyHost(IPEndPoint endpoint)
+    /// <param name="extensions">More ESMTP extensions to advertise (DSN, for a next hop that takes RFC 3461's parameters).</param>
+    public LegacyHost(IPEndPoint endpoint, params string[] extensions)
     {
+        _ehlo = string.Concat(new[] { "legacy.test", "8BITMIME" }.Concat(extensions).Select(e => $"250-{e}\r\n")) + "250 PIPELINING";
         _listener = new TcpListener(endpoint);
         _listener.Start();
         _ = AcceptLoopAsync();
@@ -102,7 +105,7 @@ public sealed class LegacyHost : IDisposable
 
                     await writer.WriteLineAsync(verb switch
                     {
-                        "EHLO" => "250-legacy.test\r\n250-8BITMIME\r\n250 PIPELINING",
+                        "EHLO" => _ehlo,
                         "QUIT" => "221 Bye",
                         _ => "250 Ok",
                     });

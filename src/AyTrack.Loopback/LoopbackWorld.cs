@@ -112,10 +112,10 @@ public sealed class LoopbackWorld : IAsyncDisposable
     }
 
     /// <summary>A domain whose one MX host (mx.&lt;domain&gt;) speaks ESMTP without SMTPUTF8.</summary>
-    public LegacyHost AddLegacyDomain(string domain)
+    public LegacyHost AddLegacyDomain(string domain, params string[] extensions)
     {
         var ip = NextAddress();
-        var host = new LegacyHost(new IPEndPoint(ip, MxPort));
+        var host = new LegacyHost(new IPEndPoint(ip, MxPort), extensions);
         _owned.Add(new DisposableAdapter(host));
         Dns.AddAddress($"mx.{domain}", ip);
         Dns.AddMx(domain, 10, $"mx.{domain}");

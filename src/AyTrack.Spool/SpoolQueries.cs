@@ -24,7 +24,7 @@ internal static class SpoolQueries
     }
 
     /// <summary>
-    /// A message from a command whose first result is (sender, received_at in Unix ms, smtputf8, message_id, body) and
+    /// A message from a command whose first result is (sender, received_at in Unix ms, smtputf8, message_id, body, dsn) and
     /// whose second is its recipients' addresses; null when there is no such message.
     /// </summary>
     public static async Task<SpooledMessage?> ReadMessageAsync(DbCommand command, QueueId id, CancellationToken cancellationToken)
@@ -40,6 +40,7 @@ internal static class SpoolQueries
         var utf8 = reader.GetBoolean(2);
         var messageId = reader.IsDBNull(3) ? null : reader.GetString(3);
         var body = reader.GetFieldValue<byte[]>(4);
+        var dsn = reader.IsDBNull(5) ? null : DsnFromJson(reader.GetString(5));
         await reader.NextResultAsync(cancellationToken);
         var recipients = new List<EmailAddress>();
         while (await reader.ReadAsync(cancellationToken))
@@ -47,6 +48,19 @@ internal static class SpoolQueries
             recipients.Add(EmailAddress.Parse(reader.GetString(0)));
         }
 
-        return new SpooledMessage(new SpoolEnvelope(id, sender, recipients, received, utf8, messageId), body);
+        return new SpooledMessage(new SpoolEnvelope(id, sender, recipients, received, utf8, messageId) { Dsn = dsn }, body);
     }
+
+    private static readonly System.Text.Json.JsonSerializerOptions DsnJson = new(System.Text.Json.JsonSerializerDefaults.Web)
+    {
+        Converters = { new System.Text.Json.Serialization.JsonStringEnumConverter() },
+        DefaultIgnoreCondition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull,
+    };
+
+    /// <summary>The DSN request as stored in the messages table's dsn column (JSON); null when the client made none.</summary>
+    public static string? DsnToJson(AyTrack.Core.Dsn.DsnOptions? dsn) =>
+        dsn is null || dsn.IsEmpty ? null : System.Text.Json.JsonSerializer.Serialize(dsn, DsnJson);
+
+    public static AyTrack.Core.Dsn.DsnOptions? DsnFromJson(string json) =>
+        System.Text.Json.JsonSerializer.Deserialize<AyTrack.Core.Dsn.DsnOptions>(json, DsnJson);
 }

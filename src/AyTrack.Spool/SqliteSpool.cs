@@ -65,6 +65,16 @@ public sealed class SqliteSpool : ISpool
             CREATE TABLE IF NOT EXISTS probe(id INTEGER PRIMARY KEY, at INTEGER NOT NULL);
             """, cancellationToken);
 
+        // Added with the DSN extension (RFC 3461): a spool made by an older version gets the column, empty.
+        await using (var columns = writer.CreateCommand())
+        {
+            columns.CommandText = "SELECT COUNT(*) FROM pragma_table_info('messages') WHERE name = 'dsn'";
+            if ((long)(await columns.ExecuteScalarAsync(cancellationToken))! == 0)
+            {
+                await ExecuteAsync(writer, null, "ALTER TABLE messages ADD COLUMN dsn TEXT", cancellationToken);
+            }
+        }
+
         return new SqliteSpool(connectionString, writer) { Path = path };
     }
 
@@ -76,9 +86,10 @@ public sealed class SqliteSpool : ISpool
         return WriteAsync(async tx =>
         {
             var insert = tx.Command("""
-                INSERT INTO messages(id, sender, received_at, smtputf8, message_id, size, body)
-                VALUES ($id, $sender, $received, $utf8, $mid, $size, CASE WHEN $body IS NULL THEN zeroblob($size) ELSE $body END)
+                INSERT INTO messages(id, sender, received_at, smtputf8, message_id, size, body, dsn)
+                VALUES ($id, $sender, $received, $utf8, $mid, $size, CASE WHEN $body IS NULL THEN zeroblob($size) ELSE $body END, $dsn)
                 """);
+            insert.Parameters.AddWithValue("$dsn", (object?)SpoolQueries.DsnToJson(envelope.Dsn) ?? DBNull.Value);
             insert.Parameters.AddWithValue("$id", envelope.Id.Value);
             insert.Parameters.AddWithValue("$sender", envelope.Sender);
             insert.Parameters.AddWithValue("$received", envelope.ReceivedAt.ToUnixTimeMilliseconds());
@@ -184,7 +195,7 @@ public sealed class SqliteSpool : ISpool
             var connection = await OpenReaderAsync(cancellationToken);
             var prepared = connection.CreateCommand();
             prepared.CommandText = """
-                SELECT sender, received_at, smtputf8, message_id, body FROM messages WHERE id = $id;
+                SELECT sender, received_at, smtputf8, message_id, body, dsn FROM messages WHERE id = $id;
                 SELECT address FROM recipients WHERE message_id = $id ORDER BY address;
                 """;
             prepared.Parameters.Add("$id", SqliteType.Text);

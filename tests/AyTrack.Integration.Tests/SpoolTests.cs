@@ -67,6 +67,24 @@ public abstract class SpoolContract
         await Assert.ThrowsAnyAsync<Exception>(() => second);
         Assert.Equal(301, (await spool.CountAsync(CancellationToken.None)).Messages);
     }
+
+    [Fact]
+    public async Task A_messages_dsn_request_comes_back_with_it()
+    {
+        await using var spool = await OpenAsync("node-a:1");
+        var id = QueueId.New();
+        var dsn = new AyTrack.Core.Dsn.DsnOptions(AyTrack.Core.Dsn.DsnReturn.Full, "order+17", new Dictionary<string, AyTrack.Core.Dsn.DsnRecipient>
+        {
+            ["a@one.test"] = new(AyTrack.Core.Dsn.DsnNotify.Success | AyTrack.Core.Dsn.DsnNotify.Failure, "rfc822", "a@old.test"),
+        });
+        await spool.AcceptAsync(new SpoolEnvelope(id, "app@sender.test", [EmailAddress.Parse("a@one.test"), EmailAddress.Parse("b@one.test")],
+            DateTimeOffset.UtcNow, false, null) { Dsn = dsn }, "Subject: x\r\n\r\nx\r\n"u8.ToArray(), CancellationToken.None);
+
+        var loaded = (await spool.LoadAsync(id, CancellationToken.None))!.Envelope.Dsn!;
+        Assert.Equal((dsn.Return, dsn.EnvelopeId), (loaded.Return, loaded.EnvelopeId));
+        Assert.Equal(dsn.Recipients["a@one.test"], loaded.Recipients["a@one.test"]);
+        Assert.False(loaded.Wants("b@one.test", AyTrack.Core.Dsn.DsnNotify.Success));
+    }
 }
 
 public sealed class SqliteSpoolTests : SpoolContract, IDisposable
@@ -74,6 +92,29 @@ public sealed class SqliteSpoolTests : SpoolContract, IDisposable
     private readonly string _dir = Directory.CreateTempSubdirectory("aytrack-spool").FullName;
 
     protected override async Task<ISpool> OpenAsync(string node) => await SqliteSpool.OpenAsync(Path.Combine(_dir, "spool.db"));
+
+    [Fact]
+    public async Task A_spool_from_before_the_dsn_column_gets_it_and_keeps_its_mail()
+    {
+        var path = Path.Combine(_dir, "spool.db");
+        await using (var old = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={path}"))
+        {
+            await old.OpenAsync();
+            await using var create = old.CreateCommand();
+            create.CommandText = """
+                CREATE TABLE messages(id TEXT PRIMARY KEY, sender TEXT NOT NULL, received_at INTEGER NOT NULL, smtputf8 INTEGER NOT NULL,
+                    message_id TEXT, size INTEGER NOT NULL, body BLOB NOT NULL);
+                INSERT INTO messages VALUES ('old1', 'app@sender.test', 0, 0, NULL, 3, x'414243');
+                """;
+            await create.ExecuteNonQueryAsync();
+        }
+
+        Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
+        await using var spool = await SqliteSpool.OpenAsync(path);
+        var old1 = await spool.LoadAsync(new QueueId("old1"), CancellationToken.None);
+        Assert.Equal("ABC"u8.ToArray(), old1!.Body);
+        Assert.Null(old1.Envelope.Dsn);
+    }
 
     public void Dispose() => Directory.Delete(_dir, recursive: true);
 }

@@ -35,6 +35,10 @@ public sealed class BounceActor : ReceiveActor
             {
                 var original = await spool.LoadAsync(bounce.Id, CancellationToken.None);
                 string outcome;
+                // RFC 3461 §4.1: a recipient whose NOTIFY leaves out FAILURE (NEVER, or SUCCESS/DELAY only) gets no DSN.
+                var wanted = original?.Envelope.Dsn is { } request
+                    ? bounce.Recipients.Where(r => request.Wants(r.Recipient, AyTrack.Core.Dsn.DsnNotify.Failure)).ToList()
+                    : bounce.Recipients;
                 if (original is null)
                 {
                     log.Warning("Cannot bounce {0}: the message is no longer in the spool", bounce.Id);
@@ -45,21 +49,27 @@ public sealed class BounceActor : ReceiveActor
                     log.Info("Not bouncing {0}: its sender is null (a bounce is never bounced)", bounce.Id);
                     outcome = "failed-not-bounced";
                 }
+                else if (wanted.Count == 0)
+                {
+                    log.Info("Not bouncing {0}: the sender asked for no failure notice (NOTIFY)", bounce.Id);
+                    outcome = "failed-not-bounced";
+                }
                 else
                 {
                     var now = clock.GetUtcNow();
-                    var dsn = DsnBuilder.Build(original.Envelope, original.Body, bounce.Recipients, reportingMta, now,
+                    var dsn = DsnBuilder.Build(original.Envelope, original.Body, wanted, reportingMta, now,
                         classifier?.Rules);
                     var id = QueueId.New();
                     await spool.AcceptAsync(
                         new SpoolEnvelope(id, string.Empty, [EmailAddress.Parse(original.Envelope.Sender)], now, false, $"<{dsn.MessageId}>"),
                         DsnBuilder.ToBytes(dsn), CancellationToken.None);
-                    log.Info("Bounced {0} recipient(s) of {1} to <{2}> as {3}", names.Count, bounce.Id, original.Envelope.Sender, id);
+                    log.Info("Bounced {0} recipient(s) of {1} to <{2}> as {3}", wanted.Count, bounce.Id, original.Envelope.Sender, id);
                     outcome = "bounced";
                 }
 
                 deliveryLog.Write(bounce.Recipients.Select(r => new DeliveryLogEntry(clock.GetUtcNow(), bounce.Id.Value,
-                    original?.Envelope.MessageIdHeader, r.Recipient, outcome, r.Diagnostic.Length > 0 ? r.Diagnostic : r.Status, r.RemoteMta, null, false, 0)));
+                    original?.Envelope.MessageIdHeader, r.Recipient, outcome == "bounced" && !wanted.Contains(r) ? "failed-not-bounced" : outcome,
+                    r.Diagnostic.Length > 0 ? r.Diagnostic : r.Status, r.RemoteMta, null, false, 0)));
                 replyTo.Tell(new BounceCommands.BounceQueued(bounce.Id, names));
             }
             catch (Exception error)

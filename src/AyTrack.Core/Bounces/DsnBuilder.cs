@@ -8,17 +8,30 @@ using MimeKit.Utils;
 namespace AyTrack.Core.Bounces;
 
 /// <summary>
-/// Writes the delivery status notification (RFC 3464) that tells a sender some recipients will not get the message:
-/// multipart/report with a human explanation, a message/delivery-status part (per-message fields, then per
-/// recipient Final-Recipient, Action, Status, Remote-MTA, Diagnostic-Code) and the original headers
-/// (text/rfc822-headers, not the body: RFC 3462 §3 lets the report leave it out, and the sender has it).
+/// Writes delivery status notifications (RFC 3464): that some recipients will not get the message (failed), or, when
+/// the sender asked (NOTIFY=SUCCESS, RFC 3461), that it was relayed to a server that cannot report further.
+/// multipart/report with a human explanation, a message/delivery-status part (per-message fields with the sender's
+/// ENVID, then per recipient Original-Recipient from ORCPT, Final-Recipient, Action, Status, Remote-MTA,
+/// Diagnostic-Code) and the original: its headers (text/rfc822-headers; RET=HDRS or no RET), or the whole message
+/// (message/rfc822) for a failure when the sender asked with RET=FULL.
 /// </summary>
 public static class DsnBuilder
 {
     public const string Subject = "Undelivered Mail Returned to Sender";
 
+    public const string SuccessSubject = "Successful Mail Delivery Report";
+
     public static MimeMessage Build(SpoolEnvelope original, ReadOnlySpan<byte> originalMessage, IReadOnlyList<BounceRecipient> recipients,
-        string reportingMta, DateTimeOffset now, BounceRuleSet? categories = null)
+        string reportingMta, DateTimeOffset now, BounceRuleSet? categories = null) =>
+        Build(original, originalMessage, recipients, reportingMta, now, "failed", categories);
+
+    /// <summary>A success report (RFC 3461 §6.2.2 "relayed") for recipients handed to a next hop that does not support DSN.</summary>
+    public static MimeMessage BuildRelayed(SpoolEnvelope original, ReadOnlySpan<byte> originalMessage, IReadOnlyList<BounceRecipient> recipients,
+        string reportingMta, DateTimeOffset now) =>
+        Build(original, originalMessage, recipients, reportingMta, now, "relayed", null);
+
+    private static MimeMessage Build(SpoolEnvelope original, ReadOnlySpan<byte> originalMessage, IReadOnlyList<BounceRecipient> recipients,
+        string reportingMta, DateTimeOffset now, string action, BounceRuleSet? categories)
     {
         if (original.Sender.Length == 0)
         {
@@ -28,7 +41,7 @@ public static class DsnBuilder
         var message = new MimeMessage();
         message.From.Add(new MailboxAddress("Mail Delivery System", $"MAILER-DAEMON@{reportingMta}"));
         message.To.Add(new MailboxAddress(string.Empty, original.Sender));
-        message.Subject = Subject;
+        message.Subject = action == "failed" ? Subject : SuccessSubject;
         message.Date = now;
         message.MessageId = MimeUtils.GenerateMessageId(reportingMta);
         // RFC 3834 §5: automatic replies say so, so that auto-responders do not answer them.
@@ -40,7 +53,12 @@ public static class DsnBuilder
         }
 
         var report = new MultipartReport("delivery-status");
-        report.Add(new TextPart("plain") { Text = Explanation(original, recipients, reportingMta, categories ?? BounceRulesFile.Defaults) });
+        report.Add(new TextPart("plain")
+        {
+            Text = action == "failed"
+                ? Explanation(original, recipients, reportingMta, categories ?? BounceRulesFile.Defaults)
+                : RelayedExplanation(original, recipients, reportingMta),
+        });
 
         var status = new MessageDeliveryStatus();
         var perMessage = new HeaderList
@@ -49,15 +67,25 @@ public static class DsnBuilder
             { "X-AyTrack-Queue-ID", original.Id.Value },
             { "Arrival-Date", DateUtils.FormatDate(original.ReceivedAt) },
         };
+        if (original.Dsn?.EnvelopeId is { } envelopeId)
+        {
+            // RFC 3464 §2.2.1: the sender's ENVID, as xtext, so it can match the report to what it sent.
+            perMessage.Insert(0, new Header("Original-Envelope-Id", AyTrack.Core.Dsn.DsnParameters.EncodeXtext(envelopeId)));
+        }
+
         status.StatusGroups.Add(perMessage);
         foreach (var recipient in recipients)
         {
-            var group = new HeaderList
+            var group = new HeaderList();
+            if (original.Dsn?.For(recipient.Recipient) is { OriginalRecipient: { } orcpt, OriginalRecipientType: { } orcptType })
             {
-                { "Final-Recipient", $"rfc822; {recipient.Recipient}" },
-                { "Action", "failed" },
-                { "Status", recipient.Status },
-            };
+                // RFC 3464 §2.3.1: the ORCPT the sender gave, decoded.
+                group.Add("Original-Recipient", $"{orcptType}; {orcpt}");
+            }
+
+            group.Add("Final-Recipient", $"rfc822; {recipient.Recipient}");
+            group.Add("Action", action);
+            group.Add("Status", recipient.Status);
             if (recipient.RemoteMta is { Length: > 0 } remote)
             {
                 group.Add("Remote-MTA", $"dns; {remote}");
@@ -74,11 +102,19 @@ public static class DsnBuilder
 
         report.Add(status);
 
-        var headerEnd = originalMessage.IndexOf("\r\n\r\n"u8);
-        var headers = headerEnd < 0 ? originalMessage : originalMessage[..(headerEnd + 2)];
-        var headersOnly = MimeMessage.Load(new MemoryStream([.. headers, (byte)'\r', (byte)'\n']));
-        headersOnly.Body = null;
-        report.Add(new TextRfc822Headers { Message = headersOnly });
+        if (action == "failed" && original.Dsn?.Return == AyTrack.Core.Dsn.DsnReturn.Full)
+        {
+            // RET=FULL (RFC 3461 §4.3): the whole message back, as it was accepted.
+            report.Add(new MessagePart("rfc822") { Message = MimeMessage.Load(new MemoryStream(originalMessage.ToArray())) });
+        }
+        else
+        {
+            var headerEnd = originalMessage.IndexOf("\r\n\r\n"u8);
+            var headers = headerEnd < 0 ? originalMessage : originalMessage[..(headerEnd + 2)];
+            var headersOnly = MimeMessage.Load(new MemoryStream([.. headers, (byte)'\r', (byte)'\n']));
+            headersOnly.Body = null;
+            report.Add(new TextRfc822Headers { Message = headersOnly });
+        }
 
         message.Body = report;
         return message;
@@ -109,6 +145,21 @@ public static class DsnBuilder
         BounceCategory.ContentRejected => "the receiver refused the message's content (for example an attachment)",
         _ => "the receiver refused the message",
     };
+
+    private static string RelayedExplanation(SpoolEnvelope original, IReadOnlyList<BounceRecipient> recipients, string reportingMta)
+    {
+        var text = new StringBuilder();
+        text.Append(CultureInfo.InvariantCulture, $"This is the mail system at host {reportingMta}.\n\n");
+        text.Append("You asked to be told when your message was delivered. It was handed to the next mail server for these\n");
+        text.Append("recipients; that server does not report delivery further, so this is the last notice you will get:\n\n");
+        foreach (var recipient in recipients)
+        {
+            text.Append(CultureInfo.InvariantCulture, $"<{recipient.Recipient}>: relayed to {recipient.RemoteMta}: {recipient.Diagnostic}\n");
+        }
+
+        text.Append(CultureInfo.InvariantCulture, $"\nQueue ID: {original.Id.Value}\n");
+        return text.ToString();
+    }
 
     private static string Explanation(SpoolEnvelope original, IReadOnlyList<BounceRecipient> recipients, string reportingMta,
         BounceRuleSet categories)

@@ -269,6 +269,11 @@ public static class SmtpCommandParser
             : "expected BODY=7BIT or BODY=8BITMIME",
         // RFC 6531 §3.4: SMTPUTF8 takes no value
         "SMTPUTF8" => value is null ? null : "takes no value",
+        // RFC 3461 §4: the DSN extension's parameters
+        "RET" => Dsn.DsnParameters.ParseReturn(value, out _),
+        "ENVID" => Dsn.DsnParameters.ParseEnvelopeId(value, out _),
+        "NOTIFY" => Dsn.DsnParameters.ParseNotify(value, out _),
+        "ORCPT" => Dsn.DsnParameters.ParseOriginalRecipient(value, out _, out _),
         _ => null,
     };
 

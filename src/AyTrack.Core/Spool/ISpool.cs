@@ -9,7 +9,11 @@ public sealed record SpoolEnvelope(
     IReadOnlyList<EmailAddress> Recipients,
     DateTimeOffset ReceivedAt,
     bool SmtpUtf8,
-    string? MessageIdHeader);
+    string? MessageIdHeader)
+{
+    /// <summary>The DSN request (RFC 3461) the client made with the message; null when it made none.</summary>
+    public AyTrack.Core.Dsn.DsnOptions? Dsn { get; init; }
+}
 
 /// <summary>Recipients of one message at one domain that have not yet been handed to their domain actor.</summary>
 public sealed record OutboxEntry(QueueId Id, RecipientDomain Domain, IReadOnlyList<string> Recipients, DateTimeOffset ReceivedAt);

@@ -1,5 +1,6 @@
 using AyTrack.Core.Addresses;
 using AyTrack.Core.Configuration;
+using AyTrack.Core.Dsn;
 using AyTrack.Core.Messages;
 using AyTrack.Contracts;
 using AyTrack.Core.Spool;
@@ -41,17 +42,54 @@ public static class InjectionApi
             }
         }
 
-        var recipients = new List<EmailAddress>();
-        var toErrors = new List<string>();
-        foreach (var to in request.Query["to"])
+        // RFC 3461 as over SMTP: ret= and envid= for the message, NOTIFY= and ORCPT= after a recipient's address
+        // (to=bob@example.com NOTIFY=SUCCESS,FAILURE ORCPT=rfc822;bob+40example.com).
+        DsnReturn? ret = null;
+        if (request.Query["ret"].ToString() is { Length: > 0 } retText)
         {
-            if (EmailAddress.TryParse(to, out var parsed, out var error))
+            if (DsnParameters.ParseReturn(retText, out var parsedReturn) is { } problem)
             {
-                recipients.Add(parsed);
+                errors["ret"] = [problem];
             }
             else
             {
+                ret = parsedReturn;
+            }
+        }
+
+        string? envelopeId = null;
+        if (request.Query["envid"].ToString() is { Length: > 0 } envText)
+        {
+            if (DsnParameters.ParseEnvelopeId(envText, out var parsedId) is { } problem)
+            {
+                errors["envid"] = [problem];
+            }
+            else
+            {
+                envelopeId = parsedId;
+            }
+        }
+
+        var recipients = new List<EmailAddress>();
+        var dsnRecipients = new Dictionary<string, DsnRecipient>(StringComparer.Ordinal);
+        var toErrors = new List<string>();
+        foreach (var to in request.Query["to"])
+        {
+            var parts = (to ?? string.Empty).Split(' ', StringSplitOptions.RemoveEmptyEntries);
+            if (!EmailAddress.TryParse(parts.FirstOrDefault(), out var parsed, out var error))
+            {
                 toErrors.Add(error);
+                continue;
+            }
+
+            recipients.Add(parsed);
+            if (RecipientDsn(parts.Skip(1), out var recipientProblem) is { } dsn)
+            {
+                dsnRecipients[parsed.Address] = dsn;
+            }
+            else if (recipientProblem is not null)
+            {
+                toErrors.Add($"{parsed.Address}: {recipientProblem}");
             }
         }
 
@@ -113,7 +151,10 @@ public static class InjectionApi
         var utf8 = recipients.Any(r => r.IsInternational) || sender.Any(c => c > 127);
         try
         {
-            await spool.AcceptAsync(new SpoolEnvelope(id, sender, recipients, now, utf8, messageId), body, cancellationToken);
+            await spool.AcceptAsync(new SpoolEnvelope(id, sender, recipients, now, utf8, messageId)
+            {
+                Dsn = ret is null && envelopeId is null && dsnRecipients.Count == 0 ? null : new DsnOptions(ret, envelopeId, dsnRecipients),
+            }, body, cancellationToken);
         }
         catch (Exception error)
         {
@@ -123,5 +164,40 @@ public static class InjectionApi
         }
 
         return TypedResults.Accepted($"/api/messages/{id.Value}", new InjectedMessage(id.Value, messageId));
+    }
+
+    /// <summary>A recipient's NOTIFY and ORCPT from the words after its address; null with no problem when it has none.</summary>
+    private static DsnRecipient? RecipientDsn(IEnumerable<string> words, out string? problem)
+    {
+        problem = null;
+        DsnNotify? notify = null;
+        string? type = null, original = null;
+        foreach (var word in words)
+        {
+            var equals = word.IndexOf('=');
+            var keyword = equals < 0 ? word.ToUpperInvariant() : word[..equals].ToUpperInvariant();
+            var value = equals < 0 ? null : word[(equals + 1)..];
+            switch (keyword)
+            {
+                case "NOTIFY" when notify is null:
+                    problem = DsnParameters.ParseNotify(value, out var parsedNotify);
+                    notify = parsedNotify;
+                    break;
+                case "ORCPT" when original is null:
+                    problem = DsnParameters.ParseOriginalRecipient(value, out var parsedType, out var parsedOriginal);
+                    (type, original) = (parsedType, parsedOriginal);
+                    break;
+                default:
+                    problem = $"'{AyTrack.Core.Smtp.SmtpCommandParser.Printable(word)}' is not NOTIFY=… or ORCPT=… (each at most once)";
+                    break;
+            }
+
+            if (problem is not null)
+            {
+                return null;
+            }
+        }
+
+        return notify is null && original is null ? null : new DsnRecipient(notify, type, original);
     }
 }

@@ -136,7 +136,7 @@ internal sealed class SessionDelivery(ISpool spool, DeliveryLog deliveryLog, ILo
         var sender = new MailboxAddress(string.Empty, spooled.Envelope.Sender);
         var recipients = item.Recipients.Select(r => new MailboxAddress(string.Empty, r)).ToList();
 
-        client.BeginMessage();
+        client.BeginMessage(spooled.Envelope.Dsn);
         try
         {
             // The body is already in memory: a synchronous, persistent parse leaves the parts' content in this
@@ -145,12 +145,14 @@ internal sealed class SessionDelivery(ISpool spool, DeliveryLog deliveryLog, ILo
             var message = MimeMessage.Load(ParserOptions.Default, body, persistent: true, cancellationToken);
             var response = await client.SendAsync(format, message, sender, recipients, cancellationToken);
             var accepted = SmtpReply.From(250, response);
-            return new MessageAttempt(item.Id, item.Recipients.Select(r => client.Refused.TryGetValue(r, out var refused)
+            var attempt = new MessageAttempt(item.Id, item.Recipients.Select(r => client.Refused.TryGetValue(r, out var refused)
                 ? Result(r, refused)
                 : new RecipientAttempt(r, RecipientOutcome.Delivered, accepted)).ToList(), host, ip)
             {
                 MessageIdHeader = spooled.Envelope.MessageIdHeader,
             };
+            await ReportRelayedAsync(client, spooled, attempt, host);
+            return attempt;
         }
         catch (SmtpCommandException rejected)
         {
@@ -167,6 +169,44 @@ internal sealed class SessionDelivery(ISpool spool, DeliveryLog deliveryLog, ILo
         {
             logger.LogInformation("Session with {Host} [{Ip}] broke: {Error}", host, ip, error.Message);
             return null;
+        }
+    }
+
+    /// <summary>
+    /// RFC 3461 §6.2.2: recipients whose sender asked for success notices (NOTIFY=SUCCESS), handed to a server that does
+    /// not support DSN, get a "relayed" report now, because nobody further on will send one. A server with DSN got
+    /// the request passed on and reports itself.
+    /// </summary>
+    private async Task ReportRelayedAsync(RecordingSmtpClient client, SpooledMessage spooled, MessageAttempt attempt, string host)
+    {
+        if (spooled.Envelope.Dsn is not { } dsn || spooled.Envelope.Sender.Length == 0 || client.Capabilities.HasFlag(SmtpCapabilities.Dsn))
+        {
+            return;
+        }
+
+        var relayed = attempt.Results
+            .Where(r => r.Outcome == RecipientOutcome.Delivered && dsn.Wants(r.Recipient, AyTrack.Core.Dsn.DsnNotify.Success))
+            .Select(r => new AyTrack.Core.Domains.BounceRecipient(r.Recipient, "2.0.0", r.Reply.ToString(), host))
+            .ToList();
+        if (relayed.Count == 0)
+        {
+            return;
+        }
+
+        try
+        {
+            var now = DateTimeOffset.UtcNow;
+            var report = AyTrack.Core.Bounces.DsnBuilder.BuildRelayed(spooled.Envelope, spooled.Body, relayed, client.LocalDomain ?? "localhost", now);
+            await spool.AcceptAsync(new SpoolEnvelope(AyTrack.Core.Addresses.QueueId.New(), string.Empty,
+                    [AyTrack.Core.Addresses.EmailAddress.Parse(spooled.Envelope.Sender)], now, false, $"<{report.MessageId}>"),
+                AyTrack.Core.Bounces.DsnBuilder.ToBytes(report), CancellationToken.None);
+            logger.LogInformation("Success notice (relayed) for {Count} recipient(s) of {Id} queued to <{Sender}>", relayed.Count,
+                spooled.Envelope.Id, spooled.Envelope.Sender);
+        }
+        catch (Exception error) when (error is not OperationCanceledException)
+        {
+            // The delivery stands; only its notice is lost, and the operator sees why.
+            logger.LogError("Could not queue the success notice for {Id}: {Error}", spooled.Envelope.Id, error.Message);
         }
     }
 

@@ -3,6 +3,7 @@ using System.IO.Pipelines;
 using System.Net;
 using System.Text;
 using AyTrack.Core.Addresses;
+using AyTrack.Core.Dsn;
 using AyTrack.Core.Configuration;
 using AyTrack.Core.Delivery;
 using AyTrack.Core.Messages;
@@ -23,8 +24,8 @@ internal sealed class SmtpSession
     /// <summary>Protocol errors (unknown commands, bad syntax, bad sequence) tolerated before 421; policy replies do not count.</summary>
     public const int MaxErrors = 20;
 
-    private static readonly IReadOnlySet<string> MailParameters = new HashSet<string>(["SIZE", "BODY", "SMTPUTF8"]);
-    private static readonly IReadOnlySet<string> RcptParameters = new HashSet<string>();
+    private static readonly IReadOnlySet<string> MailParameters = new HashSet<string>(["SIZE", "BODY", "SMTPUTF8", "RET", "ENVID"]);
+    private static readonly IReadOnlySet<string> RcptParameters = new HashSet<string>(["NOTIFY", "ORCPT"]);
     private static readonly UTF8Encoding StrictUtf8 = new(false, throwOnInvalidBytes: true);
 
     private readonly PipeReader _input;
@@ -62,6 +63,17 @@ internal sealed class SmtpSession
         public bool SmtpUtf8 { get; } = smtpUtf8;
 
         public List<EmailAddress> Recipients { get; } = [];
+
+        public DsnReturn? Return { get; init; }
+
+        public string? EnvelopeId { get; init; }
+
+        /// <summary>NOTIFY and ORCPT of the recipients that gave them (RFC 3461 §4.1, §4.2).</summary>
+        public Dictionary<string, DsnRecipient> DsnRecipients { get; } = new(StringComparer.Ordinal);
+
+        public DsnOptions? Dsn => Return is null && EnvelopeId is null && DsnRecipients.Count == 0
+            ? null
+            : new DsnOptions(Return, EnvelopeId, DsnRecipients);
     }
 
     private enum LineStatus
@@ -218,6 +230,7 @@ internal sealed class SmtpSession
             "8BITMIME",
             "SMTPUTF8",
             "ENHANCEDSTATUSCODES",
+            "DSN",
         ];
         for (var i = 0; i < lines.Length; i++)
         {
@@ -278,7 +291,10 @@ internal sealed class SmtpSession
             sender = address.Address;
         }
 
-        _transaction = new Transaction(sender, utf8);
+        // The values were checked by the parser (501 5.5.4 otherwise); these only read them.
+        DsnReturn? ret = command.Parameter("RET") is { } retText && DsnParameters.ParseReturn(retText, out var parsedReturn) is null ? parsedReturn : null;
+        string? envelopeId = command.Parameter("ENVID") is { } envText && DsnParameters.ParseEnvelopeId(envText, out var parsedId) is null ? parsedId : null;
+        _transaction = new Transaction(sender, utf8) { Return = ret, EnvelopeId = envelopeId };
         return await ReplyAsync(ListenerReplies.SenderOk);
     }
 
@@ -314,6 +330,20 @@ internal sealed class SmtpSession
         if (!_transaction.Recipients.Contains(address))
         {
             _transaction.Recipients.Add(address);
+        }
+
+        DsnNotify? notify = command.Parameter("NOTIFY") is { } notifyText && DsnParameters.ParseNotify(notifyText, out var parsedNotify) is null
+            ? parsedNotify
+            : null;
+        string? originalType = null, original = null;
+        if (command.Parameter("ORCPT") is { } orcpt && DsnParameters.ParseOriginalRecipient(orcpt, out var type, out var decoded) is null)
+        {
+            (originalType, original) = (type, decoded);
+        }
+
+        if (notify is not null || original is not null)
+        {
+            _transaction.DsnRecipients[address.Address] = new DsnRecipient(notify, originalType, original);
         }
 
         return await ReplyAsync(ListenerReplies.RecipientOk);
@@ -380,7 +410,10 @@ internal sealed class SmtpSession
             var received = Encoding.UTF8.GetBytes(MessageData.ReceivedHeader(_helo ?? "unknown", Peer.Address.ToString(), _services.ServerName,
                 protocol, id.Value, transaction.Recipients.Count == 1 ? transaction.Recipients[0].Address : null, now));
             var messageId = MessageData.FindHeader(message.ReadHead(64 * 1024), "Message-ID");
-            var envelope = new SpoolEnvelope(id, transaction.Sender, transaction.Recipients, now, transaction.SmtpUtf8, messageId);
+            var envelope = new SpoolEnvelope(id, transaction.Sender, transaction.Recipients, now, transaction.SmtpUtf8, messageId)
+            {
+                Dsn = transaction.Dsn,
+            };
 
             // Signed once, here, before the 250: the signature fields go in front of the unchanged octets.
             var signature = _services.Signing?.SignatureFor(message.Content(ReadOnlyMemory<byte>.Empty)) ?? ReadOnlyMemory<byte>.Empty;
