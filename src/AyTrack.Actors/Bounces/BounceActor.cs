@@ -15,6 +15,12 @@ public static class BounceCommands
 
     /// <summary>The notification is durable in the spool, or was not due (null sender, message gone).</summary>
     public sealed record BounceQueued(QueueId Id, IReadOnlyList<string> Recipients);
+
+    /// <summary>Warn the sender that these recipients are still deferred. Replied to with <see cref="DelayWarningQueued"/>.</summary>
+    public sealed record WarnDelay(QueueId Id, IReadOnlyList<BounceRecipient> Recipients);
+
+    /// <summary>The warning is durable in the spool, or was not due (null sender, NOTIFY without DELAY, message gone).</summary>
+    public sealed record DelayWarningQueued(QueueId Id, IReadOnlyList<string> Recipients);
 }
 
 /// <summary>
@@ -75,6 +81,38 @@ public sealed class BounceActor : ReceiveActor
             catch (Exception error)
             {
                 log.Error(error, "Could not queue the bounce for {0}; it will be tried again", bounce.Id);
+                replyTo.Tell(new Status.Failure(error));
+            }
+        });
+        ReceiveAsync<BounceCommands.WarnDelay>(async warn =>
+        {
+            var replyTo = Sender;
+            var names = warn.Recipients.Select(r => r.Recipient).ToList();
+            try
+            {
+                var original = await spool.LoadAsync(warn.Id, CancellationToken.None);
+                // RFC 3461 §4.1: only recipients whose NOTIFY includes DELAY (as it does without NOTIFY); never to <>.
+                var wanted = original is null || original.Envelope.Sender.Length == 0
+                    ? []
+                    : warn.Recipients.Where(r => original.Envelope.Dsn?.Wants(r.Recipient, AyTrack.Core.Dsn.DsnNotify.Delay) ?? true).ToList();
+                if (wanted.Count > 0)
+                {
+                    var now = clock.GetUtcNow();
+                    var dsn = DsnBuilder.BuildDelayed(original!.Envelope, original.Body, wanted, reportingMta, now, classifier?.Rules);
+                    var id = QueueId.New();
+                    await spool.AcceptAsync(
+                        new SpoolEnvelope(id, string.Empty, [EmailAddress.Parse(original.Envelope.Sender)], now, false, $"<{dsn.MessageId}>"),
+                        DsnBuilder.ToBytes(dsn), CancellationToken.None);
+                    log.Info("Delay warning for {0} recipient(s) of {1} sent to <{2}> as {3}", wanted.Count, warn.Id, original.Envelope.Sender, id);
+                    deliveryLog.Write(wanted.Select(r => new DeliveryLogEntry(now, warn.Id.Value, original.Envelope.MessageIdHeader, r.Recipient,
+                        "delay-warned", r.Diagnostic.Length > 0 ? r.Diagnostic : r.Status, r.RemoteMta, null, false, 0)));
+                }
+
+                replyTo.Tell(new BounceCommands.DelayWarningQueued(warn.Id, names));
+            }
+            catch (Exception error)
+            {
+                log.Error(error, "Could not queue the delay warning for {0}; it will be tried again", warn.Id);
                 replyTo.Tell(new Status.Failure(error));
             }
         });

@@ -36,6 +36,7 @@ public sealed class DomainDeliveryActor : ReceivePersistentActor, IWithTimers
     private readonly ILoggingAdapter _log = Context.GetLogger();
     private readonly InFlightBatches _inFlight = new();
     private readonly HashSet<string> _bouncesRequested = new(StringComparer.Ordinal);
+    private readonly HashSet<string> _delayWarningsRequested = new(StringComparer.Ordinal);
     // Cancelled when the actor stops, so spool work it started does not outlive it.
     private readonly CancellationTokenSource _stopping = new();
     private DomainQueueState _state = DomainQueueState.Empty;
@@ -91,6 +92,27 @@ public sealed class DomainDeliveryActor : ReceivePersistentActor, IWithTimers
             }
 
             _log.Warning("Bounce for {0} at {1} not queued ({2}); trying again in {3}", failed.Id, _domain, failed.Reason, BounceRetry);
+            Timers.StartSingleTimer("bounce-retry", Due.Instance, BounceRetry);
+        });
+        Command<BounceCommands.DelayWarningQueued>(warned =>
+        {
+            _delayWarningsRequested.Remove(warned.Id.Value);
+            Persist(new DomainEvents.DelayWarningsQueued(warned.Id, warned.Recipients, _settings.Clock.GetUtcNow()), e =>
+            {
+                Apply(e);
+                RequestTick();
+            });
+        });
+        Command<DelayWarningFailed>(failed =>
+        {
+            _delayWarningsRequested.Remove(failed.Id.Value);
+            if (_stopRequested)
+            {
+                StopWhenSettled();
+                return;
+            }
+
+            _log.Warning("Delay warning for {0} at {1} not queued ({2}); trying again in {3}", failed.Id, _domain, failed.Reason, BounceRetry);
             Timers.StartSingleTimer("bounce-retry", Due.Instance, BounceRetry);
         });
         Command<Due>(_ => RequestTick());
@@ -378,7 +400,17 @@ public sealed class DomainDeliveryActor : ReceivePersistentActor, IWithTimers
             }
         }
 
-        var wakeUp = _state.NextWakeUp(retryDays);
+        var delayWarningHours = live.Settings.Timing.DelayWarningHours;
+        foreach (var (messageId, recipients) in _state.DelayWarningsDue(now, delayWarningHours))
+        {
+            if (_delayWarningsRequested.Add(messageId.Value))
+            {
+                _bouncer.Ask<BounceCommands.DelayWarningQueued>(new BounceCommands.WarnDelay(messageId, recipients), BounceReplyTimeout)
+                    .PipeTo(Self, success: r => r, failure: error => new DelayWarningFailed(messageId, error.Message));
+            }
+        }
+
+        var wakeUp = _state.NextWakeUp(retryDays, delayWarningHours);
         if (blockedUntil is { } blocked && (wakeUp is null || blocked < wakeUp))
         {
             wakeUp = blocked;
@@ -441,7 +473,7 @@ public sealed class DomainDeliveryActor : ReceivePersistentActor, IWithTimers
 
     private void StopWhenSettled()
     {
-        if (_inFlight.Count == 0 && _finalMarksPending == 0 && _bouncesRequested.Count == 0)
+        if (_inFlight.Count == 0 && _finalMarksPending == 0 && _bouncesRequested.Count == 0 && _delayWarningsRequested.Count == 0)
         {
             Context.Stop(Self);
         }
@@ -467,6 +499,8 @@ public sealed class DomainDeliveryActor : ReceivePersistentActor, IWithTimers
     }
 
     private sealed record BatchFailed(Guid BatchId, string Reason);
+
+    private sealed record DelayWarningFailed(QueueId Id, string Reason);
 
     private sealed record FinalMarked(QueueId Id);
 

@@ -32,6 +32,7 @@ public sealed class AyTrackSerializer(ExtendedActorSystem system) : SerializerWi
         ["domain.expired.v1"] = typeof(DomainEvents.RecipientsExpired),
         ["domain.bounced.v1"] = typeof(DomainEvents.BouncesQueued),
         ["domain.operator.v1"] = typeof(DomainEvents.OperatorActed),
+        ["domain.delay-warned.v1"] = typeof(DomainEvents.DelayWarningsQueued),
         ["domain.cmd.action.v1"] = typeof(DomainCommands.QueueAction),
         ["domain.cmd.actiondone.v1"] = typeof(DomainCommands.QueueActionDone),
         ["domain.snapshot.v1"] = typeof(DomainQueueSnapshot),

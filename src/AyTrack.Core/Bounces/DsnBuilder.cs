@@ -21,6 +21,13 @@ public static class DsnBuilder
 
     public const string SuccessSubject = "Successful Mail Delivery Report";
 
+    public const string DelayedSubject = "Delayed Mail (still being retried)";
+
+    /// <summary>A delay warning (RFC 3464 "delayed"): these recipients are still deferred and will be tried again.</summary>
+    public static MimeMessage BuildDelayed(SpoolEnvelope original, ReadOnlySpan<byte> originalMessage, IReadOnlyList<BounceRecipient> recipients,
+        string reportingMta, DateTimeOffset now, BounceRuleSet? categories = null) =>
+        Build(original, originalMessage, recipients, reportingMta, now, "delayed", categories);
+
     public static MimeMessage Build(SpoolEnvelope original, ReadOnlySpan<byte> originalMessage, IReadOnlyList<BounceRecipient> recipients,
         string reportingMta, DateTimeOffset now, BounceRuleSet? categories = null) =>
         Build(original, originalMessage, recipients, reportingMta, now, "failed", categories);
@@ -41,7 +48,12 @@ public static class DsnBuilder
         var message = new MimeMessage();
         message.From.Add(new MailboxAddress("Mail Delivery System", $"MAILER-DAEMON@{reportingMta}"));
         message.To.Add(new MailboxAddress(string.Empty, original.Sender));
-        message.Subject = action == "failed" ? Subject : SuccessSubject;
+        message.Subject = action switch
+        {
+            "failed" => Subject,
+            "delayed" => DelayedSubject,
+            _ => SuccessSubject,
+        };
         message.Date = now;
         message.MessageId = MimeUtils.GenerateMessageId(reportingMta);
         // RFC 3834 §5: automatic replies say so, so that auto-responders do not answer them.
@@ -55,9 +67,12 @@ public static class DsnBuilder
         var report = new MultipartReport("delivery-status");
         report.Add(new TextPart("plain")
         {
-            Text = action == "failed"
-                ? Explanation(original, recipients, reportingMta, categories ?? BounceRulesFile.Defaults)
-                : RelayedExplanation(original, recipients, reportingMta),
+            Text = action switch
+            {
+                "failed" => Explanation(original, recipients, reportingMta, categories ?? BounceRulesFile.Defaults),
+                "delayed" => DelayedExplanation(original, recipients, reportingMta, categories ?? BounceRulesFile.Defaults),
+                _ => RelayedExplanation(original, recipients, reportingMta),
+            },
         });
 
         var status = new MessageDeliveryStatus();
@@ -102,7 +117,7 @@ public static class DsnBuilder
 
         report.Add(status);
 
-        if (action == "failed" && original.Dsn?.Return == AyTrack.Core.Dsn.DsnReturn.Full)
+        if (action is "failed" && original.Dsn?.Return == AyTrack.Core.Dsn.DsnReturn.Full)
         {
             // RET=FULL (RFC 3461 §4.3): the whole message back, as it was accepted.
             report.Add(new MessagePart("rfc822") { Message = MimeMessage.Load(new MemoryStream(originalMessage.ToArray())) });
@@ -145,6 +160,23 @@ public static class DsnBuilder
         BounceCategory.ContentRejected => "the receiver refused the message's content (for example an attachment)",
         _ => "the receiver refused the message",
     };
+
+    private static string DelayedExplanation(SpoolEnvelope original, IReadOnlyList<BounceRecipient> recipients, string reportingMta,
+        BounceRuleSet categories)
+    {
+        var text = new StringBuilder();
+        text.Append(CultureInfo.InvariantCulture, $"This is the mail system at host {reportingMta}.\n\n");
+        text.Append(CultureInfo.InvariantCulture, $"Your message of {DateUtils.FormatDate(original.ReceivedAt)} has not been delivered yet to the recipients\n");
+        text.Append("below. Nothing needs to be done: delivery will be tried again, and you will be told if it is given up.\n\n");
+        foreach (var recipient in recipients)
+        {
+            var category = categories.Classify(recipient.Diagnostic.Length > 0 ? recipient.Diagnostic : recipient.Status);
+            text.Append(CultureInfo.InvariantCulture, $"<{recipient.Recipient}>: {Describe(category)} ({category}).\n    {recipient.Diagnostic}\n");
+        }
+
+        text.Append(CultureInfo.InvariantCulture, $"\nQueue ID: {original.Id.Value}\n");
+        return text.ToString();
+    }
 
     private static string RelayedExplanation(SpoolEnvelope original, IReadOnlyList<BounceRecipient> recipients, string reportingMta)
     {

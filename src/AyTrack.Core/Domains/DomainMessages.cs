@@ -107,4 +107,10 @@ public static class DomainEvents
 
     /// <summary>The delivery status notification for these recipients is in the spool (or was not due: null sender).</summary>
     public sealed record BouncesQueued(QueueId Id, IReadOnlyList<string> Recipients, DateTimeOffset At) : IDomainEvent;
+
+    /// <summary>
+    /// These still-deferred recipients had their one delay warning (RFC 3464 "delayed"), or were not due one (null
+    /// sender, NOTIFY without DELAY): either way they are never warned again.
+    /// </summary>
+    public sealed record DelayWarningsQueued(QueueId Id, IReadOnlyList<string> Recipients, DateTimeOffset At) : IDomainEvent;
 }

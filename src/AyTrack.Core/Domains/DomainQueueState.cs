@@ -30,6 +30,9 @@ public sealed record RecipientStatus(RecipientState State, int Attempts, string?
 
     /// <summary>Held by an operator: neither tried nor expired until released.</summary>
     public bool Held { get; init; }
+
+    /// <summary>The sender was told once that this recipient is delayed (timing.delayWarningHours).</summary>
+    public bool DelayWarned { get; init; }
 }
 
 /// <summary>A recipient whose delivery status notification must be sent.</summary>
@@ -85,6 +88,7 @@ public sealed record DomainQueueState(ImmutableSortedDictionary<string, QueuedMe
             LastReply = status.LastReply ?? "no delivery attempt succeeded before the message expired",
         }),
         DomainEvents.BouncesQueued e => Update(e.Id, e.Recipients, _ => null),
+        DomainEvents.DelayWarningsQueued e => Update(e.Id, e.Recipients, status => status with { DelayWarned = true }),
         DomainEvents.OperatorActed e => Update(e.Id, e.Recipients, status => e.Operation switch
         {
             QueueOperation.Retry => status with { NextAttemptAt = e.At },
@@ -189,10 +193,43 @@ public sealed record DomainQueueState(ImmutableSortedDictionary<string, QueuedMe
     }
 
     /// <summary>
-    /// When the actor must next look at its queue: the earliest retry or expiry of a deferred recipient; null when
-    /// nothing waits on time.
+    /// Deferred recipients (not held) whose message arrived at least <paramref name="delayWarningHours"/> ago and who
+    /// were not warned yet: each message's are warned together, once. Nothing when warnings are off (0).
     /// </summary>
-    public DateTimeOffset? NextWakeUp(double retryDays)
+    public IReadOnlyList<(QueueId Id, IReadOnlyList<BounceRecipient> Recipients)> DelayWarningsDue(DateTimeOffset now, double delayWarningHours)
+    {
+        var due = new List<(QueueId, IReadOnlyList<BounceRecipient>)>();
+        if (delayWarningHours <= 0)
+        {
+            return due;
+        }
+
+        foreach (var (_, message) in Arrival)
+        {
+            // Arrival order: the first message not old enough ends the search.
+            if (message.ArrivedAt.AddHours(delayWarningHours) > now)
+            {
+                break;
+            }
+
+            var delayed = message.Recipients
+                .Where(r => r.Value is { State: RecipientState.Deferred, Held: false, DelayWarned: false })
+                .Select(r => new BounceRecipient(r.Key, DelayStatus(r.Value.LastReply), r.Value.LastReply ?? string.Empty, r.Value.RemoteMta))
+                .ToList();
+            if (delayed.Count > 0)
+            {
+                due.Add((message.Id, delayed));
+            }
+        }
+
+        return due;
+    }
+
+    /// <summary>
+    /// When the actor must next look at its queue: the earliest retry, expiry or delay warning of a deferred
+    /// recipient; null when nothing waits on time.
+    /// </summary>
+    public DateTimeOffset? NextWakeUp(double retryDays, double delayWarningHours = 0)
     {
         DateTimeOffset? earliest = null;
         foreach (var (_, message) in Messages)
@@ -206,12 +243,24 @@ public sealed record DomainQueueState(ImmutableSortedDictionary<string, QueuedMe
                 }
 
                 var due = status.NextAttemptAt is { } next && next < expiry ? next : expiry;
+                if (delayWarningHours > 0 && !status.DelayWarned && message.ArrivedAt.AddHours(delayWarningHours) is var warning && warning < due)
+                {
+                    due = warning;
+                }
+
                 earliest = earliest is null || due < earliest ? due : earliest;
             }
         }
 
         return earliest;
     }
+
+    // RFC 3464 §2.3.4: a delayed recipient's status is a 4.x.x code; the last reply's, else "4.0.0".
+    private static string DelayStatus(string? lastReply) =>
+        lastReply is { Length: > 4 } && int.TryParse(lastReply.AsSpan(0, 3), out var code) && SmtpReply.From(code, lastReply[4..]).Enhanced is { } enhanced &&
+        enhanced.StartsWith('4')
+            ? enhanced
+            : "4.0.0";
 
     /// <summary>
     /// The next messages to hand to a session: pending recipients and deferred ones whose retry time has come,

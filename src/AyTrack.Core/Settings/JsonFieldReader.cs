@@ -108,6 +108,24 @@ internal sealed class JsonFieldReader
     }
 
     /// <summary>A number of days: greater than 0, at most ten years, decimals allowed.</summary>
+    /// <summary>A number of hours, 0 or more (decimals allowed), at most ten years' worth.</summary>
+    public double? Hours(JsonObject parent, string path)
+    {
+        var node = parent[Name(path)];
+        if (node is null)
+        {
+            return null;
+        }
+
+        if (node is JsonValue value && value.GetValueKind() == JsonValueKind.Number && value.GetValue<double>() is >= 0 and <= 87_600 and var number)
+        {
+            return number;
+        }
+
+        Error(path, "must be a number of hours, 0 or more (decimals allowed; 0 turns it off)");
+        return null;
+    }
+
     public double? Days(JsonObject parent, string path)
     {
         var node = parent[Name(path)];

@@ -79,6 +79,12 @@ public sealed record TimingSettings
     /// <summary>Days after arrival at which undelivered mail is given up (decimals allowed).</summary>
     public double RetryDays { get; init; } = 5;
 
+    /// <summary>
+    /// Hours after arrival at which a sender is told once that a recipient is still deferred (an RFC 3464 "delayed"
+    /// DSN); 0 turns the warnings off. Below <see cref="RetryDays"/> × 24.
+    /// </summary>
+    public double DelayWarningHours { get; init; } = 4;
+
     public ScheduleSettings Schedule { get; init; } = new();
 }
 

@@ -34,6 +34,7 @@ public static partial class SettingsDocument
             ["threads"] = settings.Timing.Threads,
             ["maxLoadPerHour"] = settings.Timing.MaxLoadPerHour,
             ["retryDays"] = settings.Timing.RetryDays,
+            ["delayWarningHours"] = settings.Timing.DelayWarningHours,
             ["schedule"] = new JsonObject
             {
                 ["timeZone"] = settings.Timing.Schedule.TimeZone,
@@ -139,7 +140,7 @@ public static partial class SettingsDocument
         var certificates = Certificates(root, reader);
 
         var timing = reader.Object(root, "timing");
-        reader.Known(timing, "timing.", "threads", "maxLoadPerHour", "retryDays", "schedule");
+        reader.Known(timing, "timing.", "threads", "maxLoadPerHour", "retryDays", "delayWarningHours", "schedule");
         var schedule = reader.Object(timing, "timing.schedule");
         reader.Known(schedule, "timing.schedule.", "timeZone", "windows");
         var timingSettings = new TimingSettings
@@ -147,12 +148,19 @@ public static partial class SettingsDocument
             Threads = reader.Integer(timing, "timing.threads", 1, 500) ?? defaults.Timing.Threads,
             MaxLoadPerHour = reader.Integer(timing, "timing.maxLoadPerHour", 0, int.MaxValue) ?? defaults.Timing.MaxLoadPerHour,
             RetryDays = reader.Days(timing, "timing.retryDays") ?? defaults.Timing.RetryDays,
+            DelayWarningHours = reader.Hours(timing, "timing.delayWarningHours") ?? defaults.Timing.DelayWarningHours,
             Schedule = new ScheduleSettings
             {
                 TimeZone = reader.String(schedule, "timing.schedule.timeZone") ?? defaults.Timing.Schedule.TimeZone,
                 Windows = Windows(schedule, reader),
             },
         };
+
+        if (timingSettings.DelayWarningHours > 0 && timingSettings.DelayWarningHours >= timingSettings.RetryDays * 24)
+        {
+            reader.Error("timing.delayWarningHours",
+                $"must be below timing.retryDays × 24 ({timingSettings.RetryDays * 24:0.##} hours), or 0 to turn delay warnings off");
+        }
 
         if (!TimeZoneInfo.TryFindSystemTimeZoneById(timingSettings.Schedule.TimeZone, out _))
         {

@@ -42,6 +42,40 @@ public sealed class BounceClockTests() : SpoolTestKit("")
         Assert.Equal(Then, Assert.Single(log.Entries).Time);
     }
 
+    [Fact]
+    public async Task A_delay_warning_is_a_delayed_dsn_for_those_whose_notify_allows_it_and_never_to_a_null_sender()
+    {
+        var clock = new FakeTimeProvider(Then);
+        var log = new CollectingLog();
+        var dsn = new AyTrack.Core.Dsn.DsnOptions(null, null, new Dictionary<string, AyTrack.Core.Dsn.DsnRecipient>
+        {
+            ["quiet@alpha.test"] = new(AyTrack.Core.Dsn.DsnNotify.Failure, null, null),
+        });
+        await ((ISpool)Spool).AcceptAsync(new SpoolEnvelope(new QueueId("slow"), "alice@sender.test",
+            [EmailAddress.Parse("bob@alpha.test"), EmailAddress.Parse("quiet@alpha.test")], Then.AddHours(-4), false, "<slow@sender.test>") { Dsn = dsn },
+            "Subject: hi\r\n\r\nbody\r\n"u8.ToArray(), CancellationToken.None);
+        await ((ISpool)Spool).AcceptAsync(new SpoolEnvelope(new QueueId("null"), string.Empty, [EmailAddress.Parse("carol@alpha.test")],
+            Then.AddHours(-4), false, null), "Subject: a bounce\r\n\r\nbody\r\n"u8.ToArray(), CancellationToken.None);
+        var bouncer = Sys.ActorOf(BounceActor.Props(Spool, log, "mx.aytrack.test", clock));
+
+        bouncer.Tell(new BounceCommands.WarnDelay(new QueueId("slow"), [
+            new BounceRecipient("bob@alpha.test", "4.2.2", "452 4.2.2 mailbox full", "mx.alpha.test"),
+            new BounceRecipient("quiet@alpha.test", "4.2.2", "452 4.2.2 mailbox full", "mx.alpha.test"),
+        ]));
+        Assert.Equal(["bob@alpha.test", "quiet@alpha.test"], ExpectMsg<BounceCommands.DelayWarningQueued>().Recipients);
+        bouncer.Tell(new BounceCommands.WarnDelay(new QueueId("null"), [new BounceRecipient("carol@alpha.test", "4.0.0", "421 later", null)]));
+        ExpectMsg<BounceCommands.DelayWarningQueued>();
+
+        var warning = Assert.Single(await Spool.ReadOutboxAsync(100, CancellationToken.None), e => e.Domain.Value == "sender.test");
+        var message = MimeMessage.Load(new MemoryStream((await Spool.LoadAsync(warning.Id, CancellationToken.None))!.Body));
+        Assert.Equal("Delayed Mail (still being retried)", message.Subject);
+        var groups = message.BodyParts.OfType<MessageDeliveryStatus>().Single().StatusGroups.Skip(1).Where(g => g.Count > 0).ToList();
+        var group = Assert.Single(groups);
+        Assert.Equal(("rfc822; bob@alpha.test", "delayed", "4.2.2"), (group["Final-Recipient"], group["Action"], group["Status"]));
+        Assert.Contains("(MailboxFull)", message.TextBody);
+        Assert.Equal(["bob@alpha.test"], log.Entries.Where(e => e.Outcome == "delay-warned").Select(e => e.Recipient));
+    }
+
     private sealed class CollectingLog : IDeliveryLog
     {
         public List<DeliveryLogEntry> Entries { get; } = [];

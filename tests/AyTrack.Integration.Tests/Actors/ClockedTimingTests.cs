@@ -1,5 +1,6 @@
 using Akka.Actor;
 using Akka.TestKit;
+using AyTrack.Actors.Bounces;
 using AyTrack.Actors.Domains;
 using AyTrack.Actors.Workers;
 using AyTrack.Core.Addresses;
@@ -74,5 +75,51 @@ public sealed class ClockedTimingTests() : SpoolTestKit("akka.scheduler.implemen
             workers.ExpectMsg<WorkerCommands.DeliverBatch>(TimeSpan.FromSeconds(15));
             workers.ExpectNoMsg(TimeSpan.FromMilliseconds(300));
         }
+    }
+
+    [Fact]
+    public void A_recipient_deferred_for_delayWarningHours_is_warned_once_even_across_a_restart()
+    {
+        var clock = new FakeTimeProvider(new DateTimeOffset(2026, 11, 30, 12, 0, 0, TimeSpan.Zero));
+        var scheduler = (TestScheduler)Sys.Scheduler;
+        var live = new LiveSettings(new OperatorSettings());
+        var settings = new DomainActorSettings(5, 10, TimeSpan.FromMinutes(1)) { Clock = clock, MinBackoff = TimeSpan.FromHours(10), MaxBackoff = TimeSpan.FromHours(10) };
+        var workers = CreateTestProbe();
+        var bouncer = CreateTestProbe();
+        Props Domain() => DomainDeliveryActor.Props(SpoolTestKit.Domain.Value, workers, bouncer, Spool, settings, live, new DeliveryRate(clock.GetUtcNow()));
+        var actor = Sys.ActorOf(Domain());
+
+        actor.Tell(new DomainCommands.EnqueueBatch(SpoolTestKit.Domain, [new DomainCommands.NewMessage(SpoolTestKit.Domain, new QueueId("q1"), ["a@alpha.test"], clock.GetUtcNow())]));
+        ExpectMsg<DomainCommands.EnqueuedBatch>();
+        var batch = workers.ExpectMsg<WorkerCommands.DeliverBatch>();
+        workers.Reply(new WorkerCommands.BatchDelivered(batch.BatchId, [new MessageAttempt(new QueueId("q1"),
+            [new RecipientAttempt("a@alpha.test", RecipientOutcome.Deferred, SmtpReply.From(452, "4.2.2 mailbox full"))], "mx.alpha.test", "127.0.0.1")]));
+
+        // Four hours (the default) after arrival, one warning; not a second later, and not again after more time.
+        clock.Advance(TimeSpan.FromHours(4) - TimeSpan.FromSeconds(1));
+        scheduler.Advance(TimeSpan.FromHours(4) - TimeSpan.FromSeconds(1));
+        bouncer.ExpectNoMsg(TimeSpan.FromMilliseconds(300));
+        clock.Advance(TimeSpan.FromSeconds(1));
+        scheduler.Advance(TimeSpan.FromSeconds(1));
+        var warn = bouncer.ExpectMsg<BounceCommands.WarnDelay>(TimeSpan.FromSeconds(15));
+        Assert.Equal(("q1", "a@alpha.test", "4.2.2"), (warn.Id.Value, Assert.Single(warn.Recipients).Recipient, warn.Recipients[0].Status));
+        bouncer.Reply(new BounceCommands.DelayWarningQueued(warn.Id, ["a@alpha.test"]));
+        actor.Tell(new DomainQueries.GetQueue(SpoolTestKit.Domain));
+        ExpectMsg<DomainQueries.QueueStatus>();
+
+        clock.Advance(TimeSpan.FromHours(1));
+        scheduler.Advance(TimeSpan.FromHours(1));
+        bouncer.ExpectNoMsg(TimeSpan.FromMilliseconds(300));
+
+        // The warning is in the journal: the next incarnation does not send it again.
+        Watch(actor);
+        actor.Tell(DomainDeliveryActor.HandOffStop.Instance);
+        ExpectTerminated(actor);
+        var restarted = Sys.ActorOf(Domain());
+        restarted.Tell(new DomainQueries.GetQueue(SpoolTestKit.Domain));
+        Assert.Equal(1, ExpectMsg<DomainQueries.QueueStatus>().Deferred);
+        clock.Advance(TimeSpan.FromHours(1));
+        scheduler.Advance(TimeSpan.FromHours(1));
+        bouncer.ExpectNoMsg(TimeSpan.FromMilliseconds(300));
     }
 }

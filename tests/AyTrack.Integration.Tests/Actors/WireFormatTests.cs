@@ -97,6 +97,7 @@ public sealed class WireFormatTests() : TestKit(ConfigurationFactory.ParseString
             ["domain.attempts.v1"] = new DomainEvents.AttemptsCompleted([attempt]),
             ["domain.expired.v1"] = new DomainEvents.RecipientsExpired(q1, ["b@alpha.test"], At),
             ["domain.bounced.v1"] = new DomainEvents.BouncesQueued(q1, ["c@alpha.test"], At),
+            ["domain.delay-warned.v1"] = new DomainEvents.DelayWarningsQueued(q1, ["b@alpha.test"], At),
             ["domain.operator.v1"] = new DomainEvents.OperatorActed(q1, QueueOperation.Hold, ["b@alpha.test"], At),
             ["domain.cmd.action.v1"] = new DomainCommands.QueueAction(domain, q1, QueueOperation.Retry),
             ["domain.cmd.actiondone.v1"] = new DomainCommands.QueueActionDone(domain, QueueOperation.Retry, 2),
