@@ -63,7 +63,11 @@ public sealed class DelayWarningTests
     [Fact]
     public void The_setting_defaults_to_four_hours_reads_back_and_zero_turns_it_off()
     {
-        Assert.Equal(4, new OperatorSettings().Timing.DelayWarningHours);
+        Assert.Equal(4, new OperatorSettings().Timing.EffectiveDelayWarningHours);
+        // A short retry period without the setting (a configuration, or settings from before it existed) is valid: off.
+        var shortRetry = new OperatorSettings { Timing = new TimingSettings { RetryDays = 0.1 } };
+        Assert.Empty(SettingsDocument.Validate(shortRetry));
+        Assert.Equal(0, shortRetry.Timing.EffectiveDelayWarningHours);
         var (updated, _) = SettingsDocument.ApplyPatch(new OperatorSettings(), System.Text.Json.Nodes.JsonNode.Parse("""{"timing":{"delayWarningHours":0}}"""));
         Assert.Equal(0, updated!.Timing.DelayWarningHours);
         Assert.Equal(0, SettingsDocument.ToJson(updated)["timing"]!["delayWarningHours"]!.GetValue<double>());

@@ -400,7 +400,7 @@ public sealed class DomainDeliveryActor : ReceivePersistentActor, IWithTimers
             }
         }
 
-        var delayWarningHours = live.Settings.Timing.DelayWarningHours;
+        var delayWarningHours = live.Settings.Timing.EffectiveDelayWarningHours;
         foreach (var (messageId, recipients) in _state.DelayWarningsDue(now, delayWarningHours))
         {
             if (_delayWarningsRequested.Add(messageId.Value))

@@ -79,11 +79,21 @@ public sealed record TimingSettings
     /// <summary>Days after arrival at which undelivered mail is given up (decimals allowed).</summary>
     public double RetryDays { get; init; } = 5;
 
+    public const double DefaultDelayWarningHours = 4;
+
     /// <summary>
     /// Hours after arrival at which a sender is told once that a recipient is still deferred (an RFC 3464 "delayed"
-    /// DSN); 0 turns the warnings off. Below <see cref="RetryDays"/> × 24.
+    /// DSN); 0 turns the warnings off; below <see cref="RetryDays"/> × 24. Null: not set, see <see cref="EffectiveDelayWarningHours"/>.
     /// </summary>
-    public double DelayWarningHours { get; init; } = 4;
+    public double? DelayWarningHours { get; init; }
+
+    /// <summary>
+    /// The hours in force: the set value, else the default of 4 when that comes before the retry period ends, else off.
+    /// A configuration (or settings written by an older version) with a short retryDays and no delayWarningHours is
+    /// therefore valid as it is.
+    /// </summary>
+    public double EffectiveDelayWarningHours =>
+        DelayWarningHours ?? (DefaultDelayWarningHours < RetryDays * 24 ? DefaultDelayWarningHours : 0);
 
     public ScheduleSettings Schedule { get; init; } = new();
 }

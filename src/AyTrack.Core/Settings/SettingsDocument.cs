@@ -34,7 +34,7 @@ public static partial class SettingsDocument
             ["threads"] = settings.Timing.Threads,
             ["maxLoadPerHour"] = settings.Timing.MaxLoadPerHour,
             ["retryDays"] = settings.Timing.RetryDays,
-            ["delayWarningHours"] = settings.Timing.DelayWarningHours,
+            ["delayWarningHours"] = settings.Timing.EffectiveDelayWarningHours,
             ["schedule"] = new JsonObject
             {
                 ["timeZone"] = settings.Timing.Schedule.TimeZone,
@@ -156,7 +156,7 @@ public static partial class SettingsDocument
             },
         };
 
-        if (timingSettings.DelayWarningHours > 0 && timingSettings.DelayWarningHours >= timingSettings.RetryDays * 24)
+        if (timingSettings.DelayWarningHours is > 0 and var hours && hours >= timingSettings.RetryDays * 24)
         {
             reader.Error("timing.delayWarningHours",
                 $"must be below timing.retryDays × 24 ({timingSettings.RetryDays * 24:0.##} hours), or 0 to turn delay warnings off");
