@@ -27,38 +27,12 @@ public sealed class DkimKeysActor : ReceivePersistentActor
 
         Command<DkimCommands.GetKeys>(_ => Sender.Tell(Current()));
         Command<DkimCommands.AddKey>(Handle);
-        Command<DkimCommands.ActivateKey>(activate =>
-        {
-            if (!Normalize(activate.Domain, activate.Selector, out var domain, out var selector))
-            {
-                return;
-            }
-
-            if (_ring.Find(domain, selector) is null)
-            {
-                Sender.Tell(new DkimReplies.NotFound(domain, selector));
-                return;
-            }
-
+        Command<DkimCommands.ActivateKey>(activate => OnExistingKey(activate.Domain, activate.Selector, (domain, selector) =>
             PersistAndPublish(new DkimEvents.KeyActivated(domain, selector, activate.By, _clock.GetUtcNow()), Apply,
-                $"DKIM key {selector} of {domain} activated by {activate.By}");
-        });
-        Command<DkimCommands.RemoveKey>(remove =>
-        {
-            if (!Normalize(remove.Domain, remove.Selector, out var domain, out var selector))
-            {
-                return;
-            }
-
-            if (_ring.Find(domain, selector) is null)
-            {
-                Sender.Tell(new DkimReplies.NotFound(domain, selector));
-                return;
-            }
-
+                $"DKIM key {selector} of {domain} activated by {activate.By}")));
+        Command<DkimCommands.RemoveKey>(remove => OnExistingKey(remove.Domain, remove.Selector, (domain, selector) =>
             PersistAndPublish(new DkimEvents.KeyRemoved(domain, selector, remove.By, _clock.GetUtcNow()), Apply,
-                $"DKIM key {selector} of {domain} removed by {remove.By}");
-        });
+                $"DKIM key {selector} of {domain} removed by {remove.By}")));
     }
 
     public override string PersistenceId => "aytrack-dkim";
@@ -88,6 +62,23 @@ public sealed class DkimKeysActor : ReceivePersistentActor
             _ring.WouldActivate(domain), _clock.GetUtcNow());
         PersistAndPublish(new DkimEvents.KeyAdded(entry, add.By), Apply,
             $"DKIM key {selector} ({add.Algorithm}) of {domain} added by {add.By}{(entry.Active ? ", signing" : ", inactive until activated")}");
+    }
+
+    /// <summary>Runs <paramref name="act"/> for a key that exists; otherwise answers Rejected (bad names) or NotFound.</summary>
+    private void OnExistingKey(string rawDomain, string rawSelector, Action<string, string> act)
+    {
+        if (!Normalize(rawDomain, rawSelector, out var domain, out var selector))
+        {
+            return;
+        }
+
+        if (_ring.Find(domain, selector) is null)
+        {
+            Sender.Tell(new DkimReplies.NotFound(domain, selector));
+            return;
+        }
+
+        act(domain, selector);
     }
 
     private bool Normalize(string rawDomain, string rawSelector, out string domain, out string selector)

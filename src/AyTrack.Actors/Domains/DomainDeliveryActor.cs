@@ -81,19 +81,7 @@ public sealed class DomainDeliveryActor : ReceivePersistentActor, IWithTimers
         Command<WorkerCommands.BatchDelivered>(Handle);
         Command<BatchFailed>(Handle);
         Command<BounceCommands.BounceQueued>(Handle);
-        Command<BounceFailed>(failed =>
-        {
-            _bouncesRequested.Remove(failed.Id.Value);
-            if (_stopRequested)
-            {
-                // Asked again by the next incarnation, from the journal.
-                StopWhenSettled();
-                return;
-            }
-
-            _log.Warning("Bounce for {0} at {1} not queued ({2}); trying again in {3}", failed.Id, _domain, failed.Reason, BounceRetry);
-            Timers.StartSingleTimer("bounce-retry", Due.Instance, BounceRetry);
-        });
+        Command<BounceFailed>(failed => NoticeFailed(_bouncesRequested, "Bounce", failed.Id, failed.Reason));
         Command<BounceCommands.DelayWarningQueued>(warned =>
         {
             _delayWarningsRequested.Remove(warned.Id.Value);
@@ -103,18 +91,7 @@ public sealed class DomainDeliveryActor : ReceivePersistentActor, IWithTimers
                 RequestTick();
             });
         });
-        Command<DelayWarningFailed>(failed =>
-        {
-            _delayWarningsRequested.Remove(failed.Id.Value);
-            if (_stopRequested)
-            {
-                StopWhenSettled();
-                return;
-            }
-
-            _log.Warning("Delay warning for {0} at {1} not queued ({2}); trying again in {3}", failed.Id, _domain, failed.Reason, BounceRetry);
-            Timers.StartSingleTimer("bounce-retry", Due.Instance, BounceRetry);
-        });
+        Command<DelayWarningFailed>(failed => NoticeFailed(_delayWarningsRequested, "Delay warning", failed.Id, failed.Reason));
         Command<Due>(_ => RequestTick());
         Command<DomainQueries.GetQueue>(_ => Sender.Tell(QueueStatusProjection.From(_domain, _state, _inFlight.Count, _lastError,
             _live.Current.Settings.Timing.RetryDays)));
@@ -469,6 +446,21 @@ public sealed class DomainDeliveryActor : ReceivePersistentActor, IWithTimers
             // passivation is off because it cannot see sessions in flight, whose replies come to Self.
             Context.Parent.Tell(new Passivate(HandOffStop.Instance));
         }
+    }
+
+    /// <summary>A bounce or delay warning the bouncer could not queue: asked again after a while (or by the next incarnation).</summary>
+    private void NoticeFailed(HashSet<string> requested, string what, QueueId id, string reason)
+    {
+        requested.Remove(id.Value);
+        if (_stopRequested)
+        {
+            // Asked again by the next incarnation, from the journal.
+            StopWhenSettled();
+            return;
+        }
+
+        _log.Warning("{0} for {1} at {2} not queued ({3}); trying again in {4}", what, id, _domain, reason, BounceRetry);
+        Timers.StartSingleTimer("bounce-retry", Due.Instance, BounceRetry);
     }
 
     private void StopWhenSettled()

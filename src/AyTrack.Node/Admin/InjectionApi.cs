@@ -44,31 +44,14 @@ public static class InjectionApi
 
         // RFC 3461 as over SMTP: ret= and envid= for the message, NOTIFY= and ORCPT= after a recipient's address
         // (to=bob@example.com NOTIFY=SUCCESS,FAILURE ORCPT=rfc822;bob+40example.com).
-        DsnReturn? ret = null;
-        if (request.Query["ret"].ToString() is { Length: > 0 } retText)
+        // Nullable type arguments, so that an absent parameter reads as null (not as the enum's first value).
+        var ret = Optional(request, "ret", errors, (string text, out DsnReturn? value) =>
         {
-            if (DsnParameters.ParseReturn(retText, out var parsedReturn) is { } problem)
-            {
-                errors["ret"] = [problem];
-            }
-            else
-            {
-                ret = parsedReturn;
-            }
-        }
-
-        string? envelopeId = null;
-        if (request.Query["envid"].ToString() is { Length: > 0 } envText)
-        {
-            if (DsnParameters.ParseEnvelopeId(envText, out var parsedId) is { } problem)
-            {
-                errors["envid"] = [problem];
-            }
-            else
-            {
-                envelopeId = parsedId;
-            }
-        }
+            var problem = DsnParameters.ParseReturn(text, out var parsed);
+            value = parsed;
+            return problem;
+        });
+        var envelopeId = Optional(request, "envid", errors, (string text, out string? value) => DsnParameters.ParseEnvelopeId(text, out value!));
 
         var recipients = new List<EmailAddress>();
         var dsnRecipients = new Dictionary<string, DsnRecipient>(StringComparer.Ordinal);
@@ -199,5 +182,24 @@ public static class InjectionApi
         }
 
         return notify is null && original is null ? null : new DsnRecipient(notify, type, original);
+    }
+
+    private delegate string? Parser<T>(string text, out T value);
+
+    /// <summary>A query parameter parsed when present; its problem is filed under its name.</summary>
+    private static T? Optional<T>(HttpRequest request, string name, Dictionary<string, string[]> errors, Parser<T> parse)
+    {
+        if (request.Query[name].ToString() is not { Length: > 0 } text)
+        {
+            return default;
+        }
+
+        if (parse(text, out var value) is { } problem)
+        {
+            errors[name] = [problem];
+            return default;
+        }
+
+        return value;
     }
 }
