@@ -57,6 +57,11 @@ public sealed class AyTrackOptionsValidator : IValidateOptions<AyTrackOptions>
             }
         }
 
+        if (options.Admin.MaxConnections < 1)
+        {
+            problems.Add(new("AyTrack:Admin:MaxConnections", "must be at least 1"));
+        }
+
         if (options.Delivery.MtaSts.PolicyPort is < 1 or > 65535)
         {
             problems.Add(new("AyTrack:Delivery:MtaSts:PolicyPort", "must be between 1 and 65535"));

@@ -52,6 +52,7 @@ public static class NodeHost
         var dataDir = options.FullDataDir;
         var dataDirWarning = DataDirectory.Prepare(dataDir);
         builder.WebHost.UseUrls(options.Admin.Url);
+        builder.WebHost.ConfigureKestrel(kestrel => kestrel.Limits.MaxConcurrentConnections = options.Admin.MaxConnections);
         builder.Logging.AddSimpleConsole(o =>
         {
             o.SingleLine = true;
@@ -184,10 +185,10 @@ public static class NodeHost
             sp.GetRequiredService<NodeInfo>(), sp.GetRequiredService<ILogger<StorageMonitor>>()));
 
         var app = builder.Build();
-        // A body over its limit surfaces as Kestrel's BadHttpRequestException: answer with its status (413), not 500.
+        // AdminErrors decides the status of what an endpoint throws (413 for an oversized body, 503 for an actor that did not answer).
         app.UseExceptionHandler(new ExceptionHandlerOptions
         {
-            StatusCodeSelector = e => e is BadHttpRequestException bad ? bad.StatusCode : StatusCodes.Status500InternalServerError,
+            StatusCodeSelector = AdminErrors.StatusFor,
         });
         app.UseAdminAuthentication();
         app.UseRequestLimits();

@@ -178,6 +178,12 @@ public sealed class AdminOptions
 
     /// <summary>Empty: a random token is generated once into &lt;DataDir&gt;/admin.token.</summary>
     public string Token { get; set; } = string.Empty;
+
+    /// <summary>
+    /// Open connections to the admin port at once; more are closed as they arrive, so a client that opens thousands
+    /// cannot take the node's descriptors (the SMTP listener has its own limits).
+    /// </summary>
+    public int MaxConnections { get; set; } = 100;
 }
 
 public sealed class DnsOptions
