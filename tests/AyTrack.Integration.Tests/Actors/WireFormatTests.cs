@@ -33,7 +33,7 @@ public sealed class WireFormatTests() : TestKit(ConfigurationFactory.ParseString
     {
         Assert.Equal(AyTrackSerializer.Manifests.Order(StringComparer.Ordinal), Samples().Keys.Order(StringComparer.Ordinal));
         Assert.Equal(Samples().Keys.Select(m => m + ".json").Order(StringComparer.Ordinal),
-            Directory.GetFiles(GoldenDirectory).Select(Path.GetFileName).Order(StringComparer.Ordinal));
+            Directory.GetFiles(GoldenDirectory, "*.json", SearchOption.TopDirectoryOnly).Select(Path.GetFileName).Order(StringComparer.Ordinal));
     }
 
     [Theory]
@@ -58,6 +58,41 @@ public sealed class WireFormatTests() : TestKit(ConfigurationFactory.ParseString
         Assert.Equal(sample.GetType(), read.GetType());
         Assert.Equal(System.Text.Encoding.UTF8.GetString(golden), System.Text.Encoding.UTF8.GetString(serializer.ToBinary(read)));
         Assert.Equal(System.Text.Encoding.UTF8.GetString(golden), System.Text.Encoding.UTF8.GetString(bytes));
+    }
+
+    /// <summary>
+    /// Optional fields added to a shape after its first sample (written only when set, so the first sample's bytes
+    /// stay as they were) are pinned by a second sample each, in Golden/later/: renaming one fails here too.
+    /// </summary>
+    [Fact]
+    public void Optional_fields_added_later_have_their_own_samples()
+    {
+        var laterSamples = new Dictionary<string, (string Manifest, object Sample)>
+        {
+            ["domain.snapshot.v1.delay-warned"] = ("domain.snapshot.v1", new DomainQueueSnapshot([new DomainQueueSnapshot.Message("0f3a9c2e1b7d4a58", At,
+                [new DomainQueueSnapshot.Recipient("b@alpha.test", RecipientState.Deferred, 2, "451 4.2.2 mailbox full", At.AddHours(1), DelayWarned: true)])])),
+        };
+        var directory = Path.Combine(GoldenDirectory, "later");
+        foreach (var (name, (manifest, sample)) in laterSamples)
+        {
+            var serializer = (AyTrackSerializer)Sys.Serialization.FindSerializerFor(sample);
+            Assert.Equal(manifest, serializer.Manifest(sample));
+            var bytes = serializer.ToBinary(sample);
+            var file = Path.Combine(directory, name + ".json");
+            if (!File.Exists(file) && Environment.GetEnvironmentVariable("AYTRACK_WRITE_GOLDEN") == "1")
+            {
+                Directory.CreateDirectory(directory);
+                File.WriteAllBytes(file, bytes);
+            }
+
+            Assert.True(File.Exists(file), $"{file} is missing");
+            var golden = File.ReadAllBytes(file);
+            Assert.Equal(System.Text.Encoding.UTF8.GetString(golden), System.Text.Encoding.UTF8.GetString(bytes));
+            Assert.Equal(System.Text.Encoding.UTF8.GetString(golden), System.Text.Encoding.UTF8.GetString(serializer.ToBinary(serializer.FromBinary(golden, manifest))));
+        }
+
+        Assert.Equal(laterSamples.Keys.Select(k => k + ".json").Order(StringComparer.Ordinal),
+            Directory.GetFiles(directory).Select(Path.GetFileName).Order(StringComparer.Ordinal));
     }
 
     /// <summary>The serializer bound as the node binds it (AddAyTrackActors: every type of AyTrackSerializer.BoundTypes).</summary>
