@@ -65,6 +65,26 @@ public sealed class BounceCategoryTests
         }
     }
 
+    [Fact]
+    public void A_pattern_that_backtracks_without_end_is_no_match_not_a_hang_and_a_huge_file_is_refused()
+    {
+        var (rules, _) = BounceRulesFile.Parse("rules:\n  - {category: SpamBlock, text: \"^(a+)+$\"}\n", "rules.yaml");
+        // Without the match budget this would backtrack for ages; with it, the rule simply does not match.
+        Assert.Equal(BounceCategory.Other, rules.Classify(SmtpReply.From(550, new string('a', 40) + "!")));
+
+        var dir = Directory.CreateTempSubdirectory("aytrack-rules").FullName;
+        try
+        {
+            var huge = Path.Combine(dir, "huge.yaml");
+            File.WriteAllText(huge, "rules:\n" + new string('#', (int)BounceRulesFile.MaxFileSize));
+            Assert.Contains("larger than", Assert.Throws<FormatException>(() => BounceRulesFile.Load(huge)).Message);
+        }
+        finally
+        {
+            Directory.Delete(dir, true);
+        }
+    }
+
     [Theory]
     [InlineData("rules:\n  - category: Spam\n    status: 5.7.1\n", "line 2", "category 'Spam'")]
     [InlineData("rules:\n  - category: SpamBlock\n    status: 5.7\n", "line 3", "status '5.7'")]

@@ -51,6 +51,15 @@ public sealed class DkimKeyringTests
         Assert.Empty(DkimKeyring.Empty.Added(Key("example.test", "s1", DkimAlgorithm.Rsa, false)).SigningKeysFor("example.test"));
     }
 
+    [Fact]
+    public void A_domain_holds_at_most_ten_keys()
+    {
+        var ring = Enumerable.Range(0, DkimKeyring.MaxKeysPerDomain).Aggregate(DkimKeyring.Empty,
+            (r, i) => r.Added(Key("example.test", $"s{i}", DkimAlgorithm.Rsa, i == 0)));
+        Assert.Contains("already has 10 keys", ring.TooMany("example.test"));
+        Assert.Null(ring.TooMany("other.test"));
+    }
+
     [Theory]
     [InlineData("exa mple.test", "s1", "domain")]
     [InlineData("example.test", "", "selector")]

@@ -52,6 +52,12 @@ public sealed class DkimKeysActor : ReceivePersistentActor
             return;
         }
 
+        if (_ring.TooMany(domain) is { } tooMany)
+        {
+            Sender.Tell(new DkimReplies.Rejected("domain", tooMany));
+            return;
+        }
+
         if (string.IsNullOrEmpty(add.PublicKey) || string.IsNullOrEmpty(add.SealedPrivateKey))
         {
             Sender.Tell(new DkimReplies.Rejected("key", "the key pair is missing"));

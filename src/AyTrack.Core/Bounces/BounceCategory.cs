@@ -41,7 +41,16 @@ public sealed record BounceRule(string Name, BounceCategory Category, string? St
             return false;
         }
 
-        return Text is null || Text.IsMatch(reply.Text);
+        try
+        {
+            return Text is null || Text.IsMatch(reply.Text);
+        }
+        catch (RegexMatchTimeoutException)
+        {
+            // An operator's pattern that backtracks without end on some reply: no match, never a stuck or failed
+            // delivery-log write (each match has a 50 ms budget).
+            return false;
+        }
     }
 
     private static bool StatusMatches(string pattern, string? enhanced) =>

@@ -13,6 +13,9 @@ public static class BounceRulesFile
 {
     private static readonly TimeSpan RegexBudget = TimeSpan.FromMilliseconds(50);
 
+    /// <summary>A rules file is a page of YAML, not data: a larger one is refused before it is read.</summary>
+    public const long MaxFileSize = 1024 * 1024;
+
     /// <summary>The shipped rules.</summary>
     public static BounceRuleSet Defaults { get; } = Parse(ReadDefaults(), "bounce-rules.yaml (shipped)").Rules;
 
@@ -36,6 +39,11 @@ public static class BounceRulesFile
         string text;
         try
         {
+            if (new FileInfo(path).Length > MaxFileSize)
+            {
+                throw new FormatException($"{path}: larger than {MaxFileSize} bytes; a rules file is a page of YAML");
+            }
+
             text = File.ReadAllText(path);
         }
         catch (Exception error) when (error is IOException or UnauthorizedAccessException)

@@ -35,6 +35,18 @@ public sealed record DkimKeyring(IReadOnlyList<DkimKeyEntry> Keys)
 
     public static DkimKeyring Empty { get; } = new([]);
 
+    /// <summary>Keys one domain may hold (a rollover needs two per algorithm); more is a mistake or an attack.</summary>
+    public const int MaxKeysPerDomain = 10;
+
+    /// <summary>Keys in the cluster: every node opens each active one, and every change republishes them all.</summary>
+    public const int MaxKeys = 1000;
+
+    /// <summary>Why one more key for <paramref name="domain"/> cannot be added, or null when it can.</summary>
+    public string? TooMany(string domain) =>
+        Keys.Count(k => k.Domain == domain) >= MaxKeysPerDomain ? $"{domain} already has {MaxKeysPerDomain} keys; remove old ones first"
+        : Keys.Count >= MaxKeys ? $"the cluster already has {MaxKeys} DKIM keys; remove unused ones first"
+        : null;
+
     /// <summary>The domain in its canonical form and the selector in lower case, or the field and what is wrong.</summary>
     public static bool TryNormalize(string? domain, string? selector, out string normalizedDomain, out string normalizedSelector,
         out (string Field, string Problem)? problem)
