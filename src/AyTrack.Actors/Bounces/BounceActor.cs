@@ -65,10 +65,7 @@ public sealed class BounceActor : ReceiveActor
                     var now = clock.GetUtcNow();
                     var dsn = DsnBuilder.Build(original.Envelope, original.Body, wanted, reportingMta, now,
                         classifier?.Rules);
-                    var id = QueueId.New();
-                    await spool.AcceptAsync(
-                        new SpoolEnvelope(id, string.Empty, [EmailAddress.Parse(original.Envelope.Sender)], now, false, $"<{dsn.MessageId}>"),
-                        DsnBuilder.ToBytes(dsn), CancellationToken.None);
+                    var id = await DsnBuilder.QueueAsync(spool, original.Envelope, dsn, now);
                     log.Info("Bounced {0} recipient(s) of {1} to <{2}> as {3}", wanted.Count, bounce.Id, original.Envelope.Sender, id);
                     outcome = "bounced";
                 }
@@ -99,10 +96,7 @@ public sealed class BounceActor : ReceiveActor
                 {
                     var now = clock.GetUtcNow();
                     var dsn = DsnBuilder.BuildDelayed(original!.Envelope, original.Body, wanted, reportingMta, now, classifier?.Rules);
-                    var id = QueueId.New();
-                    await spool.AcceptAsync(
-                        new SpoolEnvelope(id, string.Empty, [EmailAddress.Parse(original.Envelope.Sender)], now, false, $"<{dsn.MessageId}>"),
-                        DsnBuilder.ToBytes(dsn), CancellationToken.None);
+                    var id = await DsnBuilder.QueueAsync(spool, original.Envelope, dsn, now);
                     log.Info("Delay warning for {0} recipient(s) of {1} sent to <{2}> as {3}", wanted.Count, warn.Id, original.Envelope.Sender, id);
                     deliveryLog.Write(wanted.Select(r => new DeliveryLogEntry(now, warn.Id.Value, original.Envelope.MessageIdHeader, r.Recipient,
                         "delay-warned", r.Diagnostic.Length > 0 ? r.Diagnostic : r.Status, r.RemoteMta, null, false, 0)));

@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text;
+using AyTrack.Core.Addresses;
 using AyTrack.Core.Domains;
 using AyTrack.Core.Spool;
 using MimeKit;
@@ -133,6 +134,18 @@ public static class DsnBuilder
 
         message.Body = report;
         return message;
+    }
+
+    /// <summary>
+    /// Queues a report to the original sender with the null reverse-path (RFC 5321 §4.5.5), through the spool like any
+    /// other mail; returns its queue id.
+    /// </summary>
+    public static async Task<QueueId> QueueAsync(ISpool spool, SpoolEnvelope original, MimeMessage report, DateTimeOffset now)
+    {
+        var id = QueueId.New();
+        await spool.AcceptAsync(new SpoolEnvelope(id, string.Empty, [EmailAddress.Parse(original.Sender)], now, false, $"<{report.MessageId}>"),
+            ToBytes(report), CancellationToken.None);
+        return id;
     }
 
     public static byte[] ToBytes(MimeMessage message)

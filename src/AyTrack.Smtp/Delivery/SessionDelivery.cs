@@ -197,9 +197,7 @@ internal sealed class SessionDelivery(ISpool spool, DeliveryLog deliveryLog, ILo
         {
             var now = DateTimeOffset.UtcNow;
             var report = AyTrack.Core.Bounces.DsnBuilder.BuildRelayed(spooled.Envelope, spooled.Body, relayed, client.LocalDomain ?? "localhost", now);
-            await spool.AcceptAsync(new SpoolEnvelope(AyTrack.Core.Addresses.QueueId.New(), string.Empty,
-                    [AyTrack.Core.Addresses.EmailAddress.Parse(spooled.Envelope.Sender)], now, false, $"<{report.MessageId}>"),
-                AyTrack.Core.Bounces.DsnBuilder.ToBytes(report), CancellationToken.None);
+            await AyTrack.Core.Bounces.DsnBuilder.QueueAsync(spool, spooled.Envelope, report, now);
             logger.LogInformation("Success notice (relayed) for {Count} recipient(s) of {Id} queued to <{Sender}>", relayed.Count,
                 spooled.Envelope.Id, spooled.Envelope.Sender);
         }

@@ -21,8 +21,7 @@ public sealed class FinalMarkTests() : SpoolTestKit(string.Empty)
     public async Task A_failed_spool_update_after_delivery_is_retried_until_no_row_is_left()
     {
         var id = new QueueId("q1");
-        await Spool.AcceptAsync(new SpoolEnvelope(id, "app@sender.test", [EmailAddress.Parse("a@alpha.test")], DateTimeOffset.UtcNow, false, null),
-            MessageContent.FromMemory("Subject: x\r\n\r\nx\r\n"u8.ToArray()), CancellationToken.None);
+        await AcceptAsync(id, "a@alpha.test");
         var flaky = FailingFinalMarks.Wrap(Spool, failures: 2);
         var workers = CreateTestProbe();
         var actor = Sys.ActorOf(DomainDeliveryActor.Props(Domain.Value, workers, CreateTestProbe(), flaky,
@@ -32,8 +31,7 @@ public sealed class FinalMarkTests() : SpoolTestKit(string.Empty)
         actor.Tell(new DomainCommands.EnqueueBatch(Domain, [new DomainCommands.NewMessage(Domain, id, ["a@alpha.test"], DateTimeOffset.UtcNow)]));
         ExpectMsg<DomainCommands.EnqueuedBatch>();
         var batch = workers.ExpectMsg<WorkerCommands.DeliverBatch>();
-        workers.Reply(new WorkerCommands.BatchDelivered(batch.BatchId, [new MessageAttempt(id,
-            [new RecipientAttempt("a@alpha.test", RecipientOutcome.Delivered, SmtpReply.From(250, "2.0.0 ok"))], "mx.alpha.test", "127.0.0.1")]));
+        workers.Reply(Delivered(batch.BatchId, id, "a@alpha.test"));
 
         await AwaitAssertAsync(async () => Assert.Equal(new SpoolCounts(0, 0, 0), await Spool.CountAsync(CancellationToken.None)),
             TimeSpan.FromSeconds(10));

@@ -21,8 +21,7 @@ public sealed class HandOffStopTests() : SpoolTestKit(string.Empty)
     public async Task A_hand_off_during_a_session_waits_for_its_outcome_then_stops_with_nothing_left_behind()
     {
         var id = new QueueId("q1");
-        await Spool.AcceptAsync(new SpoolEnvelope(id, "app@sender.test", [EmailAddress.Parse("a@alpha.test")], DateTimeOffset.UtcNow, false, null),
-            MessageContent.FromMemory("Subject: x\r\n\r\nx\r\n"u8.ToArray()), CancellationToken.None);
+        await AcceptAsync(id, "a@alpha.test");
         var workers = CreateTestProbe();
         var actor = Sys.ActorOf(DomainDeliveryActor.Props(Domain.Value, workers, CreateTestProbe(), Spool,
             new DomainActorSettings(5, 10, TimeSpan.FromMinutes(1)), new LiveSettings(new OperatorSettings()), new DeliveryRate(DateTimeOffset.UtcNow)));
@@ -35,8 +34,7 @@ public sealed class HandOffStopTests() : SpoolTestKit(string.Empty)
         actor.Tell(DomainDeliveryActor.HandOffStop.Instance);
         ExpectNoMsg(TimeSpan.FromMilliseconds(300));
 
-        workers.Reply(new WorkerCommands.BatchDelivered(batch.BatchId, [new MessageAttempt(id,
-            [new RecipientAttempt("a@alpha.test", RecipientOutcome.Delivered, SmtpReply.From(250, "2.0.0 ok"))], "mx.alpha.test", "127.0.0.1")]));
+        workers.Reply(Delivered(batch.BatchId, id, "a@alpha.test"));
         ExpectTerminated(actor);
         Assert.Equal(new SpoolCounts(0, 0, 0), await Spool.CountAsync(CancellationToken.None));
 
