@@ -5,6 +5,7 @@ using Akka.Hosting;
 using Akka.Routing;
 using AyTrack.Actors.Bounces;
 using AyTrack.Actors.Dkim;
+using AyTrack.Actors.Users;
 using AyTrack.Actors.Domains;
 using AyTrack.Actors.Serialization;
 using AyTrack.Actors.Settings;
@@ -14,6 +15,7 @@ using AyTrack.Core.Configuration;
 using AyTrack.Core.Delivery;
 using AyTrack.Core.Domains;
 using AyTrack.Core.Dkim;
+using AyTrack.Core.Users;
 using AyTrack.Core.Settings;
 using AyTrack.Core.Spool;
 using Microsoft.Extensions.DependencyInjection;
@@ -88,9 +90,13 @@ public static class AyTrackActors
             .WithSingleton<DkimKeysActor>("dkim",
                 (_, _, resolver) => DkimKeysActor.Props(resolver.GetService<TimeProvider>()),
                 new ClusterSingletonOptions { Role = "delivery" }, createProxyToo: true)
+            .WithSingleton<UsersActor>("users",
+                (_, _, resolver) => UsersActor.Props(resolver.GetService<TimeProvider>()),
+                new ClusterSingletonOptions { Role = "delivery" }, createProxyToo: true)
             .WithActors((system, registry, resolver) =>
             {
                 system.ActorOf(DkimAgent.Props(registry.Get<DkimKeysActor>(), resolver.GetService<LiveDkimKeys>()), "dkim-agent");
+                system.ActorOf(UsersAgent.Props(registry.Get<UsersActor>(), resolver.GetService<LiveUsers>()), "users-agent");
                 var dispatcher = system.ActorOf(
                     OutboxDispatcher.Props(resolver.GetService<ISpool>(), registry.Get<DomainRegion>()), "outbox-dispatcher");
                 registry.Register<OutboxDispatcher>(dispatcher);

@@ -48,6 +48,9 @@ public sealed class AdminClient : IDisposable
     public Task<T> PostAsync<T>(string path, object body) =>
         SendAsync<T>(new HttpRequestMessage(HttpMethod.Post, path) { Content = JsonContent.Create(body, options: Json) });
 
+    public Task<T> PutAsync<T>(string path, object body) =>
+        SendAsync<T>(new HttpRequestMessage(HttpMethod.Put, path) { Content = JsonContent.Create(body, options: Json) });
+
     public Task<T> PatchAsync<T>(string path, string mergePatch) => SendAsync<T>(new HttpRequestMessage(HttpMethod.Patch, path)
     {
         Content = new StringContent(mergePatch, Encoding.UTF8, "application/merge-patch+json"),

@@ -9,9 +9,9 @@ namespace AyTrack.Cli;
 /// </summary>
 public static class AyTrackCli
 {
-    public static async Task<int> RunAsync(string[] args, TextWriter output, TextWriter error)
+    public static async Task<int> RunAsync(string[] args, TextWriter output, TextWriter error, TextReader? input = null)
     {
-        var cli = new CliContext(output, error);
+        var cli = new CliContext(output, error, input);
         var root = new RootCommand("aytrack: operate an AyTrack node (settings, threads, actors, cluster, queues)")
         {
             cli.Url, cli.Token, cli.DataDir, cli.Json,
@@ -23,6 +23,7 @@ public static class AyTrackCli
         root.Subcommands.Add(QueueCommands.Create(cli));
         root.Subcommands.Add(CertsCommands.Create(cli));
         root.Subcommands.Add(DkimCommands.Create(cli));
+        root.Subcommands.Add(UsersCommands.Create(cli));
         root.Subcommands.Add(SuggestCommand.Create(cli));
         root.Subcommands.Add(HealthCommand.Create(cli));
 

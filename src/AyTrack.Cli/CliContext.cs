@@ -6,9 +6,17 @@ namespace AyTrack.Cli;
 /// What every command shares: the global options (where the node is, its token, --json) and the writers it prints
 /// to. A command's action runs through <see cref="Run"/>, so an operator's mistake prints one line and an exit code.
 /// </summary>
-public sealed class CliContext(TextWriter output, TextWriter error)
+public sealed class CliContext(TextWriter output, TextWriter error, TextReader? input = null)
 {
     private readonly TextWriter _error = new SafeTextWriter(error);
+
+    /// <summary>Where --password-stdin reads from: the process's standard input unless a test gives its own.</summary>
+    public TextReader Input { get; } = input ?? Console.In;
+
+    /// <summary>True when <see cref="Input"/> is a person at a terminal (a password may then be asked for without echo).</summary>
+    public bool InteractiveInput => input is null && !Console.IsInputRedirected;
+
+    public TextWriter Error => _error;
 
     public TextWriter Output { get; } = new SafeTextWriter(output);
 

@@ -67,3 +67,15 @@ public sealed record DkimKeyRequest(string? Domain, string? Selector, string? Al
 /// </summary>
 public sealed record DkimKeyView(string Domain, string Selector, string Algorithm, bool Active, DateTimeOffset CreatedAt,
     string DnsName, string DnsRecord, string ZoneLine);
+
+/// <summary>Body of POST /api/users: a submission login. The password is hashed by the node that takes the request.</summary>
+public sealed record UserRequest(string? Name, string? Password, IReadOnlyList<string>? SenderDomains);
+
+/// <summary>Body of PUT /api/users/{name}/password.</summary>
+public sealed record PasswordRequest(string? Password);
+
+/// <summary>Body of PUT /api/users/{name}/sender-domains: the only MAIL FROM domains the user may use; empty: any.</summary>
+public sealed record SenderDomainsRequest(IReadOnlyList<string>? SenderDomains);
+
+/// <summary>One submission user in GET /api/users: never its password or hash.</summary>
+public sealed record UserView(string Name, IReadOnlyList<string> SenderDomains, DateTimeOffset CreatedAt, DateTimeOffset UpdatedAt);

@@ -90,6 +90,11 @@ public sealed class AyTrackOptionsValidator : IValidateOptions<AyTrackOptions>
         problems.AddRange(SettingsDocument.Validate(options.Settings)
             .Select(e => new KeyValuePair<string, string>(SettingsKey(e.Key), string.Join(", ", e.Value))));
         problems.AddRange(options.Listener.Validate());
+        problems.AddRange(options.Submission.Validate(options.Listener));
+        if (options.Listener.Tls.Enabled && AyTrack.Smtp.Listener.ListenerCertificate.Problem(options.Listener.Tls) is { } certificate)
+        {
+            problems.Add(new("AyTrack:Listener:Tls:CertificatePath", certificate));
+        }
         problems.AddRange(ClusterMembershipOptions.Validate(options.Cluster, options.Persistence));
         return problems;
     }

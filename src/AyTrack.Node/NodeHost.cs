@@ -33,6 +33,12 @@ public sealed class NodeInfo
 {
     public System.Net.IPEndPoint? SmtpEndpoint { get; set; }
 
+    /// <summary>The submission listener (AyTrack:Submission:Endpoint) once bound; null when it is off.</summary>
+    public System.Net.IPEndPoint? SubmissionEndpoint { get; set; }
+
+    /// <summary>The implicit-TLS submission listener (AyTrack:Submission:TlsEndpoint) once bound; null when it is off.</summary>
+    public System.Net.IPEndPoint? SubmissionTlsEndpoint { get; set; }
+
     public string DataDir { get; init; } = string.Empty;
 }
 
@@ -80,6 +86,8 @@ public static class NodeHost
         services.AddSingleton(new LiveSettings(options.Settings, clock));
         services.AddSingleton(sp => new AyTrack.Core.Dkim.LiveDkimKeys(sp.GetRequiredService<SecretBox>()));
         services.AddSingleton<AyTrack.Smtp.Dkim.MessageSigning>();
+        services.AddSingleton(new AyTrack.Core.Users.LiveUsers());
+        services.AddSingleton(sp => new AyTrack.Smtp.Listener.SmtpAuthenticator(sp.GetRequiredService<AyTrack.Core.Users.LiveUsers>(), clock));
         services.AddSingleton(new DeliveryRate(clock.GetUtcNow()));
         services.AddSingleton(SecretBox.LoadOrCreate(string.IsNullOrWhiteSpace(options.Secrets.KeyFile)
             ? Path.Combine(dataDir, "secrets.key")
@@ -198,6 +206,7 @@ public static class NodeHost
         app.MapOperatorApi();
         app.MapCertificatesApi();
         app.MapDkimApi();
+        app.MapUsersApi();
         return app;
     }
 
@@ -261,14 +270,21 @@ public static class NodeHost
 
 /// <summary>Runs the SMTP listener for the node's lifetime, after the actor system has started.</summary>
 public sealed class ListenerService(AyTrackOptions options, ISpool spool, ILoggerFactory loggerFactory, NodeInfo info,
-    AyTrack.Smtp.Dkim.MessageSigning signing) : IHostedService
+    AyTrack.Smtp.Dkim.MessageSigning signing, AyTrack.Smtp.Listener.SmtpAuthenticator authenticator) : IHostedService
 {
     private AyTrack.Smtp.Listener.SmtpListener? _listener;
 
     public async Task StartAsync(CancellationToken cancellationToken)
     {
-        _listener = new AyTrack.Smtp.Listener.SmtpListener(options.Listener, spool, options.FullDataDir, loggerFactory, signing);
+        // Checked with the other settings before start, so a failure here is a file changed in between: it stops the node.
+        var certificate = options.Listener.Tls.Enabled
+            ? AyTrack.Smtp.Listener.ListenerCertificate.Load(options.Listener.Tls, loggerFactory.CreateLogger<AyTrack.Smtp.Listener.ListenerCertificate>())
+            : null;
+        _listener = new AyTrack.Smtp.Listener.SmtpListener(options.Listener, spool, options.FullDataDir, loggerFactory, signing,
+            options.Submission, authenticator, certificate);
         info.SmtpEndpoint = await _listener.StartAsync(cancellationToken);
+        info.SubmissionEndpoint = _listener.SubmissionEndpoint;
+        info.SubmissionTlsEndpoint = _listener.SubmissionTlsEndpoint;
     }
 
     public async Task StopAsync(CancellationToken cancellationToken)

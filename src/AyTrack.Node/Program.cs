@@ -16,6 +16,8 @@ await File.WriteAllTextAsync(nodeFile + ".tmp", System.Text.Json.JsonSerializer.
 {
     pid = Environment.ProcessId,
     smtp = info.SmtpEndpoint?.ToString(),
+    submission = info.SubmissionEndpoint?.ToString(),
+    submissionTls = info.SubmissionTlsEndpoint?.ToString(),
     admin = app.Urls.First(),
 }));
 File.Move(nodeFile + ".tmp", nodeFile, overwrite: true);

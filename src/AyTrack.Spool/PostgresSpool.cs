@@ -51,6 +51,7 @@ public sealed class PostgresSpool : ISpool
                     size integer NOT NULL,
                     body bytea NOT NULL);
                 ALTER TABLE aytrack_spool_messages ADD COLUMN IF NOT EXISTS dsn text;
+                ALTER TABLE aytrack_spool_messages ADD COLUMN IF NOT EXISTS auth_user text;
                 CREATE TABLE IF NOT EXISTS aytrack_spool_recipients(
                     message_id text NOT NULL REFERENCES aytrack_spool_messages(id) ON DELETE CASCADE,
                     address text NOT NULL,
@@ -87,11 +88,12 @@ public sealed class PostgresSpool : ISpool
         return _writes.WriteAsync(async tx =>
         {
             await using (var insert = tx.Command("""
-                INSERT INTO aytrack_spool_messages(id, sender, received_at, smtputf8, message_id, size, body, dsn)
-                VALUES (@id, @sender, @received, @utf8, @mid, @size, @body, @dsn)
+                INSERT INTO aytrack_spool_messages(id, sender, received_at, smtputf8, message_id, size, body, dsn, auth_user)
+                VALUES (@id, @sender, @received, @utf8, @mid, @size, @body, @dsn, @user)
                 """))
             {
                 insert.Parameters.AddWithValue("dsn", NpgsqlDbType.Text, (object?)SpoolQueries.DsnToJson(envelope.Dsn) ?? DBNull.Value);
+                insert.Parameters.AddWithValue("user", NpgsqlDbType.Text, (object?)envelope.AuthenticatedUser ?? DBNull.Value);
                 insert.Parameters.AddWithValue("id", envelope.Id.Value);
                 insert.Parameters.AddWithValue("sender", envelope.Sender);
                 insert.Parameters.AddWithValue("received", envelope.ReceivedAt.ToUnixTimeMilliseconds());
@@ -177,7 +179,7 @@ public sealed class PostgresSpool : ISpool
     {
         await using var connection = await _dataSource.OpenConnectionAsync(cancellationToken);
         await using var command = new NpgsqlCommand("""
-            SELECT sender, received_at, smtputf8, message_id, body, dsn FROM aytrack_spool_messages WHERE id = @id;
+            SELECT sender, received_at, smtputf8, message_id, body, dsn, auth_user FROM aytrack_spool_messages WHERE id = @id;
             SELECT address FROM aytrack_spool_recipients WHERE message_id = @id ORDER BY address;
             """, connection);
         command.Parameters.AddWithValue("id", id.Value);

@@ -24,7 +24,8 @@ internal static class SpoolQueries
     }
 
     /// <summary>
-    /// A message from a command whose first result is (sender, received_at in Unix ms, smtputf8, message_id, body, dsn) and
+    /// A message from a command whose first result is (sender, received_at in Unix ms, smtputf8, message_id, body, dsn,
+    /// auth_user) and
     /// whose second is its recipients' addresses; null when there is no such message.
     /// </summary>
     public static async Task<SpooledMessage?> ReadMessageAsync(DbCommand command, QueueId id, CancellationToken cancellationToken)
@@ -41,6 +42,7 @@ internal static class SpoolQueries
         var messageId = reader.IsDBNull(3) ? null : reader.GetString(3);
         var body = reader.GetFieldValue<byte[]>(4);
         var dsn = reader.IsDBNull(5) ? null : DsnFromJson(reader.GetString(5));
+        var user = reader.IsDBNull(6) ? null : reader.GetString(6);
         await reader.NextResultAsync(cancellationToken);
         var recipients = new List<EmailAddress>();
         while (await reader.ReadAsync(cancellationToken))
@@ -48,7 +50,7 @@ internal static class SpoolQueries
             recipients.Add(EmailAddress.Parse(reader.GetString(0)));
         }
 
-        return new SpooledMessage(new SpoolEnvelope(id, sender, recipients, received, utf8, messageId) { Dsn = dsn }, body);
+        return new SpooledMessage(new SpoolEnvelope(id, sender, recipients, received, utf8, messageId) { Dsn = dsn, AuthenticatedUser = user }, body);
     }
 
     private static readonly System.Text.Json.JsonSerializerOptions DsnJson = new(System.Text.Json.JsonSerializerDefaults.Web)

@@ -65,13 +65,15 @@ public sealed class SqliteSpool : ISpool
             CREATE TABLE IF NOT EXISTS probe(id INTEGER PRIMARY KEY, at INTEGER NOT NULL);
             """, cancellationToken);
 
-        // Added with the DSN extension (RFC 3461): a spool made by an older version gets the column, empty.
-        await using (var columns = writer.CreateCommand())
+        // Columns added after the first version (dsn with the DSN extension, RFC 3461; auth_user with SMTP AUTH): a
+        // spool made by an older version gets them, empty.
+        foreach (var column in new[] { "dsn", "auth_user" })
         {
-            columns.CommandText = "SELECT COUNT(*) FROM pragma_table_info('messages') WHERE name = 'dsn'";
+            await using var columns = writer.CreateCommand();
+            columns.CommandText = $"SELECT COUNT(*) FROM pragma_table_info('messages') WHERE name = '{column}'";
             if ((long)(await columns.ExecuteScalarAsync(cancellationToken))! == 0)
             {
-                await ExecuteAsync(writer, null, "ALTER TABLE messages ADD COLUMN dsn TEXT", cancellationToken);
+                await ExecuteAsync(writer, null, $"ALTER TABLE messages ADD COLUMN {column} TEXT", cancellationToken);
             }
         }
 
@@ -86,10 +88,11 @@ public sealed class SqliteSpool : ISpool
         return WriteAsync(async tx =>
         {
             var insert = tx.Command("""
-                INSERT INTO messages(id, sender, received_at, smtputf8, message_id, size, body, dsn)
-                VALUES ($id, $sender, $received, $utf8, $mid, $size, CASE WHEN $body IS NULL THEN zeroblob($size) ELSE $body END, $dsn)
+                INSERT INTO messages(id, sender, received_at, smtputf8, message_id, size, body, dsn, auth_user)
+                VALUES ($id, $sender, $received, $utf8, $mid, $size, CASE WHEN $body IS NULL THEN zeroblob($size) ELSE $body END, $dsn, $user)
                 """);
             insert.Parameters.AddWithValue("$dsn", (object?)SpoolQueries.DsnToJson(envelope.Dsn) ?? DBNull.Value);
+            insert.Parameters.AddWithValue("$user", (object?)envelope.AuthenticatedUser ?? DBNull.Value);
             insert.Parameters.AddWithValue("$id", envelope.Id.Value);
             insert.Parameters.AddWithValue("$sender", envelope.Sender);
             insert.Parameters.AddWithValue("$received", envelope.ReceivedAt.ToUnixTimeMilliseconds());
@@ -195,7 +198,7 @@ public sealed class SqliteSpool : ISpool
             var connection = await OpenReaderAsync(cancellationToken);
             var prepared = connection.CreateCommand();
             prepared.CommandText = """
-                SELECT sender, received_at, smtputf8, message_id, body, dsn FROM messages WHERE id = $id;
+                SELECT sender, received_at, smtputf8, message_id, body, dsn, auth_user FROM messages WHERE id = $id;
                 SELECT address FROM recipients WHERE message_id = $id ORDER BY address;
                 """;
             prepared.Parameters.Add("$id", SqliteType.Text);

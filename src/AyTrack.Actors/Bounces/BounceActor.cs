@@ -72,7 +72,7 @@ public sealed class BounceActor : ReceiveActor
 
                 deliveryLog.Write(bounce.Recipients.Select(r => new DeliveryLogEntry(clock.GetUtcNow(), bounce.Id.Value,
                     original?.Envelope.MessageIdHeader, r.Recipient, outcome == "bounced" && !wanted.Contains(r) ? "failed-not-bounced" : outcome,
-                    r.Diagnostic.Length > 0 ? r.Diagnostic : r.Status, r.RemoteMta, null, false, 0)));
+                    r.Diagnostic.Length > 0 ? r.Diagnostic : r.Status, r.RemoteMta, null, false, 0) { User = original?.Envelope.AuthenticatedUser }));
                 replyTo.Tell(new BounceCommands.BounceQueued(bounce.Id, names));
             }
             catch (Exception error)
@@ -99,7 +99,10 @@ public sealed class BounceActor : ReceiveActor
                     var id = await DsnBuilder.QueueAsync(spool, original.Envelope, dsn, now);
                     log.Info("Delay warning for {0} recipient(s) of {1} sent to <{2}> as {3}", wanted.Count, warn.Id, original.Envelope.Sender, id);
                     deliveryLog.Write(wanted.Select(r => new DeliveryLogEntry(now, warn.Id.Value, original.Envelope.MessageIdHeader, r.Recipient,
-                        "delay-warned", r.Diagnostic.Length > 0 ? r.Diagnostic : r.Status, r.RemoteMta, null, false, 0)));
+                        "delay-warned", r.Diagnostic.Length > 0 ? r.Diagnostic : r.Status, r.RemoteMta, null, false, 0)
+                    {
+                        User = original.Envelope.AuthenticatedUser,
+                    }));
                 }
 
                 replyTo.Tell(new BounceCommands.DelayWarningQueued(warn.Id, names));

@@ -3,6 +3,7 @@ using System.Text.Json;
 using Akka.Actor;
 using Akka.Serialization;
 using AyTrack.Actors.Dkim;
+using AyTrack.Actors.Users;
 using AyTrack.Actors.Domains;
 using AyTrack.Actors.Settings;
 using AyTrack.Core.Domains;
@@ -63,6 +64,19 @@ public sealed class AyTrackSerializer(ExtendedActorSystem system) : SerializerWi
         ["dkim.r.keys.v1"] = typeof(DkimReplies.Keys),
         ["dkim.r.rejected.v1"] = typeof(DkimReplies.Rejected),
         ["dkim.r.notfound.v1"] = typeof(DkimReplies.NotFound),
+        ["users.added.v1"] = typeof(UserEvents.Added),
+        ["users.removed.v1"] = typeof(UserEvents.Removed),
+        ["users.password.v1"] = typeof(UserEvents.PasswordChanged),
+        ["users.domains.v1"] = typeof(UserEvents.SenderDomainsChanged),
+        ["users.published.v1"] = typeof(UsersPublished),
+        ["users.cmd.get.v1"] = typeof(UserCommands.GetUsers),
+        ["users.cmd.add.v1"] = typeof(UserCommands.AddUser),
+        ["users.cmd.remove.v1"] = typeof(UserCommands.RemoveUser),
+        ["users.cmd.password.v1"] = typeof(UserCommands.SetPassword),
+        ["users.cmd.domains.v1"] = typeof(UserCommands.SetSenderDomains),
+        ["users.r.users.v1"] = typeof(UserReplies.Users),
+        ["users.r.rejected.v1"] = typeof(UserReplies.Rejected),
+        ["users.r.notfound.v1"] = typeof(UserReplies.NotFound),
         ["threads.override.v1"] = typeof(ThreadCommands.OverrideThreads),
         ["threads.get.v1"] = typeof(ThreadCommands.GetThreads),
         ["threads.status.v1"] = typeof(ThreadCommands.ThreadsStatus),

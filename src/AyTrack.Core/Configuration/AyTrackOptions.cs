@@ -16,6 +16,9 @@ public sealed class AyTrackOptions
 
     public ListenerOptions Listener { get; set; } = new();
 
+    /// <summary>The submission listeners (RFC 6409 on 587 with STARTTLS, RFC 8314 implicit TLS on 465); both off by default.</summary>
+    public SubmissionOptions Submission { get; set; } = new();
+
     public AdminOptions Admin { get; set; } = new();
 
     public DnsOptions Dns { get; set; } = new();
@@ -81,6 +84,18 @@ public sealed class ListenerOptions
     /// <summary>Where RCPT TO:&lt;postmaster&gt; is delivered (RFC 5321 §4.5.1); empty: postmaster@ the server name.</summary>
     public string PostmasterAddress { get; set; } = string.Empty;
 
+    /// <summary>The certificate of STARTTLS (RFC 3207) and of the submission listeners; no path: no TLS.</summary>
+    public ListenerTlsOptions Tls { get; set; } = new();
+
+    /// <summary>
+    /// Offer AUTH before TLS. Credentials would cross the network readable by anyone on the path, so this is for
+    /// loopback tests only; the node warns at start when it is on.
+    /// </summary>
+    public bool AllowPlaintextAuth { get; set; }
+
+    /// <summary>How long a wrong password waits before its 535 (slows guessing on one connection).</summary>
+    public TimeSpan AuthFailureDelay { get; set; } = TimeSpan.FromSeconds(1);
+
     public NetworkList ProxyProtocolNetworkList => ProxyProtocolFrom is { Length: > 0 }
         ? NetworkList.Parse(ProxyProtocolFrom, "AyTrack:Listener:ProxyProtocolFrom")
         : NetworkList.None;
@@ -133,6 +148,16 @@ public sealed class ListenerOptions
             errors["AyTrack:Listener:DataTimeout"] = "must be positive";
         }
 
+        if (AuthFailureDelay < TimeSpan.Zero || AuthFailureDelay > TimeSpan.FromMinutes(1))
+        {
+            errors["AyTrack:Listener:AuthFailureDelay"] = "must be between 00:00:00 and 00:01:00";
+        }
+
+        if (!string.IsNullOrWhiteSpace(Tls.KeyPath) && string.IsNullOrWhiteSpace(Tls.CertificatePath))
+        {
+            errors["AyTrack:Listener:Tls:CertificatePath"] = "is required when AyTrack:Listener:Tls:KeyPath is set";
+        }
+
         if (!string.IsNullOrWhiteSpace(PostmasterAddress) && !EmailAddress.TryParse(PostmasterAddress, out _, out var problem))
         {
             errors["AyTrack:Listener:PostmasterAddress"] = problem;
@@ -170,6 +195,64 @@ public sealed class ListenerOptions
     public string EffectiveServerName => _serverName ??= string.IsNullOrWhiteSpace(ServerName) ? Dns.GetHostName() : ServerName;
 
     private string? _serverName;
+}
+
+/// <summary>The listener's certificate: a PEM chain with its key (in the same file or KeyPath), or a PKCS#12 file.</summary>
+public sealed class ListenerTlsOptions
+{
+    /// <summary>PEM (leaf first, then its chain; the key too unless KeyPath is set) or PKCS#12 (.pfx, .p12). Reloaded when it changes.</summary>
+    public string? CertificatePath { get; set; }
+
+    public string? KeyPath { get; set; }
+
+    /// <summary>The PKCS#12 file's password, or the PEM key's when it is encrypted.</summary>
+    public string? CertificatePassword { get; set; }
+
+    public bool Enabled => !string.IsNullOrWhiteSpace(CertificatePath);
+}
+
+public sealed class SubmissionOptions
+{
+    /// <summary>
+    /// address:port of the submission listener (for example 0.0.0.0:587): STARTTLS before AUTH, AUTH before MAIL.
+    /// Empty: off.
+    /// </summary>
+    public string? Endpoint { get; set; }
+
+    /// <summary>address:port of the implicit-TLS submission listener (RFC 8314, for example 0.0.0.0:465). Empty: off.</summary>
+    public string? TlsEndpoint { get; set; }
+
+    public IPEndPoint? ParsedEndpoint => Parse(Endpoint, "AyTrack:Submission:Endpoint");
+
+    public IPEndPoint? ParsedTlsEndpoint => Parse(TlsEndpoint, "AyTrack:Submission:TlsEndpoint");
+
+    public IReadOnlyDictionary<string, string> Validate(ListenerOptions listener)
+    {
+        var errors = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var (key, value) in new[] { ("AyTrack:Submission:Endpoint", Endpoint), ("AyTrack:Submission:TlsEndpoint", TlsEndpoint) })
+        {
+            if (string.IsNullOrWhiteSpace(value))
+            {
+                continue;
+            }
+
+            if (!IPEndPoint.TryParse(value, out _))
+            {
+                errors[key] = $"'{value}' is not an address:port such as 0.0.0.0:587";
+            }
+            else if (!listener.Tls.Enabled)
+            {
+                // Submission means credentials; without a certificate they could only be sent in clear.
+                errors[key] = "needs AyTrack:Listener:Tls:CertificatePath (submission requires TLS)";
+            }
+        }
+
+        return errors;
+    }
+
+    private static IPEndPoint? Parse(string? value, string key) => string.IsNullOrWhiteSpace(value)
+        ? null
+        : IPEndPoint.TryParse(value, out var endpoint) ? endpoint : throw new FormatException($"{key}: '{value}' is not an address:port such as 0.0.0.0:587");
 }
 
 public sealed class AdminOptions

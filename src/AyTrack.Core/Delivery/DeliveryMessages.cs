@@ -14,4 +14,7 @@ public sealed record MessageAttempt(QueueId Id, IReadOnlyList<RecipientAttempt> 
     public bool Tls { get; init; }
 
     public string? MessageIdHeader { get; init; }
+
+    /// <summary>The login that submitted the message, for the delivery log.</summary>
+    public string? User { get; init; }
 }

@@ -18,6 +18,9 @@ public sealed record DeliveryLogEntry(
 
     /// <summary>Why it failed (a <see cref="AyTrack.Core.Bounces.BounceCategory"/> name); set by the log for every failure.</summary>
     public string? Category { get; init; }
+
+    /// <summary>The login that submitted the message (SMTP AUTH); absent for mail from an allowed network or the API.</summary>
+    public string? User { get; init; }
 }
 
 /// <summary>

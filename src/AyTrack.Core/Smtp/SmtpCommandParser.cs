@@ -274,6 +274,10 @@ public static class SmtpCommandParser
         "ENVID" => Dsn.DsnParameters.ParseEnvelopeId(value, out _),
         "NOTIFY" => Dsn.DsnParameters.ParseNotify(value, out _),
         "ORCPT" => Dsn.DsnParameters.ParseOriginalRecipient(value, out _, out _),
+        // RFC 4954 §5: AUTH=<> or AUTH=xtext(mailbox). Accepted and not trusted: the submitter is who authenticated.
+        "AUTH" => value == "<>" || value is { Length: > 0 and <= 500 } && Dsn.DsnParameters.TryDecodeXtext(value, out _)
+            ? null
+            : "expected AUTH=<> or AUTH=xtext-encoded mailbox",
         _ => null,
     };
 

@@ -13,6 +13,9 @@ public sealed record SpoolEnvelope(
 {
     /// <summary>The DSN request (RFC 3461) the client made with the message; null when it made none.</summary>
     public AyTrack.Core.Dsn.DsnOptions? Dsn { get; init; }
+
+    /// <summary>The login that submitted the message (SMTP AUTH, RFC 4954); null when the client did not authenticate.</summary>
+    public string? AuthenticatedUser { get; init; }
 }
 
 /// <summary>Recipients of one message at one domain that have not yet been handed to their domain actor.</summary>

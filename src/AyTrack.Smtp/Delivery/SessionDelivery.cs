@@ -150,6 +150,7 @@ internal sealed class SessionDelivery(ISpool spool, DeliveryLog deliveryLog, ILo
                 : new RecipientAttempt(r, RecipientOutcome.Delivered, accepted)).ToList(), host, ip)
             {
                 MessageIdHeader = spooled.Envelope.MessageIdHeader,
+                User = spooled.Envelope.AuthenticatedUser,
             };
             await ReportRelayedAsync(client, spooled, attempt, host);
             return attempt;
@@ -163,6 +164,7 @@ internal sealed class SessionDelivery(ISpool spool, DeliveryLog deliveryLog, ILo
                 : new RecipientAttempt(r, FailureClassification.Classify(reply), reply)).ToList(), host, ip)
             {
                 MessageIdHeader = spooled.Envelope.MessageIdHeader,
+                User = spooled.Envelope.AuthenticatedUser,
             };
         }
         catch (Exception error) when (IsConnectionFailure(error))
@@ -236,7 +238,7 @@ internal sealed class SessionDelivery(ISpool spool, DeliveryLog deliveryLog, ILo
         var now = DateTimeOffset.UtcNow;
         deliveryLog.Write(results.SelectMany(m => m.Results.Select(r => new DeliveryLogEntry(
             now, m.Id.Value, m.MessageIdHeader, r.Recipient, r.Outcome.ToString().ToLowerInvariant(), r.Reply.ToString(),
-            m.RemoteHost, m.RemoteIp, m.Tls, attempts.GetValueOrDefault(m.Id.Value, 1)) { MtaSts = mtaSts })));
+            m.RemoteHost, m.RemoteIp, m.Tls, attempts.GetValueOrDefault(m.Id.Value, 1)) { MtaSts = mtaSts, User = m.User })));
         return results;
     }
 }

@@ -80,4 +80,32 @@ public static class ListenerReplies
 
     public static SmtpReply TemporaryFailure { get; } =
         new(451, "4.3.0", "Message not queued: temporary storage failure, please try again later");
+
+    // STARTTLS (RFC 3207) and AUTH (RFC 4954).
+    public static SmtpReply ReadyForTls { get; } = new(220, "2.0.0", "Ready to start TLS");
+
+    public static SmtpReply TlsNotAvailable { get; } = new(454, "4.7.0", "TLS not available: no certificate can be loaded");
+
+    public static SmtpReply TlsFirst { get; } = new(530, "5.7.0", "Must issue a STARTTLS command first");
+
+    public static SmtpReply AuthenticationRequired { get; } = new(530, "5.7.0", "Authentication required");
+
+    public static SmtpReply AuthenticationSucceeded { get; } = new(235, "2.7.0", "Authentication successful");
+
+    public static SmtpReply AuthenticationFailed { get; } = new(535, "5.7.8", "Authentication credentials invalid");
+
+    public static SmtpReply AuthenticationBusy { get; } = new(454, "4.7.0", "Temporary authentication failure, try again later");
+
+    public static SmtpReply AuthenticationCancelled { get; } = new(501, "5.0.0", "Authentication cancelled");
+
+    public static SmtpReply UnknownMechanism { get; } = new(504, "5.5.4", "Unrecognized authentication mechanism (PLAIN and LOGIN are offered)");
+
+    public static SmtpReply AuthLineTooLong { get; } = new(500, "5.5.6", "Authentication exchange line is too long");
+
+    public static SmtpReply BadAuthResponse(string what) => new(501, "5.5.2", $"Cannot decode the response: {what}");
+
+    public static SmtpReply TooManyAuthFailures { get; } =
+        new(421, "4.7.0", "Too many failed authentications from your address, try again in a minute");
+
+    public static SmtpReply SenderNotAllowed(string sender) => new(553, "5.7.1", $"Sender address <{sender}> is not allowed for this login");
 }

@@ -9,10 +9,25 @@ using Microsoft.Extensions.Logging;
 
 namespace AyTrack.Smtp.Listener;
 
+/// <summary>Which rules a listening socket's sessions follow.</summary>
+public enum ListenerMode
+{
+    /// <summary>AyTrack:Listener:Endpoint: relays for AllowedNetworks, or for authenticated clients; STARTTLS when a certificate is set.</summary>
+    Relay,
+
+    /// <summary>AyTrack:Submission:Endpoint (587, RFC 6409): STARTTLS before AUTH, AUTH before MAIL.</summary>
+    Submission,
+
+    /// <summary>AyTrack:Submission:TlsEndpoint (465, RFC 8314): TLS from the first octet, AUTH before MAIL.</summary>
+    ImplicitTls,
+}
+
 /// <summary>
-/// AyTrack's SMTP listener: ESMTP with SIZE, PIPELINING, 8BITMIME, SMTPUTF8 and ENHANCEDSTATUSCODES on
-/// System.IO.Pipelines, relaying only for AyTrack:Listener:AllowedNetworks and accepting into the spool. Memory,
-/// connections and time are bounded by its settings (docs/security.md lists each limit and its reply).
+/// AyTrack's SMTP listeners: ESMTP with SIZE, PIPELINING, 8BITMIME, SMTPUTF8, ENHANCEDSTATUSCODES, DSN, STARTTLS and
+/// AUTH on System.IO.Pipelines, accepting into the spool. The relay listener relays for AyTrack:Listener:AllowedNetworks
+/// and authenticated clients; the submission listeners only for authenticated ones. All of them share one set of
+/// limits: memory, connections and time are bounded by the listener's settings (docs/security.md lists each limit
+/// and its reply).
 /// </summary>
 public sealed class SmtpListener : IAsyncDisposable
 {
@@ -27,15 +42,19 @@ public sealed class SmtpListener : IAsyncDisposable
     private readonly ConcurrentDictionary<SmtpSession, Task> _sessions = new();
     private readonly CancellationTokenSource _shutdown = new();
     private readonly CancellationTokenSource _stopAccepting = new();
-    private Socket? _socket;
-    private Task? _acceptLoop;
+    private readonly List<(Socket Socket, Task Loop)> _sockets = [];
+    private readonly SubmissionOptions _submission;
     private volatile bool _stopping;
 
     /// <param name="dataDir">The node's data directory: message data beyond the memory budget spills to its incoming/.</param>
+    /// <param name="authenticator">Checks AUTH credentials; null offers no AUTH (and no submission listener can start).</param>
+    /// <param name="certificate">The STARTTLS / implicit-TLS certificate; null offers no TLS.</param>
     public SmtpListener(ListenerOptions options, ISpool spool, string dataDir, ILoggerFactory loggerFactory,
-        AyTrack.Smtp.Dkim.MessageSigning? signing = null)
+        AyTrack.Smtp.Dkim.MessageSigning? signing = null, SubmissionOptions? submission = null,
+        SmtpAuthenticator? authenticator = null, ListenerCertificate? certificate = null)
     {
         _options = options;
+        _submission = submission ?? new SubmissionOptions();
         _logger = loggerFactory.CreateLogger<SmtpListener>();
         _limiter = new ConnectionLimiter(options.MaxConnections, options.MaxConnectionsPerClient);
         var spillDirectory = Path.Combine(dataDir, "incoming");
@@ -55,12 +74,49 @@ public sealed class SmtpListener : IAsyncDisposable
             ClientWarnings = new RateLimitedLog(TimeSpan.FromMinutes(1)),
             IsStopping = () => _stopping,
             Signing = signing,
+            Authenticator = authenticator,
+            Certificate = certificate,
         };
     }
 
+    /// <summary>Where the submission listener (587) listens once started; null when it is off.</summary>
+    public IPEndPoint? SubmissionEndpoint { get; private set; }
+
+    /// <summary>Where the implicit-TLS submission listener (465) listens once started; null when it is off.</summary>
+    public IPEndPoint? SubmissionTlsEndpoint { get; private set; }
+
+    /// <summary>Opens every configured listener; returns where the relay listener listens.</summary>
     public Task<IPEndPoint> StartAsync(CancellationToken cancellationToken)
     {
-        var endpoint = _options.ParsedEndpoint;
+        if ((_submission.ParsedEndpoint is not null || _submission.ParsedTlsEndpoint is not null)
+            && (_services.Certificate is null || _services.Authenticator is null))
+        {
+            throw new InvalidOperationException("The submission listeners need a certificate (AyTrack:Listener:Tls:CertificatePath) and users");
+        }
+
+        if (_options.AllowPlaintextAuth)
+        {
+            _logger.LogWarning("AyTrack:Listener:AllowPlaintextAuth is on: AUTH is offered without TLS, so passwords cross the network in " +
+                               "clear. This is for loopback tests only");
+        }
+
+        var bound = Listen(_options.ParsedEndpoint, ListenerMode.Relay);
+        if (_submission.ParsedEndpoint is { } submission)
+        {
+            SubmissionEndpoint = Listen(submission, ListenerMode.Submission);
+        }
+
+        if (_submission.ParsedTlsEndpoint is { } implicitTls)
+        {
+            SubmissionTlsEndpoint = Listen(implicitTls, ListenerMode.ImplicitTls);
+        }
+
+        WarnIfDescriptorsAreShort();
+        return Task.FromResult(bound);
+    }
+
+    private IPEndPoint Listen(IPEndPoint endpoint, ListenerMode mode)
+    {
         var socket = new Socket(endpoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
         try
         {
@@ -79,12 +135,15 @@ public sealed class SmtpListener : IAsyncDisposable
             throw;
         }
 
-        _socket = socket;
-        WarnIfDescriptorsAreShort();
         var bound = (IPEndPoint)socket.LocalEndPoint!;
-        _acceptLoop = Task.Run(AcceptLoopAsync, CancellationToken.None);
-        _logger.LogInformation("SMTP listener on {Endpoint}", bound);
-        return Task.FromResult(bound);
+        _sockets.Add((socket, Task.Run(() => AcceptLoopAsync(socket, mode), CancellationToken.None)));
+        _logger.LogInformation("SMTP {Mode} listener on {Endpoint}", mode switch
+        {
+            ListenerMode.Submission => "submission",
+            ListenerMode.ImplicitTls => "submission (implicit TLS)",
+            _ => "relay",
+        }, bound);
+        return bound;
     }
 
     /// <summary>
@@ -110,7 +169,7 @@ public sealed class SmtpListener : IAsyncDisposable
         }
     }
 
-    private async Task AcceptLoopAsync()
+    private async Task AcceptLoopAsync(Socket listening, ListenerMode mode)
     {
         var backoff = TimeSpan.Zero;
         var failures = 0;
@@ -119,7 +178,7 @@ public sealed class SmtpListener : IAsyncDisposable
             Socket client;
             try
             {
-                client = await _socket!.AcceptAsync(_stopAccepting.Token);
+                client = await listening.AcceptAsync(_stopAccepting.Token);
                 backoff = TimeSpan.Zero;
             }
             catch (Exception error) when (error is OperationCanceledException or ObjectDisposedException)
@@ -157,11 +216,11 @@ public sealed class SmtpListener : IAsyncDisposable
                 continue;
             }
 
-            Admit(client);
+            Admit(client, mode);
         }
     }
 
-    private void Admit(Socket client)
+    private void Admit(Socket client, ListenerMode mode)
     {
         client.NoDelay = true;
         var peer = client.RemoteEndPoint is IPEndPoint ip ? Normalize(ip) : new IPEndPoint(IPAddress.None, 0);
@@ -172,17 +231,15 @@ public sealed class SmtpListener : IAsyncDisposable
             return;
         }
 
-        var stream = new NetworkStream(client, ownsSocket: true);
-        var input = PipeReader.Create(stream, new StreamPipeReaderOptions(bufferSize: 4096, minimumReadSize: 1024, leaveOpen: true));
-        var output = PipeWriter.Create(stream, new StreamPipeWriterOptions(leaveOpen: true));
-        var session = new SmtpSession(input, output, peer, _services, _shutdown.Token);
+        var transport = new SessionTransport(new NetworkStream(client, ownsSocket: true));
+        var session = new SmtpSession(transport, peer, mode, _services, _shutdown.Token);
         // Registered before it runs, so a session that ends at once is never left behind in the registry.
         var registered = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        _sessions[session] = RunSessionAsync(session, stream, input, output, registered.Task);
+        _sessions[session] = RunSessionAsync(session, transport, registered.Task);
         registered.SetResult();
     }
 
-    private async Task RunSessionAsync(SmtpSession session, NetworkStream stream, PipeReader input, PipeWriter output, Task registered)
+    private async Task RunSessionAsync(SmtpSession session, SessionTransport transport, Task registered)
     {
         await registered;
         try
@@ -196,34 +253,9 @@ public sealed class SmtpListener : IAsyncDisposable
         }
         finally
         {
-            await input.CompleteAsync();
-            try
-            {
-                await output.CompleteAsync();
-                await LingerAsync(stream.Socket);
-            }
-            catch (Exception error) when (error is IOException or SocketException or ObjectDisposedException or OperationCanceledException)
-            {
-            }
-
-            await stream.DisposeAsync();
+            await transport.CloseAsync();
             _limiter.Close(session.Peer.Address);
             _sessions.TryRemove(session, out _);
-        }
-    }
-
-    /// <summary>
-    /// A lingering close: our side is finished (FIN), and what the client still sends is read and dropped for up to two
-    /// seconds. Closing with unread input would make the kernel answer with a reset, which can destroy our last reply
-    /// (a 421) before the client reads it.
-    /// </summary>
-    private static async Task LingerAsync(Socket socket)
-    {
-        socket.Shutdown(SocketShutdown.Send);
-        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(2));
-        var buffer = new byte[4096];
-        while (await socket.ReceiveAsync(buffer, SocketFlags.None, timeout.Token) > 0)
-        {
         }
     }
 
@@ -235,7 +267,7 @@ public sealed class SmtpListener : IAsyncDisposable
             var reply = ListenerReplies.TooManyConnections;
             using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(5));
             await stream.WriteAsync(Encoding.ASCII.GetBytes($"{reply}\r\n"), timeout.Token);
-            await LingerAsync(client);
+            await SessionTransport.LingerAsync(client);
         }
         catch (Exception error) when (error is IOException or SocketException or OperationCanceledException or ObjectDisposedException)
         {
@@ -273,10 +305,10 @@ public sealed class SmtpListener : IAsyncDisposable
         }
 
         _stopAccepting.Cancel();
-        _socket?.Dispose();
-        if (_acceptLoop is not null)
+        foreach (var (socket, loop) in _sockets)
         {
-            await _acceptLoop;
+            socket.Dispose();
+            await loop;
         }
 
         _shutdown.Cancel();

@@ -9,6 +9,7 @@ using AyTrack.Core.Delivery;
 using AyTrack.Core.Messages;
 using AyTrack.Core.Smtp;
 using AyTrack.Core.Spool;
+using AyTrack.Core.Users;
 using Microsoft.Extensions.Logging;
 
 namespace AyTrack.Smtp.Listener;
@@ -24,12 +25,15 @@ internal sealed class SmtpSession
     /// <summary>Protocol errors (unknown commands, bad syntax, bad sequence) tolerated before 421; policy replies do not count.</summary>
     public const int MaxErrors = 20;
 
-    private static readonly IReadOnlySet<string> MailParameters = new HashSet<string>(["SIZE", "BODY", "SMTPUTF8", "RET", "ENVID"]);
+    /// <summary>RFC 4954 §4: an AUTH command or response line may be 12,288 octets long, longer than other commands.</summary>
+    public const int MaxAuthLineLength = 12_288;
+
+    private static readonly IReadOnlySet<string> MailParameters = new HashSet<string>(["SIZE", "BODY", "SMTPUTF8", "RET", "ENVID", "AUTH"]);
     private static readonly IReadOnlySet<string> RcptParameters = new HashSet<string>(["NOTIFY", "ORCPT"]);
     private static readonly UTF8Encoding StrictUtf8 = new(false, throwOnInvalidBytes: true);
 
-    private readonly PipeReader _input;
-    private readonly PipeWriter _output;
+    private readonly SessionTransport _io;
+    private readonly ListenerMode _mode;
     private readonly SessionServices _services;
     private readonly CancellationToken _shutdown;
     private readonly CancellationTokenSource _timer;
@@ -37,13 +41,14 @@ internal sealed class SmtpSession
 
     private string? _helo;
     private string _protocol = "ESMTP";
+    private SubmissionUser? _user;
     private int _errors;
     private Transaction? _transaction;
 
-    public SmtpSession(PipeReader input, PipeWriter output, IPEndPoint peer, SessionServices services, CancellationToken shutdown)
+    public SmtpSession(SessionTransport transport, IPEndPoint peer, ListenerMode mode, SessionServices services, CancellationToken shutdown)
     {
-        _input = input;
-        _output = output;
+        _io = transport;
+        _mode = mode;
         Peer = peer;
         _services = services;
         _options = services.Options;
@@ -83,11 +88,25 @@ internal sealed class SmtpSession
         Closed,
     }
 
+    /// <summary>AUTH is offered by a listener that can check credentials, once TLS protects them (or when plaintext AUTH is allowed for tests).</summary>
+    private bool AuthOffered => _services.Authenticator is not null && (_io.IsTls || _options.AllowPlaintextAuth);
+
+    private bool StartTlsOffered => _services.Certificate is not null && !_io.IsTls;
+
+    /// <summary>The longest line read before its verb is known: AUTH's, when AUTH can be used, else the command limit.</summary>
+    private int ReadLimit => _services.Authenticator is not null ? Math.Max(_options.MaxLineLength, MaxAuthLineLength) : _options.MaxLineLength;
+
     public async Task RunAsync()
     {
         try
         {
             if (_services.ProxyFrom.Contains(Peer.Address) && !await ReadProxyHeaderAsync())
+            {
+                return;
+            }
+
+            // RFC 8314 §3: on the implicit-TLS port, TLS starts before the greeting.
+            if (_mode == ListenerMode.ImplicitTls && !await StartTlsHandshakeAsync())
             {
                 return;
             }
@@ -98,18 +117,28 @@ internal sealed class SmtpSession
                 return;
             }
 
+            if (_services.Authenticator?.IsLockedOut(Peer.Address) == true)
+            {
+                await ReplyAsync(ListenerReplies.TooManyAuthFailures, flush: true);
+                return;
+            }
+
             await ReplyAsync(ListenerReplies.Greeting(_services.ServerName), flush: true);
             while (true)
             {
-                var (status, line) = await ReadLineAsync(_options.MaxLineLength, _options.CommandTimeout);
+                var (status, line) = await ReadLineAsync(ReadLimit, _options.CommandTimeout);
                 if (status == LineStatus.Closed)
                 {
                     return;
                 }
 
-                var keepGoing = status == LineStatus.TooLong
-                    ? await ProtocolErrorAsync(ListenerReplies.LineTooLong(_options.MaxLineLength))
-                    : await HandleAsync(line!);
+                var keepGoing = status switch
+                {
+                    LineStatus.TooLong when IsAuth(line!) => await ProtocolErrorAsync(ListenerReplies.AuthLineTooLong),
+                    LineStatus.TooLong => await ProtocolErrorAsync(ListenerReplies.LineTooLong(_options.MaxLineLength)),
+                    _ when line!.Length > _options.MaxLineLength && !IsAuth(line) => await ProtocolErrorAsync(ListenerReplies.LineTooLong(_options.MaxLineLength)),
+                    _ => await HandleAsync(line!),
+                };
                 if (!keepGoing)
                 {
                     return;
@@ -193,12 +222,14 @@ internal sealed class SmtpSession
                 return await ReplyAsync(ListenerReplies.CannotVerify);
             case "HELP":
                 return await ReplyAsync(ListenerReplies.Help);
+            case "STARTTLS":
+                return await StartTlsAsync(argument);
+            case "AUTH":
+                return await AuthAsync(argument);
             case "EXPN":
             case "TURN":
             case "ETRN":
             case "BDAT":
-            case "STARTTLS":
-            case "AUTH":
                 return await ProtocolErrorAsync(ListenerReplies.NotImplemented);
             default:
                 // PROXY from a network not in ProxyProtocolFrom lands here too: an unknown command.
@@ -222,7 +253,7 @@ internal sealed class SmtpSession
             return await ReplyAsync(new SmtpReply(250, null, _services.ServerName));
         }
 
-        string[] lines =
+        List<string> lines =
         [
             $"{_services.ServerName} Hello {SmtpCommandParser.Printable(argument)}",
             $"SIZE {_options.MaxMessageSize}",
@@ -232,9 +263,19 @@ internal sealed class SmtpSession
             "ENHANCEDSTATUSCODES",
             "DSN",
         ];
-        for (var i = 0; i < lines.Length; i++)
+        if (StartTlsOffered)
         {
-            Write(250, lines[i], last: i == lines.Length - 1);
+            lines.Add("STARTTLS");
+        }
+
+        if (AuthOffered && _user is null)
+        {
+            lines.Add("AUTH PLAIN LOGIN");
+        }
+
+        for (var i = 0; i < lines.Count; i++)
+        {
+            Write(250, lines[i], last: i == lines.Count - 1);
         }
 
         return true;
@@ -258,7 +299,13 @@ internal sealed class SmtpSession
             return await ProtocolErrorAsync(ListenerReplies.BadSequence("Nested MAIL command: a transaction is already open (RSET first)"));
         }
 
-        if (!_services.AllowedNetworks.Contains(Peer.Address))
+        // The submission listeners relay only for authenticated clients (RFC 6409 §4.1); the relay listener also for its networks.
+        if (_user is null && _mode != ListenerMode.Relay)
+        {
+            return await ReplyAsync(_io.IsTls ? ListenerReplies.AuthenticationRequired : ListenerReplies.TlsFirst);
+        }
+
+        if (_user is null && !_services.AllowedNetworks.Contains(Peer.Address))
         {
             return await ReplyAsync(ListenerReplies.RelayDenied(Peer.Address.ToString()));
         }
@@ -289,6 +336,11 @@ internal sealed class SmtpSession
             }
 
             sender = address.Address;
+        }
+
+        if (_user is not null && !_user.MaySendFrom(sender))
+        {
+            return await ReplyAsync(ListenerReplies.SenderNotAllowed(SmtpCommandParser.Printable(sender)));
         }
 
         // The values were checked by the parser (501 5.5.4 otherwise); these only read them.
@@ -374,10 +426,10 @@ internal sealed class SmtpSession
         while (!receiver.Completed)
         {
             _timer.CancelAfter(_options.DataTimeout);
-            var result = await _input.ReadAsync(_timer.Token);
+            var result = await _io.Input.ReadAsync(_timer.Token);
             _timer.CancelAfter(Timeout.Infinite);
             var consumed = receiver.Consume(result.Buffer);
-            _input.AdvanceTo(result.Buffer.GetPosition(consumed));
+            _io.Input.AdvanceTo(result.Buffer.GetPosition(consumed));
             if (!receiver.Completed && result.IsCompleted)
             {
                 // The client left in the middle of its data: nothing was accepted, nothing to answer.
@@ -406,13 +458,14 @@ internal sealed class SmtpSession
         {
             var id = QueueId.New();
             var now = DateTimeOffset.UtcNow;
-            var protocol = transaction.SmtpUtf8 ? "UTF8SMTP" : _protocol;
+            var protocol = ReceivedProtocol(transaction.SmtpUtf8);
             var received = Encoding.UTF8.GetBytes(MessageData.ReceivedHeader(_helo ?? "unknown", Peer.Address.ToString(), _services.ServerName,
                 protocol, id.Value, transaction.Recipients.Count == 1 ? transaction.Recipients[0].Address : null, now));
             var messageId = MessageData.FindHeader(message.ReadHead(64 * 1024), "Message-ID");
             var envelope = new SpoolEnvelope(id, transaction.Sender, transaction.Recipients, now, transaction.SmtpUtf8, messageId)
             {
                 Dsn = transaction.Dsn,
+                AuthenticatedUser = _user?.Name,
             };
 
             // Signed once, here, before the 250: the signature fields go in front of the unchanged octets.
@@ -421,8 +474,8 @@ internal sealed class SmtpSession
 
             // Not the session's token: once the data is in, a stopping listener still finishes storing it.
             await _services.Spool.AcceptAsync(envelope, message.Content(prefix), CancellationToken.None);
-            _services.Logger.LogInformation("Accepted {QueueId} from {Peer}: {Size} bytes, sender <{Sender}>, {Recipients} recipient(s)",
-                id, Peer.Address, message.Length, transaction.Sender, transaction.Recipients.Count);
+            _services.Logger.LogInformation("Accepted {QueueId} from {Peer}{User}: {Size} bytes, sender <{Sender}>, {Recipients} recipient(s)",
+                id, Peer.Address, _user is null ? string.Empty : $" (user {_user.Name})", message.Length, transaction.Sender, transaction.Recipients.Count);
             return ListenerReplies.Queued(id.Value);
         }
         catch (Exception error)
@@ -437,13 +490,13 @@ internal sealed class SmtpSession
         while (true)
         {
             _timer.CancelAfter(_options.CommandTimeout);
-            var result = await _input.ReadAsync(_timer.Token);
+            var result = await _io.Input.ReadAsync(_timer.Token);
             _timer.CancelAfter(Timeout.Infinite);
             var status = ProxyHeader.TryParse(result.Buffer, out var source, out var length, out var reason);
             switch (status)
             {
                 case ProxyHeader.Status.Parsed:
-                    _input.AdvanceTo(result.Buffer.GetPosition(length));
+                    _io.Input.AdvanceTo(result.Buffer.GetPosition(length));
                     if (source is not null)
                     {
                         if (!_services.Limiter.TryMove(Peer.Address, source.Address))
@@ -461,7 +514,7 @@ internal sealed class SmtpSession
                     await ReplyAsync(ListenerReplies.BadProxyHeader(reason), flush: true);
                     return false;
                 default:
-                    _input.AdvanceTo(result.Buffer.Start, result.Buffer.End);
+                    _io.Input.AdvanceTo(result.Buffer.Start, result.Buffer.End);
                     if (result.IsCompleted)
                     {
                         return false;
@@ -479,10 +532,11 @@ internal sealed class SmtpSession
     private async Task<(LineStatus, byte[]?)> ReadLineAsync(int max, TimeSpan timeout)
     {
         var discarding = false;
+        byte[]? prefix = null;
         while (true)
         {
             _timer.CancelAfter(timeout);
-            var result = await _input.ReadAsync(_timer.Token);
+            var result = await _io.Input.ReadAsync(_timer.Token);
             _timer.CancelAfter(Timeout.Infinite);
             var buffer = result.Buffer;
             var lf = buffer.PositionOf((byte)'\n');
@@ -492,23 +546,26 @@ internal sealed class SmtpSession
                 var length = buffer.Slice(0, next).Length;
                 if (discarding || length > max)
                 {
-                    _input.AdvanceTo(next);
-                    return (LineStatus.TooLong, null);
+                    prefix ??= buffer.Slice(0, Math.Min(buffer.Length, 8)).ToArray();
+                    _io.Input.AdvanceTo(next);
+                    return (LineStatus.TooLong, prefix);
                 }
 
                 var line = buffer.Slice(0, next).ToArray();
-                _input.AdvanceTo(next);
+                _io.Input.AdvanceTo(next);
                 return (LineStatus.Line, line);
             }
 
             if (buffer.Length > max)
             {
+                // The first octets are kept so the reply can say which limit it was (AUTH's or a command's).
+                prefix ??= buffer.Slice(0, Math.Min(buffer.Length, 8)).ToArray();
                 discarding = true;
-                _input.AdvanceTo(buffer.End);
+                _io.Input.AdvanceTo(buffer.End);
             }
             else
             {
-                _input.AdvanceTo(buffer.Start, buffer.End);
+                _io.Input.AdvanceTo(buffer.Start, buffer.End);
             }
 
             if (result.IsCompleted)
@@ -518,16 +575,246 @@ internal sealed class SmtpSession
         }
     }
 
+    private static bool IsAuth(byte[] line) =>
+        line.Length >= 5 && Encoding.ASCII.GetString(line, 0, 5).Equals("AUTH ", StringComparison.OrdinalIgnoreCase);
+
+    /// <summary>RFC 3848 (and RFC 6531 §3.7.4 for SMTPUTF8): "S" when TLS protected the session, "A" when the client authenticated.</summary>
+    private string ReceivedProtocol(bool smtpUtf8)
+    {
+        var basis = smtpUtf8 ? "UTF8SMTP" : _protocol;
+        return basis == "SMTP" ? basis : basis + (_io.IsTls ? "S" : string.Empty) + (_user is not null ? "A" : string.Empty);
+    }
+
+    private async Task<bool> StartTlsAsync(string argument)
+    {
+        if (_services.Certificate is null || _mode == ListenerMode.ImplicitTls && !_io.IsTls)
+        {
+            return await ProtocolErrorAsync(ListenerReplies.NotImplemented);
+        }
+
+        if (argument.Length > 0)
+        {
+            return await ProtocolErrorAsync(ListenerReplies.NoArgumentsAllowed("STARTTLS"));
+        }
+
+        if (_io.IsTls)
+        {
+            return await ProtocolErrorAsync(ListenerReplies.BadSequence("TLS is already active"));
+        }
+
+        if (_transaction is not null)
+        {
+            return await ProtocolErrorAsync(ListenerReplies.BadSequence("STARTTLS is not allowed during a mail transaction (RSET first)"));
+        }
+
+        await ReplyAsync(ListenerReplies.ReadyForTls, flush: true);
+        if (!await StartTlsHandshakeAsync())
+        {
+            return false;
+        }
+
+        // RFC 3207 §4.2: the server discards what it knew from the client before TLS; the client starts with EHLO again.
+        _helo = null;
+        _user = null;
+        _transaction = null;
+        return true;
+    }
+
+    /// <summary>The TLS handshake, bounded by the command timeout; false (the session ends) when it fails.</summary>
+    private async Task<bool> StartTlsHandshakeAsync()
+    {
+        System.Net.Security.SslStreamCertificateContext certificate;
+        try
+        {
+            certificate = _services.Certificate!.Context;
+        }
+        catch (Exception error) when (error is InvalidOperationException or System.Security.Cryptography.CryptographicException)
+        {
+            await ReplyAsync(ListenerReplies.TlsNotAvailable, flush: true);
+            return false;
+        }
+
+        _timer.CancelAfter(_options.CommandTimeout);
+        try
+        {
+            await _io.StartTlsAsync(certificate, _timer.Token);
+            return true;
+        }
+        catch (Exception error) when (error is System.Security.Authentication.AuthenticationException or IOException)
+        {
+            _services.Warn(Peer.Address, $"failed the TLS handshake: {error.Message}");
+            return false;
+        }
+        finally
+        {
+            _timer.CancelAfter(Timeout.Infinite);
+        }
+    }
+
+    private async Task<bool> AuthAsync(string argument)
+    {
+        var authenticator = _services.Authenticator;
+        if (authenticator is null)
+        {
+            return await ProtocolErrorAsync(ListenerReplies.NotImplemented);
+        }
+
+        if (!AuthOffered)
+        {
+            return await ProtocolErrorAsync(ListenerReplies.TlsFirst);
+        }
+
+        if (_helo is null)
+        {
+            return await ProtocolErrorAsync(ListenerReplies.BadSequence("Send EHLO first"));
+        }
+
+        if (_user is not null)
+        {
+            // RFC 4954 §4: after a successful AUTH, further AUTH commands get 503.
+            return await ProtocolErrorAsync(ListenerReplies.BadSequence("Already authenticated"));
+        }
+
+        if (_transaction is not null)
+        {
+            return await ProtocolErrorAsync(ListenerReplies.BadSequence("AUTH is not allowed during a mail transaction"));
+        }
+
+        if (authenticator.IsLockedOut(Peer.Address))
+        {
+            await ReplyAsync(ListenerReplies.TooManyAuthFailures, flush: true);
+            return false;
+        }
+
+        var words = argument.Split(' ', StringSplitOptions.RemoveEmptyEntries);
+        if (words.Length is 0 or > 2)
+        {
+            return await ProtocolErrorAsync(new SmtpReply(501, "5.5.4", "Syntax: AUTH mechanism [initial-response]"));
+        }
+
+        var mechanism = words[0].ToUpperInvariant();
+        var initial = words.Length == 2 ? words[1] : null;
+        string name, password;
+        switch (mechanism)
+        {
+            case "PLAIN":
+            {
+                var (ok, bytes, reply) = initial is not null ? Decode(initial) : await ChallengeAsync(string.Empty);
+                if (!ok)
+                {
+                    return reply is null || await ProtocolErrorAsync(reply);
+                }
+
+                if (!SaslResponses.TryParsePlain(bytes!, out name, out password, out var problem))
+                {
+                    return await ProtocolErrorAsync(ListenerReplies.BadAuthResponse(problem!));
+                }
+
+                break;
+            }
+
+            case "LOGIN":
+            {
+                // The draft LOGIN mechanism: "Username:" and "Password:" as base64 challenges.
+                var (ok, bytes, reply) = initial is not null ? Decode(initial) : await ChallengeAsync("VXNlcm5hbWU6");
+                if (!ok)
+                {
+                    return reply is null || await ProtocolErrorAsync(reply);
+                }
+
+                if (!SaslResponses.TryText(bytes!, out name))
+                {
+                    return await ProtocolErrorAsync(ListenerReplies.BadAuthResponse("not UTF-8"));
+                }
+
+                (ok, bytes, reply) = await ChallengeAsync("UGFzc3dvcmQ6");
+                if (!ok)
+                {
+                    return reply is null || await ProtocolErrorAsync(reply);
+                }
+
+                if (!SaslResponses.TryText(bytes!, out password))
+                {
+                    return await ProtocolErrorAsync(ListenerReplies.BadAuthResponse("not UTF-8"));
+                }
+
+                break;
+            }
+
+            default:
+                return await ProtocolErrorAsync(ListenerReplies.UnknownMechanism);
+        }
+
+        var (result, user) = await authenticator.AuthenticateAsync(name, password, _shutdown);
+        switch (result)
+        {
+            case AuthResult.Succeeded:
+                _user = user;
+                _services.Logger.LogInformation("SMTP client {Client} authenticated as {User}", Peer.Address, user!.Name);
+                return await ReplyAsync(ListenerReplies.AuthenticationSucceeded);
+            case AuthResult.Busy:
+                _services.Warn(Peer.Address, "could not be authenticated in time (every password check was busy); answered 454 4.7.0");
+                return await ReplyAsync(ListenerReplies.AuthenticationBusy);
+            default:
+                // The address and the login name, never the password.
+                _services.Warn(Peer.Address, $"failed to authenticate as '{SmtpCommandParser.Printable(name)}'");
+                if (authenticator.RecordFailure(Peer.Address))
+                {
+                    _services.Warn(Peer.Address, "failed to authenticate too often; answered 421 4.7.0 and locked it out for a minute");
+                    await ReplyAsync(ListenerReplies.TooManyAuthFailures, flush: true);
+                    return false;
+                }
+
+                await Task.Delay(_options.AuthFailureDelay, _shutdown);
+                return await ReplyAsync(ListenerReplies.AuthenticationFailed);
+        }
+    }
+
+    private static (bool Ok, byte[]? Bytes, SmtpReply? Reply) Decode(string response)
+    {
+        if (response == "*")
+        {
+            return (false, null, ListenerReplies.AuthenticationCancelled);
+        }
+
+        return SaslResponses.TryDecode(response, out var bytes) ? (true, bytes, null) : (false, null, ListenerReplies.BadAuthResponse("not base64"));
+    }
+
+    /// <summary>
+    /// Sends a 334 challenge and reads the client's response line (RFC 4954 §4). Not OK with a reply to send, or with
+    /// none when the client has gone.
+    /// </summary>
+    private async Task<(bool Ok, byte[]? Bytes, SmtpReply? Reply)> ChallengeAsync(string challenge)
+    {
+        Write(334, challenge, last: true);
+        await FlushAsync();
+        var (status, line) = await ReadLineAsync(MaxAuthLineLength, _options.CommandTimeout);
+        switch (status)
+        {
+            case LineStatus.Closed:
+                return (false, null, null);
+            case LineStatus.TooLong:
+                return (false, null, ListenerReplies.AuthLineTooLong);
+        }
+
+        if (line!.Length < 2 || line[^2] != (byte)'\r')
+        {
+            return (false, null, ListenerReplies.BareLineFeedInCommand);
+        }
+
+        return Decode(Encoding.ASCII.GetString(line, 0, line.Length - 2));
+    }
+
     /// <summary>True when the client has already sent another whole command (pipelining): its reply may wait for it.</summary>
     private bool HasCompleteLineBuffered()
     {
-        if (!_input.TryRead(out var result))
+        if (!_io.Input.TryRead(out var result))
         {
             return false;
         }
 
         var complete = result.Buffer.PositionOf((byte)'\n') is not null;
-        _input.AdvanceTo(result.Buffer.Start, complete ? result.Buffer.Start : result.Buffer.End);
+        _io.Input.AdvanceTo(result.Buffer.Start, complete ? result.Buffer.Start : result.Buffer.End);
         return complete;
     }
 
@@ -561,15 +848,15 @@ internal sealed class SmtpSession
     private void Write(int code, string text, bool last)
     {
         var line = $"{code}{(last ? ' ' : '-')}{text}\r\n";
-        var span = _output.GetSpan(Encoding.ASCII.GetMaxByteCount(line.Length));
-        _output.Advance(Encoding.ASCII.GetBytes(line, span));
+        var span = _io.Output.GetSpan(Encoding.ASCII.GetMaxByteCount(line.Length));
+        _io.Output.Advance(Encoding.ASCII.GetBytes(line, span));
     }
 
     private async Task FlushAsync()
     {
         // A client that never reads its replies fills the socket: the flush waits, bounded by the command timeout.
         _timer.CancelAfter(_options.CommandTimeout);
-        await _output.FlushAsync(_timer.Token);
+        await _io.Output.FlushAsync(_timer.Token);
         _timer.CancelAfter(Timeout.Infinite);
     }
 
@@ -579,7 +866,7 @@ internal sealed class SmtpSession
         {
             WriteReply(reply);
             using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(5));
-            await _output.FlushAsync(timeout.Token);
+            await _io.Output.FlushAsync(timeout.Token);
         }
         catch (Exception error) when (error is IOException or OperationCanceledException or ObjectDisposedException or InvalidOperationException or System.Net.Sockets.SocketException)
         {
@@ -619,6 +906,12 @@ internal sealed class SessionServices
 
     /// <summary>DKIM signing of accepted mail; null signs nothing.</summary>
     public AyTrack.Smtp.Dkim.MessageSigning? Signing { get; init; }
+
+    /// <summary>Checks AUTH credentials; null: AUTH is not offered.</summary>
+    public SmtpAuthenticator? Authenticator { get; init; }
+
+    /// <summary>The STARTTLS and implicit-TLS certificate; null: no TLS.</summary>
+    public ListenerCertificate? Certificate { get; init; }
 
     public bool Stopping => IsStopping();
 
