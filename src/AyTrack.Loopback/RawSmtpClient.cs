@@ -17,8 +17,8 @@ public sealed record RawReply(int Code, string Text)
 public sealed class RawSmtpClient : IAsyncDisposable
 {
     private readonly TcpClient _tcp;
-    private readonly NetworkStream _stream;
-    private readonly StreamReader _reader;
+    private Stream _stream;
+    private StreamReader _reader;
 
     private RawSmtpClient(TcpClient tcp)
     {
@@ -29,8 +29,13 @@ public sealed class RawSmtpClient : IAsyncDisposable
 
     public RawReply Greeting { get; private set; } = new(0, string.Empty);
 
+    /// <summary>The certificate the server presented, once TLS has started.</summary>
+    public System.Security.Cryptography.X509Certificates.X509Certificate2? ServerCertificate { get; private set; }
+
     /// <param name="preamble">Bytes sent before the greeting is read (a PROXY protocol header).</param>
-    public static async Task<RawSmtpClient> ConnectAsync(IPEndPoint endpoint, IPAddress? localAddress = null, byte[]? preamble = null)
+    /// <param name="implicitTls">Start TLS before the greeting (RFC 8314), accepting any server certificate (see <see cref="ServerCertificate"/>).</param>
+    public static async Task<RawSmtpClient> ConnectAsync(IPEndPoint endpoint, IPAddress? localAddress = null, byte[]? preamble = null,
+        bool implicitTls = false)
     {
         // No Nagle: a client that writes a command in two pieces would otherwise wait for the server's delayed ACK
         // (40 ms on Linux) before the second, and measure that instead of the server.
@@ -41,6 +46,11 @@ public sealed class RawSmtpClient : IAsyncDisposable
         if (preamble is not null)
         {
             await client.WriteAsync(preamble);
+        }
+
+        if (implicitTls)
+        {
+            await client.StartTlsAsync();
         }
 
         client.Greeting = await client.ReadReplyAsync();
@@ -80,6 +90,20 @@ public sealed class RawSmtpClient : IAsyncDisposable
         {
             throw new InvalidOperationException($"{command} got {reply}, expected {code}");
         }
+    }
+
+    /// <summary>
+    /// Starts TLS as the client on the connection as it is (after the server's 220 to STARTTLS, or at once for implicit
+    /// TLS). The loopback CA is private, so any certificate is taken; the test checks <see cref="ServerCertificate"/>.
+    /// </summary>
+    public async Task StartTlsAsync()
+    {
+        var tls = new System.Net.Security.SslStream(_stream, leaveInnerStreamOpen: true, (_, _, _, _) => true);
+        await tls.AuthenticateAsClientAsync(new System.Net.Security.SslClientAuthenticationOptions { TargetHost = "aytrack.test" })
+            .WaitAsync(TimeSpan.FromSeconds(30));
+        ServerCertificate = tls.RemoteCertificate is { } remote ? new System.Security.Cryptography.X509Certificates.X509Certificate2(remote) : null;
+        _stream = tls;
+        _reader = new StreamReader(tls, Encoding.UTF8);
     }
 
     public async Task<RawReply> CommandAsync(string line)

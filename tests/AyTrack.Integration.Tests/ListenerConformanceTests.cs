@@ -186,7 +186,7 @@ public sealed class ListenerConformanceTests
     [InlineData("MAIL FROM:<app@sender.test> SIZE=10 SIZE=10", 501)]
     [InlineData("MAIL FROM:<app@sender.test> BODY=BINARYMIME", 501)]
     [InlineData("MAIL FROM:<app@sender.test> RET=HDRS RET=FULL", 501)]
-    [InlineData("MAIL FROM:<app@sender.test> AUTH=<>", 555)]
+    [InlineData("MAIL FROM:<app@sender.test> AUTH=app+4", 501)]
     [InlineData("MAIL FROM:<app@sender.test> X-FOO=bar", 555)]
     public async Task Malformed_repeated_or_unknown_MAIL_parameters_get_501_or_555_5_5_4(string command, int expected)
     {

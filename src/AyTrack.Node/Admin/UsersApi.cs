@@ -29,10 +29,11 @@ public static class UsersApi
                 : NotFound(name);
         });
         app.MapPost("/api/users", AddAsync);
-        app.MapDelete("/api/users/{name}", async (string name, IRequiredActor<UsersActor> users, HttpContext http) =>
-            Answer(await users.ActorRef.Ask<object>(new UserCommands.RemoveUser(name, AdminAuthentication.Caller(http)), AskTimeout), name,
+        app.MapDelete("/api/users/{name}", async (string name, IRequiredActor<UsersActor> users, LiveUsers live, HttpContext http) =>
+            Answer(live, await users.ActorRef.Ask<object>(new UserCommands.RemoveUser(name, AdminAuthentication.Caller(http)), AskTimeout), name,
                 _ => Results.NoContent()));
-        app.MapPut("/api/users/{name}/password", async (string name, PasswordRequest request, IRequiredActor<UsersActor> users, HttpContext http) =>
+        app.MapPut("/api/users/{name}/password", async (string name, PasswordRequest request, IRequiredActor<UsersActor> users, LiveUsers live,
+            HttpContext http) =>
         {
             if (PasswordHashing.Problem(request.Password) is { } problem)
             {
@@ -40,24 +41,25 @@ public static class UsersApi
             }
 
             var hash = await Task.Run(() => PasswordHashing.Hash(request.Password!));
-            return Answer(await users.ActorRef.Ask<object>(new UserCommands.SetPassword(name, hash, AdminAuthentication.Caller(http)), AskTimeout),
-                name, user => Results.Ok(View(user)));
+            return Answer(live, await users.ActorRef.Ask<object>(new UserCommands.SetPassword(name, hash, AdminAuthentication.Caller(http)), AskTimeout),
+                name, user => Results.Ok(View(user!)));
         });
-        app.MapPut("/api/users/{name}/sender-domains", async (string name, SenderDomainsRequest request, IRequiredActor<UsersActor> users, HttpContext http) =>
+        app.MapPut("/api/users/{name}/sender-domains", async (string name, SenderDomainsRequest request, IRequiredActor<UsersActor> users,
+            LiveUsers live, HttpContext http) =>
         {
             if (!UserDirectory.TryNormalizeDomains(request.SenderDomains, out var domains, out var problem))
             {
                 return Invalid("senderDomains", problem!);
             }
 
-            return Answer(await users.ActorRef.Ask<object>(new UserCommands.SetSenderDomains(name, domains, AdminAuthentication.Caller(http)), AskTimeout),
-                name, user => Results.Ok(View(user)));
+            return Answer(live, await users.ActorRef.Ask<object>(new UserCommands.SetSenderDomains(name, domains, AdminAuthentication.Caller(http)), AskTimeout),
+                name, user => Results.Ok(View(user!)));
         });
     }
 
     public static UserView View(SubmissionUser user) => new(user.Name, user.SenderDomains, user.CreatedAt, user.UpdatedAt);
 
-    private static async Task<IResult> AddAsync(UserRequest request, IRequiredActor<UsersActor> users, HttpContext http)
+    private static async Task<IResult> AddAsync(UserRequest request, IRequiredActor<UsersActor> users, LiveUsers live, HttpContext http)
     {
         var errors = new Dictionary<string, string[]>(StringComparer.Ordinal);
         if (UserDirectory.NameProblem(request.Name) is { } nameProblem)
@@ -83,17 +85,28 @@ public static class UsersApi
         // The slow KDF runs off the request thread; the actor only ever sees its output.
         var hash = await Task.Run(() => PasswordHashing.Hash(request.Password!));
         var reply = await users.ActorRef.Ask<object>(new UserCommands.AddUser(request.Name!, hash, domains, AdminAuthentication.Caller(http)), AskTimeout);
-        return Answer(reply, request.Name!, user => Results.Created($"/api/users/{Uri.EscapeDataString(user.Name)}", View(user)));
+        return Answer(live, reply, request.Name!, user => Results.Created($"/api/users/{Uri.EscapeDataString(user!.Name)}", View(user)));
     }
 
-    private static IResult Answer(object reply, string name, Func<SubmissionUser, IResult> changed) => reply switch
+    /// <summary>
+    /// The actor's answer as HTTP. A change's answer carries all users: this node takes it at once, so a login right after
+    /// the request succeeds here (other nodes follow within the publication's delay).
+    /// </summary>
+    private static IResult Answer(LiveUsers live, object reply, string name, Func<SubmissionUser?, IResult> changed)
     {
-        UserReplies.Users current when current.Entries.FirstOrDefault(u => u.Name == name) is { } user => changed(user),
-        UserReplies.Users => changed(new SubmissionUser(name, string.Empty, [], default, default)),
-        UserReplies.NotFound => NotFound(name),
-        UserReplies.Rejected rejected => Invalid(rejected.Field, rejected.Problem),
-        _ => Results.Problem("Unexpected reply from the users actor.", statusCode: StatusCodes.Status500InternalServerError),
-    };
+        switch (reply)
+        {
+            case UserReplies.Users current:
+                live.Update(current.Version, current.Entries);
+                return changed(current.Entries.FirstOrDefault(u => u.Name == name));
+            case UserReplies.NotFound:
+                return NotFound(name);
+            case UserReplies.Rejected rejected:
+                return Invalid(rejected.Field, rejected.Problem);
+            default:
+                return Results.Problem("Unexpected reply from the users actor.", statusCode: StatusCodes.Status500InternalServerError);
+        }
+    }
 
     private static IResult NotFound(string name) =>
         Results.Problem($"there is no submission user named {AyTrack.Core.Smtp.SmtpCommandParser.Printable(name)}", statusCode: StatusCodes.Status404NotFound);

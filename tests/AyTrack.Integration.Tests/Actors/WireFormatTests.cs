@@ -5,10 +5,12 @@ using AyTrack.Actors.Dkim;
 using AyTrack.Actors.Domains;
 using AyTrack.Actors.Serialization;
 using AyTrack.Actors.Settings;
+using AyTrack.Actors.Users;
 using AyTrack.Core.Addresses;
 using AyTrack.Core.Delivery;
 using AyTrack.Core.Dkim;
 using AyTrack.Core.Domains;
+using AyTrack.Core.Users;
 using AyTrack.Integration.Tests.Support;
 using Xunit;
 
@@ -101,8 +103,12 @@ public sealed class WireFormatTests() : TestKit(ConfigurationFactory.ParseString
         "akka.actor.serialization-bindings {\n" +
         string.Concat(AyTrackSerializer.BoundTypes.Select(t => $"  \"{t.AssemblyQualifiedName}\" = aytrack\n")) + "}\n";
 
+    /// <summary>A fixed value in the stored hash format (salt and hash are placeholders), so the samples' bytes never change.</summary>
+    private const string Hash = "pbkdf2-sha256$600000$c2FsdHNhbHRzYWx0c2FsdA==$3q2+7wAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=";
+
     private static Dictionary<string, object> Samples()
     {
+        var user = new SubmissionUser("app@example.test", Hash, ["example.test"], At, At.AddDays(1));
         var domain = new RecipientDomain("alpha.test");
         var q1 = new QueueId("0f3a9c2e1b7d4a58");
         var enqueued = new DomainEvents.MessageEnqueued(q1, domain, ["a@alpha.test", "b@alpha.test"], At);
@@ -176,6 +182,19 @@ public sealed class WireFormatTests() : TestKit(ConfigurationFactory.ParseString
             ["dkim.r.keys.v1"] = new DkimReplies.Keys(3, [dkimKey]),
             ["dkim.r.rejected.v1"] = new DkimReplies.Rejected("selector", "must be a DNS label such as s2026"),
             ["dkim.r.notfound.v1"] = new DkimReplies.NotFound("example.test", "s2024"),
+            ["users.added.v1"] = new UserEvents.Added(user, "admin@127.0.0.1"),
+            ["users.removed.v1"] = new UserEvents.Removed("app@example.test", "admin@127.0.0.1", At),
+            ["users.password.v1"] = new UserEvents.PasswordChanged("app@example.test", Hash, "admin@127.0.0.1", At),
+            ["users.domains.v1"] = new UserEvents.SenderDomainsChanged("app@example.test", ["example.test"], "admin@127.0.0.1", At),
+            ["users.published.v1"] = new UsersPublished(4, [user]),
+            ["users.cmd.get.v1"] = new UserCommands.GetUsers(),
+            ["users.cmd.add.v1"] = new UserCommands.AddUser("app@example.test", Hash, ["example.test", "mail.example.test"], "admin@127.0.0.1"),
+            ["users.cmd.remove.v1"] = new UserCommands.RemoveUser("app@example.test", "admin@127.0.0.1"),
+            ["users.cmd.password.v1"] = new UserCommands.SetPassword("app@example.test", Hash, "admin@127.0.0.1"),
+            ["users.cmd.domains.v1"] = new UserCommands.SetSenderDomains("app@example.test", [], "admin@127.0.0.1"),
+            ["users.r.users.v1"] = new UserReplies.Users(4, [user]),
+            ["users.r.rejected.v1"] = new UserReplies.Rejected("password", "must be at least 8 characters"),
+            ["users.r.notfound.v1"] = new UserReplies.NotFound("nobody@example.test"),
             ["threads.override.v1"] = new ThreadCommands.OverrideThreads(3),
             ["threads.get.v1"] = new ThreadCommands.GetThreads(),
             ["threads.status.v1"] = new ThreadCommands.ThreadsStatus("akka.ssl.tcp://aytrack@127.0.0.1:4053", 3, 10, 3),

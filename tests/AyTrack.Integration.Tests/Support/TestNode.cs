@@ -22,6 +22,8 @@ public sealed class TestNode : IAsyncDisposable
         DataDir = dataDir;
         var info = app.Services.GetRequiredService<NodeInfo>();
         SmtpEndpoint = info.SmtpEndpoint!;
+        SubmissionEndpoint = info.SubmissionEndpoint;
+        SubmissionTlsEndpoint = info.SubmissionTlsEndpoint;
         AdminUrl = new Uri(app.Urls.First());
         Token = File.ReadAllText(Path.Combine(dataDir, "admin.token")).Trim();
         Http = new HttpClient { BaseAddress = AdminUrl };
@@ -31,6 +33,12 @@ public sealed class TestNode : IAsyncDisposable
     public string DataDir { get; }
 
     public IPEndPoint SmtpEndpoint { get; }
+
+    /// <summary>The submission listener (587-style, STARTTLS) when AyTrack:Submission:Endpoint is set.</summary>
+    public IPEndPoint? SubmissionEndpoint { get; }
+
+    /// <summary>The implicit-TLS submission listener (465-style) when AyTrack:Submission:TlsEndpoint is set.</summary>
+    public IPEndPoint? SubmissionTlsEndpoint { get; }
 
     public Uri AdminUrl { get; }
 
