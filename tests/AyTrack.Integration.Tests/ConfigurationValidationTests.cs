@@ -48,6 +48,25 @@ public sealed class ConfigurationValidationTests : IDisposable
     }
 
     [Fact]
+    public void Submission_without_a_certificate_and_an_unreadable_certificate_are_refused_by_key()
+    {
+        var error = Assert.Throws<OptionsValidationException>(() => NodeHost.Build(
+        [
+            $"--AyTrack:DataDir={_dataDir}",
+            "--AyTrack:Submission:Endpoint=127.0.0.1:0",
+            "--AyTrack:Submission:TlsEndpoint=not-an-endpoint",
+        ]));
+        Assert.Contains(error.Failures, f => f.StartsWith("AyTrack:Submission:Endpoint", StringComparison.Ordinal) && f.Contains("CertificatePath"));
+        Assert.Contains(error.Failures, f => f.StartsWith("AyTrack:Submission:TlsEndpoint", StringComparison.Ordinal));
+
+        var missing = Path.Combine(Path.GetTempPath(), Guid.NewGuid().ToString("N") + ".pem");
+        var unreadable = Assert.Throws<OptionsValidationException>(() => NodeHost.Build(
+            [$"--AyTrack:DataDir={_dataDir}", $"--AyTrack:Listener:Tls:CertificatePath={missing}"]));
+        Assert.Contains(unreadable.Failures, f => f.StartsWith("AyTrack:Listener:Tls:CertificatePath", StringComparison.Ordinal) && f.Contains(missing));
+        Assert.False(Directory.Exists(_dataDir));
+    }
+
+    [Fact]
     public async Task The_host_runs_the_same_validator_when_it_starts()
     {
         // Registered for ValidateOnStart: the options the host resolves pass through AyTrackOptionsValidator.

@@ -235,6 +235,23 @@ public sealed class SubmissionTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_password_protected_PKCS12_certificate_serves_implicit_TLS()
+    {
+        var pkcs12 = ListenerCertificates.WritePkcs12(_ca, "pkcs12.aytrack.test", Path.Combine(_files, "p12"), "p12 password");
+        await using var node = await TestNode.StartAsync(_world,
+            $"--AyTrack:Listener:Tls:CertificatePath={pkcs12}",
+            "--AyTrack:Listener:Tls:CertificatePassword=p12 password",
+            "--AyTrack:Submission:TlsEndpoint=127.0.0.1:0");
+
+        await using var client = await RawSmtpClient.ConnectAsync(node.SubmissionTlsEndpoint!, implicitTls: true);
+
+        Assert.Equal(220, client.Greeting.Code);
+        Assert.Equal("pkcs12.aytrack.test", ListenerCertificates.CommonName(client.ServerCertificate));
+        Assert.Contains("AUTH PLAIN LOGIN", (await client.CommandAsync("EHLO client.test")).Text);
+        Assert.Null(node.SubmissionEndpoint);
+    }
+
+    [Fact]
     public async Task Swaks_submits_with_STARTTLS_and_AUTH_and_a_wrong_password_fails()
     {
         var good = await SwaksAsync(Password);
