@@ -31,8 +31,20 @@ public sealed class ClusterTests(ITestOutputHelper output)
     {
         await using var world = LoopbackWorld.Create();
         // The split brain resolver waits long here, so that downing a crashed member is left to the operator.
-        await using var cluster = await TestCluster.StartAsync(world, 3, "--AyTrack:Cluster:StableAfter=00:10:00");
+        await using var cluster = await TestCluster.StartAsync(world, 3, "--AyTrack:Cluster:StableAfter=00:10:00",
+            "--AyTrack:Listener:AllowPlaintextAuth=true");
         var (n1, n2, n3) = (cluster.Nodes[0], cluster.Nodes[1], cluster.Nodes[2]);
+
+        // A submission user added through node 1 logs in on node 3's listener: users are cluster-wide.
+        Assert.Equal(System.Net.HttpStatusCode.Created,
+            (await n1.PostAsync("/api/users", new UserRequest("app@sender.test", "correct horse battery", null))).StatusCode);
+        var plain = Convert.ToBase64String(System.Text.Encoding.UTF8.GetBytes("\0app@sender.test\0correct horse battery"));
+        await Eventually.UntilAsync(async () =>
+        {
+            await using var client = await RawSmtpClient.ConnectAsync(n3.SmtpEndpoint);
+            await client.CommandAsync("EHLO client.test");
+            return (await client.CommandAsync("AUTH PLAIN " + plain)).Code == 235;
+        }, TimeSpan.FromSeconds(20));
 
         // A change through node 1 is applied by node 3's own settings agent (its live pool follows).
         Assert.True((await n1.PatchAsync("/api/settings", """{"timing":{"threads":7}}""")).IsSuccessStatusCode);

@@ -140,6 +140,8 @@ public sealed class ClusterNode(int number, string address, NodeProcess process,
 
     public async Task<T> GetAsync<T>(string path) => (await _http.GetFromJsonAsync<T>(path, AyTrack.Cli.AdminClient.Json))!;
 
+    public Task<HttpResponseMessage> PostAsync<T>(string path, T body) => _http.PostAsJsonAsync(path, body);
+
     public Task<HttpResponseMessage> PatchAsync(string path, string json) =>
         _http.PatchAsync(path, new StringContent(json, System.Text.Encoding.UTF8, "application/merge-patch+json"));
 
