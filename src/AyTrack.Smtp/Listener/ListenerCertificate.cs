@@ -19,7 +19,8 @@ public sealed class ListenerCertificate
     private readonly ListenerTlsOptions _options;
     private readonly ILogger? _logger;
     private readonly Lock _lock = new();
-    private Loaded _current;
+    // Read by every handshake without the lock; replaced whole under it.
+    private volatile Loaded _current;
     private string _failedStamp = string.Empty;
     private DateTime _nextCheck;
 

@@ -587,7 +587,7 @@ internal sealed class SmtpSession
 
     private async Task<bool> StartTlsAsync(string argument)
     {
-        if (_services.Certificate is null || _mode == ListenerMode.ImplicitTls && !_io.IsTls)
+        if (_services.Certificate is null)
         {
             return await ProtocolErrorAsync(ListenerReplies.NotImplemented);
         }
