@@ -1,44 +1,22 @@
 using Akka.Actor;
-using Akka.Cluster.Tools.PublishSubscribe;
 using Akka.Event;
 using AyTrack.Core.Dkim;
 
 namespace AyTrack.Actors.Dkim;
 
-/// <summary>
-/// One per node: keeps <see cref="LiveDkimKeys"/> equal to the key actor's keys. Publications are the fast path; a
-/// slow poll catches one that was sent before this node's subscription had spread (as the settings agent does).
-/// </summary>
-public sealed class DkimAgent : ReceiveActor, IWithTimers
+/// <summary>One per node: keeps <see cref="LiveDkimKeys"/> equal to the key actor's keys.</summary>
+public sealed class DkimAgent(IActorRef keys, LiveDkimKeys live)
+    : MirrorAgent<DkimKeysPublished, DkimReplies.Keys>(keys, DkimKeysPublished.Topic, new DkimCommands.GetKeys())
 {
-    private static readonly TimeSpan ReconcileEvery = TimeSpan.FromSeconds(5);
-    private readonly IActorRef _keys;
     private readonly ILoggingAdapter _log = Context.GetLogger();
-
-    public DkimAgent(IActorRef keys, LiveDkimKeys live)
-    {
-        _keys = keys;
-        Receive<DkimKeysPublished>(p => Apply(live, p.Version, p.Entries));
-        Receive<DkimReplies.Keys>(k =>
-        {
-            Timers.StartPeriodicTimer("fetch", Fetch.Instance, ReconcileEvery, ReconcileEvery);
-            Apply(live, k.Version, k.Entries);
-        });
-        // A plain Tell (see SettingsAgent): the answer comes here whenever the singleton is ready.
-        Receive<Fetch>(_ => _keys.Tell(new DkimCommands.GetKeys()));
-    }
-
-    public ITimerScheduler Timers { get; set; } = null!;
 
     public static Props Props(IActorRef keys, LiveDkimKeys live) => Akka.Actor.Props.Create(() => new DkimAgent(keys, live));
 
-    protected override void PreStart()
-    {
-        DistributedPubSub.Get(Context.System).Mediator.Tell(new Subscribe(DkimKeysPublished.Topic, Self));
-        Timers.StartPeriodicTimer("fetch", Fetch.Instance, TimeSpan.Zero, TimeSpan.FromSeconds(2));
-    }
+    protected override void Apply(DkimKeysPublished published) => Apply(published.Version, published.Entries);
 
-    private void Apply(LiveDkimKeys live, long version, IReadOnlyList<DkimKeyEntry> entries)
+    protected override void Apply(DkimReplies.Keys current) => Apply(current.Version, current.Entries);
+
+    private void Apply(long version, IReadOnlyList<DkimKeyEntry> entries)
     {
         try
         {
@@ -54,10 +32,5 @@ public sealed class DkimAgent : ReceiveActor, IWithTimers
             _log.Error("DKIM keys version {0} cannot be opened on this node ({1}): every node needs the same AyTrack:Secrets:KeyFile",
                 version, error.Message);
         }
-    }
-
-    private sealed record Fetch
-    {
-        public static Fetch Instance { get; } = new();
     }
 }
