@@ -54,7 +54,8 @@ public static class AyTrackActors
             .WithActors((system, registry, resolver) =>
             {
                 var transport = resolver.GetService<IDeliveryTransport>();
-                var pool = system.ActorOf(SmtpWorkerPool.Props(options.Settings.Timing.Threads, transport), "smtp-workers");
+                var pool = system.ActorOf(SmtpWorkerPool.Props(options.Settings.Timing.Threads, transport,
+                    resolver.GetService<AyTrack.Core.Metrics.AyTrackMetrics>()), "smtp-workers");
                 registry.Register<SmtpWorkerPool>(pool);
                 var bouncer = system.ActorOf(BounceActor.Props(resolver.GetService<ISpool>(), resolver.GetService<IDeliveryLog>(),
                     options.Listener.EffectiveServerName, resolver.GetService<TimeProvider>(), resolver.GetService<AyTrack.Core.Bounces.BounceClassifier>()),
@@ -67,7 +68,11 @@ public static class AyTrackActors
                 var live = resolver.GetService<LiveSettings>();
                 var rate = resolver.GetService<DeliveryRate>();
                 var deliveryLog = resolver.GetService<IDeliveryLog>();
-                var clocked = domainSettings with { Clock = resolver.GetService<TimeProvider>() };
+                var clocked = domainSettings with
+                {
+                    Clock = resolver.GetService<TimeProvider>(),
+                    Metrics = resolver.GetService<AyTrack.Core.Metrics.AyTrackMetrics>(),
+                };
                 return domain => DomainDeliveryActor.Props(domain, registry.Get<SmtpWorkerPool>(), registry.Get<BounceActor>(), spool,
                     clocked, live, rate, deliveryLog);
             }, new DomainMessageExtractor(options.Cluster.NumberOfShards), new ShardOptions

@@ -77,6 +77,10 @@ public static class NodeHost
         services.AddSingleton(clock);
         services.AddSingleton(new NodeInfo { DataDir = dataDir });
         services.AddSingleton(AdminToken.Load(options.Admin.Token, dataDir));
+        services.AddSingleton(new MetricsToken(AdminToken.Load(options.Admin.MetricsToken, dataDir, "metrics.token", "AyTrack:Admin:MetricsToken")));
+        var metrics = new AyTrack.Core.Metrics.AyTrackMetrics(clock);
+        services.AddSingleton(metrics);
+        services.AddSingleton(sp => NodeMetrics.Create(metrics));
         services.AddSingleton(new AdminAuthGuard(clock));
         services.AddSingleton<ISpool>(_ => OpenSpool(options, dataDir));
         services.AddSingleton(new MxResolver(options.Dns, clock));
@@ -96,7 +100,7 @@ public static class NodeHost
         services.AddSingleton(bounceCategories);
         services.AddHostedService(sp => new BounceRulesWatcher(options.Delivery.BounceRulesPath, bounceCategories,
             sp.GetRequiredService<ILogger<BounceRulesWatcher>>()));
-        services.AddSingleton(sp => new DeliveryLog(dataDir, options.DeliveryLog, bounceCategories, sp.GetRequiredService<ILogger<DeliveryLog>>()));
+        services.AddSingleton(sp => new DeliveryLog(dataDir, options.DeliveryLog, bounceCategories, sp.GetRequiredService<ILogger<DeliveryLog>>(), metrics));
         services.AddSingleton<UnreadableMessages>();
         services.AddSingleton<IDeliveryLog>(sp => sp.GetRequiredService<DeliveryLog>());
         services.AddSingleton(OutboundTrust.Load(options.Delivery.TrustedCaPath));
@@ -157,6 +161,16 @@ public static class NodeHost
                 .AddHocon("akka.cluster.sharding.distributed-data.durable.keys = []", HoconAddMode.Prepend);
             akka.AddStartup((system, _) =>
             {
+                // The cluster_members gauge reads the membership this node already keeps (Cluster.State), at scrape time.
+                var self = Cluster.Get(system);
+                metrics.Members = () =>
+                {
+                    var state = self.State;
+                    var counts = state.Members.GroupBy(m => m.Status.ToString().ToLowerInvariant()).ToDictionary(g => g.Key, g => g.Count());
+                    counts["unreachable"] = state.Unreachable.Count;
+                    return counts;
+                };
+
                 // Akka.Remote stops the node (exit code 79) when a TLS handshake it started fails: say which peer
                 // and why, in words an operator can act on, before the process goes.
                 var shutdown = CoordinatedShutdown.Get(system);
@@ -207,6 +221,7 @@ public static class NodeHost
         app.MapCertificatesApi();
         app.MapDkimApi();
         app.MapUsersApi();
+        app.MapNodeMetrics();
         return app;
     }
 
@@ -270,7 +285,7 @@ public static class NodeHost
 
 /// <summary>Runs the SMTP listener for the node's lifetime, after the actor system has started.</summary>
 public sealed class ListenerService(AyTrackOptions options, ISpool spool, ILoggerFactory loggerFactory, NodeInfo info,
-    AyTrack.Smtp.Dkim.MessageSigning signing, AyTrack.Smtp.Listener.SmtpAuthenticator authenticator) : IHostedService
+    AyTrack.Smtp.Dkim.MessageSigning signing, AyTrack.Smtp.Listener.SmtpAuthenticator authenticator, AyTrack.Core.Metrics.AyTrackMetrics metrics) : IHostedService
 {
     private AyTrack.Smtp.Listener.SmtpListener? _listener;
 
@@ -281,7 +296,7 @@ public sealed class ListenerService(AyTrackOptions options, ISpool spool, ILogge
             ? AyTrack.Smtp.Listener.ListenerCertificate.Load(options.Listener.Tls, loggerFactory.CreateLogger<AyTrack.Smtp.Listener.ListenerCertificate>())
             : null;
         _listener = new AyTrack.Smtp.Listener.SmtpListener(options.Listener, spool, options.FullDataDir, loggerFactory, signing,
-            options.Submission, authenticator, certificate);
+            options.Submission, authenticator, certificate, metrics);
         info.SmtpEndpoint = await _listener.StartAsync(cancellationToken);
         info.SubmissionEndpoint = _listener.SubmissionEndpoint;
         info.SubmissionTlsEndpoint = _listener.SubmissionTlsEndpoint;

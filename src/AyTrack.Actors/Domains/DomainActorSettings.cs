@@ -17,4 +17,7 @@ public sealed record DomainActorSettings(int MaxConnections, int BatchSize, Time
     /// system's scheduler, so a test moves both together: a fake clock and Akka.TestKit's TestScheduler.
     /// </summary>
     public TimeProvider Clock { get; init; } = TimeProvider.System;
+
+    /// <summary>Where the actor reports its queue's figures and expiries for /metrics; null reports nothing.</summary>
+    public AyTrack.Core.Metrics.AyTrackMetrics? Metrics { get; init; }
 }

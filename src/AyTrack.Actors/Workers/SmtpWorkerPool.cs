@@ -21,12 +21,15 @@ public sealed class SmtpWorkerPool : ReceiveActor
     private readonly HashSet<IActorRef> _busy = [];
     private readonly HashSet<IActorRef> _retiring = [];
     private readonly Queue<(WorkerCommands.DeliverBatch Batch, IActorRef ReplyTo)> _pending = new();
+    private readonly AyTrack.Core.Metrics.AyTrackMetrics? _metrics;
     private int _next;
 
-    public SmtpWorkerPool(int size, Props workerProps)
+    public SmtpWorkerPool(int size, Props workerProps, AyTrack.Core.Metrics.AyTrackMetrics? metrics = null)
     {
         _workerProps = workerProps;
+        _metrics = metrics;
         Grow(size);
+        Report();
 
         Receive<WorkerCommands.DeliverBatch>(batch =>
         {
@@ -93,8 +96,18 @@ public sealed class SmtpWorkerPool : ReceiveActor
 
     public int Size => _idle.Count + _busy.Count - _retiring.Count;
 
-    public static Props Props(int size, IDeliveryTransport transport) =>
-        Akka.Actor.Props.Create(() => new SmtpWorkerPool(size, SmtpWorker.Props(transport)));
+    public static Props Props(int size, IDeliveryTransport transport, AyTrack.Core.Metrics.AyTrackMetrics? metrics = null) =>
+        Akka.Actor.Props.Create(() => new SmtpWorkerPool(size, SmtpWorker.Props(transport), metrics));
+
+    /// <summary>After every message: the pool's size and busy workers as the metrics show them.</summary>
+    protected override bool AroundReceive(Receive receive, object message)
+    {
+        var handled = base.AroundReceive(receive, message);
+        Report();
+        return handled;
+    }
+
+    private void Report() => _metrics?.Pool(Size, _busy.Count);
 
     private void Dispatch()
     {

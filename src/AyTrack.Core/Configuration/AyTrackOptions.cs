@@ -262,6 +262,9 @@ public sealed class AdminOptions
     /// <summary>Empty: a random token is generated once into &lt;DataDir&gt;/admin.token.</summary>
     public string Token { get; set; } = string.Empty;
 
+    /// <summary>Empty: a random read-only token for GET /metrics is generated once into &lt;DataDir&gt;/metrics.token.</summary>
+    public string MetricsToken { get; set; } = string.Empty;
+
     /// <summary>
     /// Open connections to the admin port at once; more are closed as they arrive, so a client that opens thousands
     /// cannot take the node's descriptors (the SMTP listener has its own limits).

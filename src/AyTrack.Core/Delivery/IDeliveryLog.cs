@@ -21,6 +21,9 @@ public sealed record DeliveryLogEntry(
 
     /// <summary>The login that submitted the message (SMTP AUTH); absent for mail from an allowed network or the API.</summary>
     public string? User { get; init; }
+
+    /// <summary>How the attempt went: "direct" (the domain's MX) or "relay" (the external server); absent for lines that are not attempts.</summary>
+    public string? Route { get; init; }
 }
 
 /// <summary>

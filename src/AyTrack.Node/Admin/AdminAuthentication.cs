@@ -4,8 +4,9 @@ using System.Net;
 namespace AyTrack.Node.Admin;
 
 /// <summary>
-/// The gate in front of /api: a valid bearer token, no lockout for the client's address (<see cref="AdminAuthGuard"/>),
-/// and a well-formed client label. What authenticated the request is kept for the audit trail.
+/// The gate in front of /api and /metrics: a valid bearer token (for /metrics the admin token or the read-only metrics
+/// token), no lockout for the client's address (<see cref="AdminAuthGuard"/>), and a well-formed client label. What
+/// authenticated the request is kept for the audit trail.
 /// </summary>
 public static class AdminAuthentication
 {
@@ -15,7 +16,8 @@ public static class AdminAuthentication
 
     public static IApplicationBuilder UseAdminAuthentication(this IApplicationBuilder app) => app.Use(async (context, next) =>
     {
-        if (!context.Request.Path.StartsWithSegments("/api"))
+        var metrics = context.Request.Path.Equals("/metrics", StringComparison.Ordinal);
+        if (!metrics && !context.Request.Path.StartsWithSegments("/api"))
         {
             await next();
             return;
@@ -32,7 +34,10 @@ public static class AdminAuthentication
             return;
         }
 
-        if (!services.GetRequiredService<AdminToken>().Accepts(context.Request.Headers.Authorization))
+        var authorization = context.Request.Headers.Authorization.ToString();
+        var accepted = services.GetRequiredService<AdminToken>().Accepts(authorization)
+                       || metrics && services.GetRequiredService<MetricsToken>().Token.Accepts(authorization);
+        if (!accepted)
         {
             if (guard.Failed(address) is var count and > 0)
             {
@@ -42,7 +47,11 @@ public static class AdminAuthentication
 
             context.Response.StatusCode = StatusCodes.Status401Unauthorized;
             context.Response.Headers.WWWAuthenticate = "Bearer";
-            await context.Response.WriteAsJsonAsync(new { title = "A bearer token is required (see <DataDir>/admin.token)", status = 401 });
+            await context.Response.WriteAsJsonAsync(new
+            {
+                title = metrics ? "A bearer token is required (<DataDir>/metrics.token or admin.token)" : "A bearer token is required (see <DataDir>/admin.token)",
+                status = 401,
+            });
             return;
         }
 

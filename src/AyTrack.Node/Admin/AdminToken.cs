@@ -25,20 +25,22 @@ public sealed class AdminToken
     /// <summary>Where the generated token lives; null when it came from configuration.</summary>
     public string? FilePath { get; }
 
-    public static AdminToken Load(string configured, string dataDir)
+    /// <param name="fileName">The generated token's file in the data directory (admin.token; metrics.token for the read-only metrics token).</param>
+    /// <param name="key">The configuration key that sets it instead, named in errors.</param>
+    public static AdminToken Load(string configured, string dataDir, string fileName = "admin.token", string key = "AyTrack:Admin:Token")
     {
         if (!string.IsNullOrEmpty(configured))
         {
             if (configured.Trim().Length < MinimumLength)
             {
-                throw new InvalidOperationException($"AyTrack:Admin:Token is shorter than {MinimumLength} characters: use a random one " +
+                throw new InvalidOperationException($"{key} is shorter than {MinimumLength} characters: use a random one " +
                                                     "(for example: openssl rand -hex 24)");
             }
 
             return new AdminToken(configured.Trim(), null);
         }
 
-        var path = Path.Combine(dataDir, "admin.token");
+        var path = Path.Combine(dataDir, fileName);
         if (File.Exists(path))
         {
             string text;
@@ -48,13 +50,13 @@ public sealed class AdminToken
             }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException)
             {
-                throw new InvalidOperationException($"The admin token file {path} cannot be read: {e.Message}", e);
+                throw new InvalidOperationException($"The token file {path} cannot be read: {e.Message}", e);
             }
 
             if (text.Length < MinimumLength)
             {
-                throw new InvalidOperationException($"The admin token file {path} holds {(text.Length == 0 ? "nothing" : "a token shorter than " + MinimumLength + " characters")}: " +
-                                                    "delete it to have a new token generated at the next start, or set AyTrack:Admin:Token");
+                throw new InvalidOperationException($"The token file {path} holds {(text.Length == 0 ? "nothing" : "a token shorter than " + MinimumLength + " characters")}: " +
+                                                    $"delete it to have a new token generated at the next start, or set {key}");
             }
 
             return new AdminToken(text, path);
@@ -103,4 +105,13 @@ public sealed class AdminToken
 
         File.Move(temporary, path);
     }
+}
+
+/// <summary>
+/// The read-only token of GET /metrics (AyTrack:Admin:MetricsToken, or generated once into &lt;DataDir&gt;/metrics.token
+/// like the admin token), for a Prometheus server's authorization.credentials_file: it opens nothing else.
+/// </summary>
+public sealed class MetricsToken(AdminToken token)
+{
+    public AdminToken Token { get; } = token;
 }

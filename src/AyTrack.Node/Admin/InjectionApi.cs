@@ -20,7 +20,8 @@ public static class InjectionApi
     }
 
     private static async Task<Results<Accepted<InjectedMessage>, ValidationProblem, ProblemHttpResult>> InjectAsync(
-        HttpRequest request, ISpool spool, AyTrackOptions options, TimeProvider clock, AyTrack.Smtp.Dkim.MessageSigning signing, ILoggerFactory loggerFactory, CancellationToken cancellationToken)
+        HttpRequest request, ISpool spool, AyTrackOptions options, TimeProvider clock, AyTrack.Smtp.Dkim.MessageSigning signing, ILoggerFactory loggerFactory,
+        AyTrack.Core.Metrics.AyTrackMetrics metrics, CancellationToken cancellationToken)
     {
         var errors = new Dictionary<string, string[]>();
         if (!string.Equals(request.ContentType?.Split(';')[0].Trim(), "message/rfc822", StringComparison.OrdinalIgnoreCase))
@@ -107,6 +108,7 @@ public static class InjectionApi
             return TypedResults.ValidationProblem(errors);
         }
 
+        var started = clock.GetTimestamp();
         var id = QueueId.New();
         var serverName = options.Listener.EffectiveServerName;
         var content = MessageData.NormalizeLineEndings(buffer.GetBuffer().AsSpan(0, (int)buffer.Length));
@@ -146,6 +148,7 @@ public static class InjectionApi
                 statusCode: StatusCodes.Status503ServiceUnavailable);
         }
 
+        metrics.Accepted("http", clock.GetElapsedTime(started));
         return TypedResults.Accepted($"/api/messages/{id.Value}", new InjectedMessage(id.Value, messageId));
     }
 

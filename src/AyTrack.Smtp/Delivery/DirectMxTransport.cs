@@ -32,7 +32,7 @@ public sealed class DirectMxTransport(
     OutboundTrust? trust = null) : IDeliveryTransport
 {
     private readonly NetworkList _allowed = options.AllowedDestinationList;
-    private readonly SessionDelivery _session = new(spool, deliveryLog, logger, unreadable);
+    private readonly SessionDelivery _session = new(spool, deliveryLog, logger, "direct", unreadable);
     private readonly OutboundTrust _trust = trust ?? OutboundTrust.SystemOnly;
 
     public async Task<IReadOnlyList<MessageAttempt>> DeliverAsync(RecipientDomain domain, IReadOnlyList<BatchItem> items,

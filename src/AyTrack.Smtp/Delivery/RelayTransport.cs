@@ -52,7 +52,7 @@ public sealed class RelayTransport(
     UnreadableMessages? unreadable = null) : IDeliveryTransport
 {
     private readonly NetworkList _allowed = options.AllowedDestinationList;
-    private readonly SessionDelivery _session = new(spool, deliveryLog, logger, unreadable);
+    private readonly SessionDelivery _session = new(spool, deliveryLog, logger, "relay", unreadable);
     private readonly object _gate = new();
     private readonly Queue<TaskCompletionSource> _waiting = new();
     private int _open;

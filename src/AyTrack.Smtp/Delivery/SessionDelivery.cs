@@ -18,7 +18,8 @@ namespace AyTrack.Smtp.Delivery;
 /// per recipient, and write the delivery log. Direct MX delivery and the external relay differ only in how they
 /// find and open the session.
 /// </summary>
-internal sealed class SessionDelivery(ISpool spool, DeliveryLog deliveryLog, ILogger logger, UnreadableMessages? unreadable = null)
+/// <param name="route">"direct" or "relay": what the delivery log and the metrics call this transport's attempts.</param>
+internal sealed class SessionDelivery(ISpool spool, DeliveryLog deliveryLog, ILogger logger, string route, UnreadableMessages? unreadable = null)
 {
     /// <summary>
     /// Opens a session with <paramref name="host"/> at <paramref name="ip"/>: a TCP connection bounded by
@@ -238,7 +239,7 @@ internal sealed class SessionDelivery(ISpool spool, DeliveryLog deliveryLog, ILo
         var now = DateTimeOffset.UtcNow;
         deliveryLog.Write(results.SelectMany(m => m.Results.Select(r => new DeliveryLogEntry(
             now, m.Id.Value, m.MessageIdHeader, r.Recipient, r.Outcome.ToString().ToLowerInvariant(), r.Reply.ToString(),
-            m.RemoteHost, m.RemoteIp, m.Tls, attempts.GetValueOrDefault(m.Id.Value, 1)) { MtaSts = mtaSts, User = m.User })));
+            m.RemoteHost, m.RemoteIp, m.Tls, attempts.GetValueOrDefault(m.Id.Value, 1)) { MtaSts = mtaSts, User = m.User, Route = route })));
         return results;
     }
 }

@@ -51,7 +51,7 @@ public sealed class SmtpListener : IAsyncDisposable
     /// <param name="certificate">The STARTTLS / implicit-TLS certificate; null offers no TLS.</param>
     public SmtpListener(ListenerOptions options, ISpool spool, string dataDir, ILoggerFactory loggerFactory,
         AyTrack.Smtp.Dkim.MessageSigning? signing = null, SubmissionOptions? submission = null,
-        SmtpAuthenticator? authenticator = null, ListenerCertificate? certificate = null)
+        SmtpAuthenticator? authenticator = null, ListenerCertificate? certificate = null, AyTrack.Core.Metrics.AyTrackMetrics? metrics = null)
     {
         _options = options;
         _submission = submission ?? new SubmissionOptions();
@@ -76,6 +76,7 @@ public sealed class SmtpListener : IAsyncDisposable
             Signing = signing,
             Authenticator = authenticator,
             Certificate = certificate,
+            Metrics = metrics,
         };
     }
 
@@ -242,6 +243,7 @@ public sealed class SmtpListener : IAsyncDisposable
     private async Task RunSessionAsync(SmtpSession session, SessionTransport transport, Task registered)
     {
         await registered;
+        var started = System.Diagnostics.Stopwatch.GetTimestamp();
         try
         {
             await session.RunAsync();
@@ -254,6 +256,7 @@ public sealed class SmtpListener : IAsyncDisposable
         finally
         {
             await transport.CloseAsync();
+            _services.Metrics?.SessionEnded(System.Diagnostics.Stopwatch.GetElapsedTime(started));
             _limiter.Close(session.Peer.Address);
             _sessions.TryRemove(session, out _);
         }

@@ -454,6 +454,7 @@ internal sealed class SmtpSession
     /// <summary>The one 250-or-not decision: "250" only after the spool has made body, envelope and recipients durable.</summary>
     private async Task<SmtpReply> AcceptAsync(Transaction transaction, IncomingMessage message)
     {
+        var started = System.Diagnostics.Stopwatch.GetTimestamp();
         try
         {
             var id = QueueId.New();
@@ -474,6 +475,7 @@ internal sealed class SmtpSession
 
             // Not the session's token: once the data is in, a stopping listener still finishes storing it.
             await _services.Spool.AcceptAsync(envelope, message.Content(prefix), CancellationToken.None);
+            _services.Metrics?.Accepted("smtp", System.Diagnostics.Stopwatch.GetElapsedTime(started));
             _services.Logger.LogInformation("Accepted {QueueId} from {Peer}{User}: {Size} bytes, sender <{Sender}>, {Recipients} recipient(s)",
                 id, Peer.Address, _user is null ? string.Empty : $" (user {_user.Name})", message.Length, transaction.Sender, transaction.Recipients.Count);
             return ListenerReplies.Queued(id.Value);
@@ -906,6 +908,9 @@ internal sealed class SessionServices
 
     /// <summary>DKIM signing of accepted mail; null signs nothing.</summary>
     public AyTrack.Smtp.Dkim.MessageSigning? Signing { get; init; }
+
+    /// <summary>The node's instruments (accepted messages, acceptance time); null counts nothing.</summary>
+    public AyTrack.Core.Metrics.AyTrackMetrics? Metrics { get; init; }
 
     /// <summary>Checks AUTH credentials; null: AUTH is not offered.</summary>
     public SmtpAuthenticator? Authenticator { get; init; }

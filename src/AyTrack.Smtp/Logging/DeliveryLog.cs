@@ -28,11 +28,16 @@ public sealed class DeliveryLog : IDeliveryLog, IDisposable
     private readonly ILogger? _logger;
     private readonly AyTrack.Smtp.Listener.RateLimitedLog _failures = new(TimeSpan.FromMinutes(1));
 
+    private readonly AyTrack.Core.Metrics.AyTrackMetrics? _metrics;
+
     /// <param name="classifier">Gives every failure (deferred, failed, bounced) its category; null leaves lines without one.</param>
     /// <param name="logger">Where a line that cannot be written is reported.</param>
-    public DeliveryLog(string dataDir, DeliveryLogOptions options, BounceClassifier? classifier = null, ILogger? logger = null)
+    /// <param name="metrics">Counts each attempt's outcome (the lines with a route), whether or not the line can be written.</param>
+    public DeliveryLog(string dataDir, DeliveryLogOptions options, BounceClassifier? classifier = null, ILogger? logger = null,
+        AyTrack.Core.Metrics.AyTrackMetrics? metrics = null)
     {
         _classifier = classifier;
+        _metrics = metrics;
         _logger = logger;
         Directory.CreateDirectory(dataDir);
         _path = Path.Combine(dataDir, "delivery.log");
@@ -40,6 +45,15 @@ public sealed class DeliveryLog : IDeliveryLog, IDisposable
     }
 
     public string FilePath => _path;
+
+    /// <summary>An attempt's outcome as the metric names it: a permanent failure at an attempt is a bounce.</summary>
+    private static string? MetricOutcome(string outcome) => outcome switch
+    {
+        "delivered" => "delivered",
+        "deferred" => "deferred",
+        "failed" => "bounced",
+        _ => null,
+    };
 
     public void Write(IEnumerable<DeliveryLogEntry> entries)
     {
@@ -50,6 +64,10 @@ public sealed class DeliveryLog : IDeliveryLog, IDisposable
                 ? entry with { Category = _classifier.Classify(entry.Reply).ToString() }
                 : entry;
             text.Append(JsonSerializer.Serialize(line, Json)).Append('\n');
+            if (_metrics is not null && line.Route is { } route && MetricOutcome(line.Outcome) is { } outcome)
+            {
+                _metrics.Delivery(outcome, route);
+            }
         }
 
         var bytes = Encoding.UTF8.GetBytes(text.ToString());
