@@ -24,7 +24,9 @@ public sealed class DeployManifestTests
     {
         var compose = Load(Path.Combine(Deploy, "docker", "docker-compose.yml"));
         var environment = Mapping(compose, "services", service, "environment")
-            .ToDictionary(kv => kv.Key, kv => kv.Value.Replace("${AYTRACK_ADMIN_TOKEN:?set AYTRACK_ADMIN_TOKEN to a shared admin token}", "token"));
+            .ToDictionary(kv => kv.Key, kv => kv.Value
+                .Replace("${AYTRACK_ADMIN_TOKEN:?set AYTRACK_ADMIN_TOKEN to a shared admin token}", "token")
+                .Replace("${AYTRACK_METRICS_TOKEN:?set AYTRACK_METRICS_TOKEN to a shared metrics token}", "metrics-token"));
 
         AssertValidNode(environment);
         Assert.Equal(service, environment["AyTrack__Cluster__Hostname"]);
@@ -51,6 +53,39 @@ public sealed class DeployManifestTests
         Assert.Equal("3", Node(statefulSet, "spec", "replicas").ToString());
         Assert.All(config.Where(kv => kv.Key.StartsWith("AyTrack__Cluster__SeedNodes", StringComparison.Ordinal)),
             seed => Assert.Contains(".aytrack.aytrack.svc.cluster.local:4053", seed.Value));
+    }
+
+    [Fact]
+    public void Prometheus_scrapes_every_compose_node_with_the_metrics_token_and_the_dashboard_uses_only_exported_metrics()
+    {
+        var compose = Load(Path.Combine(Deploy, "docker", "docker-compose.yml"));
+        var prometheus = Load(Path.Combine(Deploy, "docker", "prometheus.yml"));
+        var job = (YamlMappingNode)((YamlSequenceNode)Node(prometheus, "scrape_configs")).Children[0];
+        Assert.Equal("/metrics", Node(job, "metrics_path").ToString());
+        Assert.Equal("/run/secrets/metrics_token", Node(job, "authorization", "credentials_file").ToString());
+        var targets = ((YamlSequenceNode)Node(((YamlSequenceNode)Node(job, "static_configs")).Children[0], "targets")).Children.Select(t => t.ToString());
+        Assert.Equal(["node1:8025", "node2:8025", "node3:8025"], targets);
+        Assert.Equal("AYTRACK_METRICS_TOKEN", Node(compose, "secrets", "metrics_token", "environment").ToString());
+        Assert.Contains("metrics_token", ((YamlSequenceNode)Node(compose, "services", "prometheus", "secrets")).Children.Select(c => c.ToString()));
+
+        // The dashboard shows every metric the node exports, and asks for no other (histograms as _bucket).
+        using var metrics = new AyTrack.Core.Metrics.AyTrackMetrics(TimeProvider.System);
+        var exported = new HashSet<string>();
+        using (var listener = new System.Diagnostics.Metrics.MeterListener())
+        {
+            listener.InstrumentPublished = (instrument, _) =>
+            {
+                if (ReferenceEquals(instrument.Meter, metrics.Meter))
+                {
+                    exported.Add("aytrack_" + instrument.Name + (instrument.GetType().Name.StartsWith("Histogram", StringComparison.Ordinal) ? "_bucket" : string.Empty));
+                }
+            };
+            listener.Start();
+        }
+
+        var dashboard = File.ReadAllText(Path.Combine(Deploy, "docker", "grafana", "dashboards", "aytrack.json"));
+        var used = System.Text.RegularExpressions.Regex.Matches(dashboard, "aytrack_[a-z_]+").Select(m => m.Value).ToHashSet();
+        Assert.Equal(exported.Order(StringComparer.Ordinal), used.Order(StringComparer.Ordinal));
     }
 
     [Fact]
