@@ -55,6 +55,13 @@ public sealed record TrustCertificateRequest(string? Pem, string? Kind, string? 
 /// <summary>One trusted certificate in GET /api/certs.</summary>
 public sealed record TrustedCertificateView(string Kind, string Sha256, string Subject, DateTimeOffset? NotAfter);
 
+/// <summary>
+/// GET /api/certs/last-refused: the certificate the external server presented when this node last refused it, with
+/// its PEM (to pin it: POST /api/certs with kind Pinned).
+/// </summary>
+public sealed record RefusedCertificateView(string Host, string Subject, string Issuer, string Sha256, DateTimeOffset NotBefore,
+    DateTimeOffset NotAfter, string Problem, string Pem, DateTimeOffset RefusedAt);
+
 /// <summary>One ranked candidate of GET /api/settings/suggest.</summary>
 public sealed record SuggestionView(string Host, int Port, string Tls, string? Username, IReadOnlyList<string> Sources, int Score);
 

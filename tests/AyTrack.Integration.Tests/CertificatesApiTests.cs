@@ -19,6 +19,7 @@ public sealed class CertificatesApiTests
         await using var node = await TestNode.StartAsync(world);
         using var certificate = SmtpSink.CreateCertificate("relay.example.test");
         var fingerprint = certificate.GetCertHashString(HashAlgorithmName.SHA256).ToLowerInvariant();
+        Assert.Equal(HttpStatusCode.NotFound, (await node.Http.GetAsync("/api/certs/last-refused")).StatusCode);
 
         var added = await node.Http.PostAsJsonAsync("/api/certs", new { pem = certificate.ExportCertificatePem(), kind = "ca" });
         Assert.Equal(HttpStatusCode.Created, added.StatusCode);

@@ -2,6 +2,7 @@ using System.Net;
 using System.Net.Http.Json;
 using System.Security.Cryptography;
 using System.Text.Json;
+using AyTrack.Contracts;
 using AyTrack.Integration.Tests.Support;
 using AyTrack.Loopback;
 using SmtpServer.Protocol;
@@ -49,7 +50,7 @@ public sealed class RelayTests
     }
 
     [Fact]
-    public async Task An_untrusted_certificate_is_refused_naming_its_fingerprint_then_accepted_once_pinned()
+    public async Task An_untrusted_certificate_is_refused_naming_its_fingerprint_shown_as_last_refused_then_accepted_once_pinned()
     {
         await using var world = LoopbackWorld.Create();
         using var certificate = SmtpSink.CreateCertificate("relay.tls.test");
@@ -66,8 +67,19 @@ public sealed class RelayTests
         Assert.Contains($"SHA-256 {fingerprint}", reply);
         Assert.Empty(relay.Received);
 
-        var pinned = await node.Http.PostAsJsonAsync("/api/certs", new { kind = "Pinned", pem = certificate.ExportCertificatePem() });
-        Assert.Equal(HttpStatusCode.Created, pinned.StatusCode);
+        // What the operator sees before trusting it: the refused certificate, its details and PEM (API and CLI).
+        var lastRefused = (await node.Http.GetFromJsonAsync<RefusedCertificateView>("/api/certs/last-refused"))!;
+        Assert.Equal(("relay.tls.test", "CN=relay.tls.test", fingerprint), (lastRefused.Host, lastRefused.Subject, lastRefused.Sha256));
+        Assert.Equal(certificate.ExportCertificatePem().Trim(), lastRefused.Pem.Trim());
+        var output = new StringWriter();
+        var errors = new StringWriter();
+        Assert.Equal(0, await AyTrack.Cli.AyTrackCli.RunAsync(["certs", "last-refused", "--url", node.AdminUrl.ToString(), "--token", node.Token], output, errors));
+        Assert.Contains($"sha256:     {fingerprint}", output.ToString());
+        Assert.Contains("-----BEGIN CERTIFICATE-----", output.ToString());
+
+        Assert.Equal(0, await AyTrack.Cli.AyTrackCli.RunAsync(["certs", "last-refused", "--pin", "--url", node.AdminUrl.ToString(), "--token", node.Token],
+            output, errors));
+        Assert.Contains(fingerprint, (await node.Http.GetStringAsync("/api/certs")));
         Assert.True(Assert.Single(await relay.WaitForAsync(1, Patience)).Secure);
     }
 

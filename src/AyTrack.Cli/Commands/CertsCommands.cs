@@ -4,7 +4,10 @@ using AyTrack.Contracts;
 
 namespace AyTrack.Cli.Commands;
 
-/// <summary>`aytrack certs list | add FILE [--kind Ca|Pinned] | remove SHA256`: trust for the external server (/api/certs).</summary>
+/// <summary>
+/// `aytrack certs list | add FILE [--kind Ca|Pinned] | remove SHA256 | last-refused [--pin]`: trust for the external
+/// server (/api/certs).
+/// </summary>
 public static class CertsCommands
 {
     public static Command Create(CliContext cli)
@@ -48,9 +51,37 @@ public static class CertsCommands
             cli.Output.WriteLine($"removed {p.GetValue(fingerprint)}");
         });
 
+        var pin = new Option<bool>("--pin") { Description = "Pin it: trust exactly this certificate from now on (check its fingerprint first)" };
+        var lastRefused = new Command("last-refused", "The certificate the external server presented when this node last refused it, with its PEM") { pin };
+        cli.Run(lastRefused, async p =>
+        {
+            using var client = cli.Client(p);
+            var refused = await client.GetAsync<RefusedCertificateView>("/api/certs/last-refused");
+            if (p.GetValue(pin))
+            {
+                var pinned = await client.PostAsync<TrustedCertificateView>("/api/certs", new TrustCertificateRequest(refused.Pem, "Pinned", null));
+                cli.Output.WriteLine($"pinned: {pinned.Subject} sha256 {pinned.Sha256}");
+                return;
+            }
+
+            cli.Output.Write(cli.WantsJson(p)
+                ? JsonSerializer.Serialize(refused, AdminClient.Json) + Environment.NewLine
+                : $"""
+                   host:       {refused.Host}
+                   refused:    {Output.Time(refused.RefusedAt)} ({refused.Problem})
+                   subject:    {refused.Subject}
+                   issuer:     {refused.Issuer}
+                   sha256:     {refused.Sha256}
+                   valid:      {Output.Time(refused.NotBefore)} to {Output.Time(refused.NotAfter)}
+                   {refused.Pem.TrimEnd()}
+
+                   """);
+        });
+
         certs.Subcommands.Add(list);
         certs.Subcommands.Add(add);
         certs.Subcommands.Add(remove);
+        certs.Subcommands.Add(lastRefused);
         return certs;
     }
 }

@@ -27,6 +27,10 @@ public static class CertificatesApi
             var (_, certificates) = await ReadAsync(config.ActorRef);
             return Results.Ok(certificates.Select(View));
         });
+        app.MapGet("/api/certs/last-refused", (AyTrack.Smtp.Delivery.RelayHealth health) => health.LastRefused is { } refused
+            ? Results.Ok(new RefusedCertificateView(refused.Host, refused.Subject, refused.Issuer, refused.Sha256, refused.NotBefore, refused.NotAfter,
+                refused.Problem, refused.Pem, refused.At))
+            : Results.Problem("This node has refused no certificate of the external server since it started.", statusCode: StatusCodes.Status404NotFound));
         app.MapPost("/api/certs", AddAsync);
         app.MapDelete("/api/certs/{sha256}", RemoveAsync);
     }

@@ -30,7 +30,20 @@ public sealed class RelayHealth
     public void Worked() => _problem = null;
 
     public sealed record Problem(string Code, string Text, DateTimeOffset Since);
+
+    private volatile RefusedCertificate? _lastRefused;
+
+    /// <summary>
+    /// The certificate this node last refused from the external server (null: none since it started), with its PEM, so
+    /// an operator can look at it and, if it is the right one, pin it (the page's "trust the certificate last refused").
+    /// </summary>
+    public RefusedCertificate? LastRefused => _lastRefused;
+
+    public void Refused(RefusedCertificate certificate) => _lastRefused = certificate;
 }
+
+public sealed record RefusedCertificate(string Host, string Subject, string Issuer, string Sha256, DateTimeOffset NotBefore, DateTimeOffset NotAfter,
+    string Problem, string Pem, DateTimeOffset At);
 
 /// <summary>
 /// Delivers through the external SMTP server of the settings (relay.*), read at every attempt so a change acts
@@ -104,7 +117,7 @@ public sealed class RelayTransport(
                 continue;
             }
 
-            var validation = new CertificateCheck(relay.Host, trusted);
+            var validation = new CertificateCheck(relay.Host, trusted, health);
             RecordingSmtpClient client;
             try
             {
@@ -230,7 +243,7 @@ public sealed class RelayTransport(
     /// SHA-256, whatever its name or issuer), else a chain to one of the trusted CAs with the right name. There is
     /// no switch that accepts any certificate. A refusal names subject, issuer and fingerprint so it can be trusted.
     /// </summary>
-    private sealed class CertificateCheck(string host, IReadOnlyList<TrustedCertificate> trusted)
+    private sealed class CertificateCheck(string host, IReadOnlyList<TrustedCertificate> trusted, RelayHealth health)
     {
         public string? Rejected { get; private set; }
 
@@ -273,6 +286,8 @@ public sealed class RelayTransport(
 
             Rejected = $"The certificate of {host} is not trusted ({errors}): subject {leaf.Subject}, issuer {leaf.Issuer}, SHA-256 {fingerprint}. " +
                        "Trust its CA (aytrack certs add FILE) or pin it (aytrack certs add FILE --kind Pinned).";
+            health.Refused(new RefusedCertificate(host, leaf.Subject, leaf.Issuer, fingerprint, leaf.NotBefore.ToUniversalTime(), leaf.NotAfter.ToUniversalTime(),
+                errors.ToString(), leaf.ExportCertificatePem(), DateTimeOffset.UtcNow));
             return false;
         }
     }
