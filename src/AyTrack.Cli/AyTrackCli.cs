@@ -24,6 +24,7 @@ public static class AyTrackCli
         root.Subcommands.Add(CertsCommands.Create(cli));
         root.Subcommands.Add(DkimCommands.Create(cli));
         root.Subcommands.Add(UsersCommands.Create(cli));
+        root.Subcommands.Add(DeliveriesCommand.Create(cli));
         root.Subcommands.Add(SuggestCommand.Create(cli));
         root.Subcommands.Add(HealthCommand.Create(cli));
 

@@ -41,6 +41,18 @@ public sealed record DomainQueue(string Domain, int Pending, int Deferred, int B
     public string? LastCategory { get; init; }
 }
 
+/// <summary>GET /api/queues/{domain}/messages: <see cref="Total"/> messages are queued; the oldest are listed.</summary>
+public sealed record DomainMessages(string Domain, int Total, IReadOnlyList<QueuedMessageEntry> Messages);
+
+public sealed record QueuedMessageEntry(string Id, DateTimeOffset ArrivedAt, IReadOnlyList<QueuedRecipient> Recipients);
+
+/// <summary>One recipient of a queued message: its state (Pending, Deferred, Bouncing), attempts so far, last reply and its category.</summary>
+public sealed record QueuedRecipient(string Address, string State, int Attempts, string? LastReply, string? Category, DateTimeOffset? NextAttempt, bool Held);
+
+/// <summary>One line of the delivery log in GET /api/deliveries (see docs/operations.md for the fields).</summary>
+public sealed record DeliveryEntry(DateTimeOffset Time, string QueueId, string? MessageId, string Recipient, string Outcome, string Reply,
+    string? MxHost, string? Ip, bool Tls, int Attempt, string? Route, string? Category, string? MtaSts, string? User);
+
 /// <summary>Reply of POST /api/queues/{domain}/{action} and /api/messages/{id}/{action}.</summary>
 public sealed record QueueActionResult(string Operation, int Recipients);
 

@@ -94,6 +94,7 @@ public sealed class DomainDeliveryActor : ReceivePersistentActor, IWithTimers
         Command<DelayWarningFailed>(failed => NoticeFailed(_delayWarningsRequested, "Delay warning", failed.Id, failed.Reason));
         Command<Due>(_ => RequestTick());
         Command<ReportFigures>(_ => Report());
+        Command<DomainQueries.GetMessages>(get => Sender.Tell(QueueStatusProjection.Messages(_domain, _state, Math.Clamp(get.Limit, 1, 1000))));
         Command<DomainQueries.GetQueue>(_ => Sender.Tell(QueueStatusProjection.From(_domain, _state, _inFlight.Count, _lastError,
             _live.Current.Settings.Timing.RetryDays)));
         Command<SaveSnapshotSuccess>(s =>

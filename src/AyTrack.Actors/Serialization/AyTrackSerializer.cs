@@ -42,6 +42,8 @@ public sealed class AyTrackSerializer(ExtendedActorSystem system) : SerializerWi
         ["domain.cmd.wake.v1"] = typeof(DomainCommands.Wake),
         ["domain.q.get.v1"] = typeof(DomainQueries.GetQueue),
         ["domain.q.status.v1"] = typeof(DomainQueries.QueueStatus),
+        ["domain.q.messages.v1"] = typeof(DomainQueries.GetMessages),
+        ["domain.q.messagelist.v1"] = typeof(DomainQueries.QueueMessages),
         ["settings.seeded.v1"] = typeof(ConfigEvents.SettingsSeeded),
         ["settings.changed.v1"] = typeof(ConfigEvents.SettingsChanged),
         ["settings.published.v1"] = typeof(SettingsPublished),

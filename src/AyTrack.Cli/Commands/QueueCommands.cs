@@ -5,8 +5,9 @@ using AyTrack.Contracts;
 namespace AyTrack.Cli.Commands;
 
 /// <summary>
-/// `aytrack queue show [DOMAIN] | retry | hold | release | delete | bounce DOMAIN-OR-ID`: queued mail per recipient
-/// domain (/api/queues) and the operator's actions on a domain or one message (/api/messages/ID/…).
+/// `aytrack queue show [DOMAIN] | messages DOMAIN [--limit N] | retry | hold | release | delete | bounce DOMAIN-OR-ID`:
+/// queued mail per recipient domain (/api/queues), a domain's messages, and the operator's actions on a domain or one
+/// message (/api/messages/ID/…).
 /// </summary>
 public static class QueueCommands
 {
@@ -49,6 +50,30 @@ public static class QueueCommands
                 ])));
         });
         queue.Subcommands.Add(show);
+
+        var messagesDomain = new Argument<string>("domain") { Description = "The recipient domain" };
+        var limit = new Option<int>("--limit") { Description = "How many messages at most, oldest first (1-1000)", DefaultValueFactory = _ => 100 };
+        var messages = new Command("messages", "A domain's queued messages, oldest first, with each recipient's state") { messagesDomain, limit };
+        cli.Run(messages, async p =>
+        {
+            using var client = cli.Client(p);
+            var list = await client.GetAsync<DomainMessages>(
+                $"/api/queues/{Uri.EscapeDataString(p.GetValue(messagesDomain)!)}/messages?limit={p.GetValue(limit)}");
+            if (cli.WantsJson(p))
+            {
+                cli.Output.WriteLine(JsonSerializer.Serialize(list, AdminClient.Json));
+                return;
+            }
+
+            cli.Output.WriteLine($"{list.Total} message(s) queued for {list.Domain}{(list.Total > list.Messages.Count ? $", the oldest {list.Messages.Count} shown" : string.Empty)}");
+            cli.Output.Write(Output.Table(["queue id", "arrived", "recipient", "state", "attempts", "next attempt", "category", "last reply"],
+                list.Messages.SelectMany(m => m.Recipients.Select(r => (IReadOnlyList<string?>)
+                [
+                    m.Id, Output.Time(m.ArrivedAt), r.Address, r.Held ? $"{r.State} (held)" : r.State, Output.Count(r.Attempts), Output.Time(r.NextAttempt),
+                    r.Category, r.LastReply,
+                ]))));
+        });
+        queue.Subcommands.Add(messages);
 
         foreach (var (verb, what) in Actions)
         {

@@ -61,6 +61,16 @@ public static class DomainQueries
 {
     public sealed record GetQueue(RecipientDomain Domain) : IWithRecipientDomain;
 
+    /// <summary>The domain's queued messages, oldest first, at most <see cref="Limit"/> of them.</summary>
+    public sealed record GetMessages(RecipientDomain Domain, int Limit) : IWithRecipientDomain;
+
+    /// <summary>The answer to <see cref="GetMessages"/>: <see cref="Total"/> messages are queued, the first ones listed.</summary>
+    public sealed record QueueMessages(RecipientDomain Domain, int Total, IReadOnlyList<QueuedMessageView> Messages);
+
+    public sealed record QueuedMessageView(QueueId Id, DateTimeOffset ArrivedAt, IReadOnlyList<QueuedRecipientView> Recipients);
+
+    public sealed record QueuedRecipientView(string Address, RecipientState State, int Attempts, string? LastReply, DateTimeOffset? NextAttemptAt, bool Held);
+
     public sealed record QueueStatus(
         RecipientDomain Domain,
         int Pending,

@@ -21,4 +21,14 @@ public static class QueueStatusProjection
             NextAttempt = state.NextWakeUp(retryDays),
         };
     }
+
+    /// <summary>The first <paramref name="limit"/> messages by arrival, each with every recipient's state.</summary>
+    public static DomainQueries.QueueMessages Messages(RecipientDomain domain, DomainQueueState state, int limit) =>
+        new(domain, state.Messages.Count, state.Messages.Values
+            .OrderBy(m => m.ArrivedAt).ThenBy(m => m.Id.Value, StringComparer.Ordinal)
+            .Take(limit)
+            .Select(m => new DomainQueries.QueuedMessageView(m.Id, m.ArrivedAt, m.Recipients
+                .Select(r => new DomainQueries.QueuedRecipientView(r.Key, r.Value.State, r.Value.Attempts, r.Value.LastReply, r.Value.NextAttemptAt, r.Value.Held))
+                .ToList()))
+            .ToList());
 }

@@ -51,6 +51,8 @@ public static class OperatorApi
         app.MapGet("/api/actors", (ActorSystem system) => Results.Ok(Tree(((ExtendedActorSystem)system).Guardian.Parent)));
         app.MapGet("/api/queues", GetQueuesAsync);
         app.MapGet("/api/queues/{domain}", GetQueueAsync);
+        app.MapGet("/api/queues/{domain}/messages", GetMessagesAsync);
+        app.MapGet("/api/deliveries", GetDeliveries);
         app.MapPost("/api/queues/{domain}/{action}", ActOnDomainAsync);
         app.MapPost("/api/messages/{id}/{action}", ActOnMessageAsync);
     }
@@ -233,6 +235,56 @@ public static class OperatorApi
         }
 
         return Results.Ok(await QueueAsync(region.ActorRef, new RecipientDomain(normalized), classifier));
+    }
+
+    private static async Task<IResult> GetMessagesAsync(string domain, int? limit, IRequiredActor<DomainRegion> region, BounceClassifier classifier)
+    {
+        if (!DomainName.TryNormalize(domain, out var normalized, out var error))
+        {
+            return Results.ValidationProblem(new Dictionary<string, string[]> { ["domain"] = [error] });
+        }
+
+        if (limit is < 1 or > 1000)
+        {
+            return Results.ValidationProblem(new Dictionary<string, string[]> { ["limit"] = ["must be between 1 and 1000"] });
+        }
+
+        var list = await region.ActorRef.Ask<DomainQueries.QueueMessages>(new DomainQueries.GetMessages(new RecipientDomain(normalized), limit ?? 100), AskTimeout);
+        return Results.Ok(new DomainMessages(list.Domain.Value, list.Total, list.Messages.Select(m => new QueuedMessageEntry(m.Id.Value, m.ArrivedAt,
+            m.Recipients.Select(r => new QueuedRecipient(r.Address, r.State.ToString(), r.Attempts, r.LastReply,
+                r.LastReply is { Length: > 0 } reply ? classifier.Classify(reply).ToString() : null, r.NextAttemptAt, r.Held)).ToList())).ToList()));
+    }
+
+    /// <summary>The outcomes a delivery-log line can have, the only values ?outcome= takes.</summary>
+    private static readonly IReadOnlySet<string> Outcomes = new HashSet<string>(
+        ["delivered", "deferred", "failed", "held", "bounced", "failed-not-bounced", "delay-warned", "relayed", "deleted"], StringComparer.Ordinal);
+
+    private static IResult GetDeliveries(string? domain, string? outcome, int? limit, AyTrack.Smtp.Logging.DeliveryLog log)
+    {
+        var errors = new Dictionary<string, string[]>();
+        string? normalized = null;
+        if (!string.IsNullOrEmpty(domain) && !DomainName.TryNormalize(domain, out normalized, out var problem))
+        {
+            errors["domain"] = [problem];
+        }
+
+        if (!string.IsNullOrEmpty(outcome) && !Outcomes.Contains(outcome))
+        {
+            errors["outcome"] = [$"must be one of {string.Join(", ", Outcomes.Order(StringComparer.Ordinal))}"];
+        }
+
+        if (limit is < 1 or > 500)
+        {
+            errors["limit"] = ["must be between 1 and 500"];
+        }
+
+        if (errors.Count > 0)
+        {
+            return Results.ValidationProblem(errors);
+        }
+
+        return Results.Ok(log.Recent(normalized, string.IsNullOrEmpty(outcome) ? null : outcome, limit ?? 50).Select(e => new DeliveryEntry(e.Time,
+            e.QueueId, e.MessageId, e.Recipient, e.Outcome, e.Reply, e.MxHost, e.Ip, e.Tls, e.Attempt, e.Route, e.Category, e.MtaSts, e.User)));
     }
 
     private static async Task<IResult> ActOnDomainAsync(string domain, string action, IRequiredActor<DomainRegion> region)

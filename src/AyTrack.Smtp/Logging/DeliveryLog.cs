@@ -104,6 +104,71 @@ public sealed class DeliveryLog : IDeliveryLog, IDisposable
     // receiver's verdict.
     private static bool IsFailure(string outcome) => outcome is not ("delivered" or "held" or "deleted");
 
+    /// <summary>The most bytes of each file <see cref="Recent"/> reads: its cost is bounded whatever the log's size.</summary>
+    public const int RecentTailBytes = 4 * 1024 * 1024;
+
+    /// <summary>
+    /// The newest lines, newest first, for a recipient domain and an outcome when given: read from the end of
+    /// delivery.log (then delivery.log.1), at most <see cref="RecentTailBytes"/> of each, so "recent" means within the
+    /// last few megabytes of the log. Lines that do not parse are skipped.
+    /// </summary>
+    public IReadOnlyList<DeliveryLogEntry> Recent(string? domain, string? outcome, int limit)
+    {
+        var found = new List<DeliveryLogEntry>(limit);
+        foreach (var path in new[] { _path, $"{_path}.1" })
+        {
+            foreach (var line in TailLines(path).Reverse())
+            {
+                DeliveryLogEntry? entry;
+                try
+                {
+                    entry = JsonSerializer.Deserialize<DeliveryLogEntry>(line, Json);
+                }
+                catch (JsonException)
+                {
+                    continue;
+                }
+
+                if (entry is null || (outcome is not null && entry.Outcome != outcome) ||
+                    (domain is not null && !entry.Recipient.EndsWith("@" + domain, StringComparison.OrdinalIgnoreCase)))
+                {
+                    continue;
+                }
+
+                found.Add(entry);
+                if (found.Count == limit)
+                {
+                    return found;
+                }
+            }
+        }
+
+        return found;
+    }
+
+    private static IEnumerable<string> TailLines(string path)
+    {
+        byte[] bytes;
+        bool partial;
+        try
+        {
+            using var file = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
+            var length = file.Length;
+            partial = length > RecentTailBytes;
+            file.Seek(Math.Max(0, length - RecentTailBytes), SeekOrigin.Begin);
+            bytes = new byte[Math.Min(length, RecentTailBytes)];
+            file.ReadExactly(bytes);
+        }
+        catch (Exception error) when (error is FileNotFoundException or DirectoryNotFoundException or IOException or UnauthorizedAccessException)
+        {
+            return [];
+        }
+
+        var lines = Encoding.UTF8.GetString(bytes).Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        // A tail that starts inside a line drops that piece; the last piece may be a line being written.
+        return partial ? lines.Skip(1) : lines;
+    }
+
     public void Dispose()
     {
         lock (_gate)
