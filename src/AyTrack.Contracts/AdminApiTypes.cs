@@ -65,7 +65,11 @@ public sealed record SettingsHistoryEntry(long Version, DateTimeOffset At, strin
 public sealed record TrustCertificateRequest(string? Pem, string? Kind, string? Sha256);
 
 /// <summary>One trusted certificate in GET /api/certs.</summary>
-public sealed record TrustedCertificateView(string Kind, string Sha256, string Subject, DateTimeOffset? NotAfter);
+public sealed record TrustedCertificateView(string Kind, string Sha256, string Subject, DateTimeOffset? NotAfter)
+{
+    /// <summary>The issuer's name; null for a fingerprint pinned without its certificate.</summary>
+    public string? Issuer { get; init; }
+}
 
 /// <summary>
 /// GET /api/certs/last-refused: the certificate the external server presented when this node last refused it, with

@@ -117,12 +117,14 @@ public static class CertificatesApi
     private static TrustedCertificateView View(TrustedCertificate certificate)
     {
         DateTimeOffset? notAfter = null;
+        string? issuer = null;
         if (certificate.Pem.Length > 0)
         {
             using var parsed = X509Certificate2.CreateFromPem(certificate.Pem);
             notAfter = parsed.NotAfter.ToUniversalTime();
+            issuer = parsed.Issuer;
         }
 
-        return new TrustedCertificateView(certificate.Kind.ToString(), certificate.Sha256, certificate.Subject, notAfter);
+        return new TrustedCertificateView(certificate.Kind.ToString(), certificate.Sha256, certificate.Subject, notAfter) { Issuer = issuer };
     }
 }
