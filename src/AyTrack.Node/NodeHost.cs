@@ -222,6 +222,7 @@ public static class NodeHost
         app.MapDkimApi();
         app.MapUsersApi();
         app.MapNodeMetrics();
+        app.MapPage();
         return app;
     }
 
