@@ -1,6 +1,4 @@
 using Akka.Actor;
-using Akka.Cluster.Tools.PublishSubscribe;
-using Akka.Event;
 using Akka.Persistence;
 using AyTrack.Core.Dkim;
 
@@ -11,9 +9,8 @@ namespace AyTrack.Actors.Dkim;
 /// (who and when) and is published to every node, whose <see cref="DkimAgent"/> makes it the keys its listener signs
 /// with. The rules are <see cref="DkimKeyring"/>'s.
 /// </summary>
-public sealed class DkimKeysActor : ReceivePersistentActor
+public sealed class DkimKeysActor : PublishingPersistentActor<DkimReplies.Keys>
 {
-    private readonly ILoggingAdapter _log = Context.GetLogger();
     private readonly TimeProvider _clock;
     private DkimKeyring _ring = DkimKeyring.Empty;
     private long _version;
@@ -98,22 +95,11 @@ public sealed class DkimKeysActor : ReceivePersistentActor
         return false;
     }
 
-    private void PersistAndPublish<TEvent>(TEvent @event, Action<TEvent> apply, string audit)
-        where TEvent : class
-    {
-        var replyTo = Sender;
-        Persist(@event, e =>
-        {
-            apply(e);
-            // Names only, never key material.
-            _log.Info(audit);
-            var current = Current();
-            replyTo.Tell(current);
-            DistributedPubSub.Get(Context.System).Mediator.Tell(new Publish(DkimKeysPublished.Topic, new DkimKeysPublished(current.Version, current.Entries)));
-        });
-    }
+    protected override string Topic => DkimKeysPublished.Topic;
 
-    private DkimReplies.Keys Current() => new(_version, _ring.Keys);
+    protected override object Publication(DkimReplies.Keys current) => new DkimKeysPublished(current.Version, current.Entries);
+
+    protected override DkimReplies.Keys Current() => new(_version, _ring.Keys);
 
     private void Apply(DkimEvents.KeyAdded e)
     {

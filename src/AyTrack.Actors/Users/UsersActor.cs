@@ -1,6 +1,4 @@
 using Akka.Actor;
-using Akka.Cluster.Tools.PublishSubscribe;
-using Akka.Event;
 using Akka.Persistence;
 using AyTrack.Core.Users;
 
@@ -11,9 +9,8 @@ namespace AyTrack.Actors.Users;
 /// is an event (who and when) and is published to every node, whose <see cref="UsersAgent"/> makes it the users its
 /// listeners authenticate. The audit log names the user and the operator, never a hash.
 /// </summary>
-public sealed class UsersActor : ReceivePersistentActor
+public sealed class UsersActor : PublishingPersistentActor<UserReplies.Users>
 {
-    private readonly ILoggingAdapter _log = Context.GetLogger();
     private readonly TimeProvider _clock;
     private UserDirectory _users = UserDirectory.Empty;
     private long _version;
@@ -117,21 +114,11 @@ public sealed class UsersActor : ReceivePersistentActor
         act(name);
     }
 
-    private void PersistAndPublish<TEvent>(TEvent @event, Action<TEvent> apply, string audit)
-        where TEvent : class
-    {
-        var replyTo = Sender;
-        Persist(@event, e =>
-        {
-            apply(e);
-            _log.Info(audit);
-            var current = Current();
-            replyTo.Tell(current);
-            DistributedPubSub.Get(Context.System).Mediator.Tell(new Publish(UsersPublished.Topic, new UsersPublished(current.Version, current.Entries)));
-        });
-    }
+    protected override string Topic => UsersPublished.Topic;
 
-    private UserReplies.Users Current() => new(_version, _users.Users);
+    protected override object Publication(UserReplies.Users current) => new UsersPublished(current.Version, current.Entries);
+
+    protected override UserReplies.Users Current() => new(_version, _users.Users);
 
     private void Apply(UserEvents.Added e)
     {
