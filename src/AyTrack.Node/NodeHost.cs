@@ -64,6 +64,10 @@ public static class NodeHost
             o.SingleLine = true;
             o.TimestampFormat = "HH:mm:ss ";
         });
+        // The health check service logs every unhealthy answer as an error, so each readiness probe during a normal
+        // start (before the node has joined its cluster) would look like a failure in the log. The report is what
+        // /healthz and /api/health give; each component logs its own problems (storage, relay, cluster) once.
+        builder.Logging.AddFilter("Microsoft.Extensions.Diagnostics.HealthChecks.DefaultHealthCheckService", Microsoft.Extensions.Logging.LogLevel.None);
 
         var services = builder.Services;
         var journal = UsesPostgres(options)
