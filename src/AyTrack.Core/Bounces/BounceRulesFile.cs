@@ -1,5 +1,4 @@
 using System.Text.RegularExpressions;
-using YamlDotNet.Core;
 using YamlDotNet.RepresentationModel;
 
 namespace AyTrack.Core.Bounces;
@@ -14,19 +13,13 @@ public static class BounceRulesFile
     private static readonly TimeSpan RegexBudget = TimeSpan.FromMilliseconds(50);
 
     /// <summary>A rules file is a page of YAML, not data: a larger one is refused before it is read.</summary>
-    public const long MaxFileSize = 1024 * 1024;
+    public const long MaxFileSize = YamlRules.MaxFileSize;
 
     /// <summary>The shipped rules.</summary>
     public static BounceRuleSet Defaults { get; } = Parse(ReadDefaults(), "bounce-rules.yaml (shipped)").Rules;
 
     /// <summary>The shipped rules' text, for operators who start their own file from it.</summary>
-    public static string ReadDefaults()
-    {
-        using var stream = typeof(BounceRulesFile).Assembly.GetManifestResourceStream("AyTrack.Core.Bounces.bounce-rules.yaml")
-                           ?? throw new InvalidOperationException("bounce-rules.yaml is not embedded");
-        using var reader = new StreamReader(stream);
-        return reader.ReadToEnd();
-    }
+    public static string ReadDefaults() => YamlRules.ReadEmbedded("AyTrack.Core.Bounces.bounce-rules.yaml");
 
     /// <summary>The rules in force for this path: the defaults alone when it is empty.</summary>
     public static BounceRuleSet Load(string? path)
@@ -36,69 +29,13 @@ public static class BounceRulesFile
             return Defaults;
         }
 
-        string text;
-        try
-        {
-            if (new FileInfo(path).Length > MaxFileSize)
-            {
-                throw new FormatException($"{path}: larger than {MaxFileSize} bytes; a rules file is a page of YAML");
-            }
-
-            text = File.ReadAllText(path);
-        }
-        catch (Exception error) when (error is IOException or UnauthorizedAccessException)
-        {
-            throw new FormatException($"{path}: cannot be read ({error.Message})", error);
-        }
-
-        var (rules, includeDefaults) = Parse(text, path);
+        var (rules, includeDefaults) = Parse(YamlRules.ReadFile(path), path);
         return includeDefaults ? new BounceRuleSet([.. rules.Rules, .. Defaults.Rules]) : rules;
     }
 
     public static (BounceRuleSet Rules, bool IncludeDefaults) Parse(string text, string source)
     {
-        var stream = new YamlStream();
-        try
-        {
-            stream.Load(new StringReader(text));
-        }
-        catch (YamlException error)
-        {
-            throw new FormatException($"{source} line {error.Start.Line}: {error.Message}", error);
-        }
-
-        if (stream.Documents.Count != 1 || stream.Documents[0].RootNode is not YamlMappingNode root)
-        {
-            throw new FormatException($"{source} line 1: expected one YAML document with 'rules:' (and optionally 'includeDefaults:')");
-        }
-
-        var includeDefaults = true;
-        YamlSequenceNode? list = null;
-        foreach (var (key, value) in root.Children)
-        {
-            switch (Scalar(key, source))
-            {
-                case "includeDefaults":
-                    includeDefaults = Scalar(value, source) switch
-                    {
-                        "true" => true,
-                        "false" => false,
-                        var other => throw Problem(source, value, $"includeDefaults must be true or false, not '{other}'"),
-                    };
-                    break;
-                case "rules":
-                    list = value as YamlSequenceNode ?? throw Problem(source, value, "rules must be a list");
-                    break;
-                case var other:
-                    throw Problem(source, key, $"unknown key '{other}' (expected rules, includeDefaults)");
-            }
-        }
-
-        if (list is null)
-        {
-            throw new FormatException($"{source} line 1: 'rules:' is missing");
-        }
-
+        var (list, includeDefaults) = YamlRules.Document(text, source, "rules");
         return (new BounceRuleSet(list.Children.Select(node => Rule(node, source)).ToList()), includeDefaults);
     }
 
@@ -166,9 +103,7 @@ public static class BounceRulesFile
         return new BounceRule(name ?? $"line {line}", category.Value, status, reply, text, line);
     }
 
-    private static string Scalar(YamlNode node, string source) =>
-        node is YamlScalarNode { Value: { } value } ? value : throw Problem(source, node, "expected a single value");
+    private static string Scalar(YamlNode node, string source) => YamlRules.Scalar(node, source);
 
-    private static FormatException Problem(string source, YamlNode node, string message) =>
-        new($"{source} line {node.Start.Line}: {message}");
+    private static FormatException Problem(string source, YamlNode node, string message) => YamlRules.Problem(source, node, message);
 }

@@ -2,7 +2,6 @@ using System.Globalization;
 using System.Text.RegularExpressions;
 using AyTrack.Core.Addresses;
 using AyTrack.Core.Bounces;
-using YamlDotNet.Core;
 using YamlDotNet.RepresentationModel;
 
 namespace AyTrack.Core.Shaping;
@@ -18,20 +17,14 @@ public static class ShapingRulesFile
     private static readonly TimeSpan MaxIdle = TimeSpan.FromMinutes(10);
 
     /// <summary>A rules file is a page of YAML, not data: a larger one is refused before it is read.</summary>
-    public const long MaxFileSize = 1024 * 1024;
+    public const long MaxFileSize = YamlRules.MaxFileSize;
 
     public const int MaxConnectionLimit = 1000;
     public const int MaxMessagesPerConnection = 10_000;
 
     public static ShapingRules Defaults { get; } = Parse(ReadDefaults(), "shaping.yaml (shipped)").Rules;
 
-    public static string ReadDefaults()
-    {
-        using var stream = typeof(ShapingRulesFile).Assembly.GetManifestResourceStream("AyTrack.Core.Shaping.shaping.yaml")
-                           ?? throw new InvalidOperationException("shaping.yaml is not embedded");
-        using var reader = new StreamReader(stream);
-        return reader.ReadToEnd();
-    }
+    public static string ReadDefaults() => YamlRules.ReadEmbedded("AyTrack.Core.Shaping.shaping.yaml");
 
     /// <summary>The rules in force for this path: the defaults alone when it is empty.</summary>
     public static ShapingRules Load(string? path)
@@ -41,64 +34,13 @@ public static class ShapingRulesFile
             return Defaults;
         }
 
-        string text;
-        try
-        {
-            if (new FileInfo(path).Length > MaxFileSize)
-            {
-                throw new FormatException($"{path}: larger than {MaxFileSize} bytes; a rules file is a page of YAML");
-            }
-
-            text = File.ReadAllText(path);
-        }
-        catch (Exception error) when (error is IOException or UnauthorizedAccessException)
-        {
-            throw new FormatException($"{path}: cannot be read ({error.Message})", error);
-        }
-
-        var (rules, includeDefaults) = Parse(text, path);
+        var (rules, includeDefaults) = Parse(YamlRules.ReadFile(path), path);
         return includeDefaults ? new ShapingRules([.. Defaults.Entries, .. rules.Entries]) : rules;
     }
 
     public static (ShapingRules Rules, bool IncludeDefaults) Parse(string text, string source)
     {
-        var stream = new YamlStream();
-        try
-        {
-            stream.Load(new StringReader(text));
-        }
-        catch (YamlException error)
-        {
-            throw new FormatException($"{source} line {error.Start.Line}: {error.Message}", error);
-        }
-
-        if (stream.Documents.Count != 1 || stream.Documents[0].RootNode is not YamlMappingNode root)
-        {
-            throw new FormatException($"{source} line 1: expected one YAML document with 'entries:' (and optionally 'includeDefaults:')");
-        }
-
-        var includeDefaults = true;
-        YamlSequenceNode? list = null;
-        foreach (var (key, value) in root.Children)
-        {
-            switch (Scalar(key, source))
-            {
-                case "includeDefaults":
-                    includeDefaults = Boolean(value, source, "includeDefaults");
-                    break;
-                case "entries":
-                    list = value as YamlSequenceNode ?? throw Problem(source, value, "entries must be a list");
-                    break;
-                case var other:
-                    throw Problem(source, key, $"unknown key '{other}' (expected entries, includeDefaults)");
-            }
-        }
-
-        if (list is null)
-        {
-            throw new FormatException($"{source} line 1: 'entries:' is missing");
-        }
-
+        var (list, includeDefaults) = YamlRules.Document(text, source, "entries");
         var entries = list.Children.Select(node => Entry(node, source)).ToList();
         var duplicate = entries.GroupBy(e => e.Name).FirstOrDefault(g => g.Count() > 1);
         if (duplicate is not null)
@@ -321,16 +263,9 @@ public static class ShapingRulesFile
             ? duration
             : throw Problem(source, node, $"{field}: '{Scalar(node, source)}' is not a duration such as 30s, 15m, 2h or 1d (at most {ShapingDuration.Format(max)})");
 
-    private static bool Boolean(YamlNode node, string source, string field) => Scalar(node, source) switch
-    {
-        "true" => true,
-        "false" => false,
-        var other => throw Problem(source, node, $"{field} must be true or false, not '{other}'"),
-    };
+    private static bool Boolean(YamlNode node, string source, string field) => YamlRules.Boolean(node, source, field);
 
-    private static string Scalar(YamlNode node, string source) =>
-        node is YamlScalarNode { Value: { } value } ? value : throw Problem(source, node, "expected a single value");
+    private static string Scalar(YamlNode node, string source) => YamlRules.Scalar(node, source);
 
-    private static FormatException Problem(string source, YamlNode node, string message) =>
-        new($"{source} line {node.Start.Line}: {message}");
+    private static FormatException Problem(string source, YamlNode node, string message) => YamlRules.Problem(source, node, message);
 }
