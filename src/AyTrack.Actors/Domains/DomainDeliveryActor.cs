@@ -503,9 +503,8 @@ public sealed class DomainDeliveryActor : ReceivePersistentActor, IWithTimers
 
     private void Report()
     {
-        var status = QueueStatusProjection.From(_domain, _state, _inFlight.Count, null, 0);
-        _settings.Metrics?.Queues.Report(_domain.Value, new AyTrack.Core.Metrics.QueueGauges.QueueFigures(status.Pending, status.Deferred,
-            status.Held, status.Oldest));
+        var (pending, deferred, held, oldest) = QueueStatusProjection.Figures(_state);
+        _settings.Metrics?.Queues.Report(_domain.Value, new AyTrack.Core.Metrics.QueueGauges.QueueFigures(pending, deferred, held, oldest));
     }
 
     protected override void PostStop()

@@ -31,4 +31,35 @@ public static class QueueStatusProjection
                 .Select(r => new DomainQueries.QueuedRecipientView(r.Key, r.Value.State, r.Value.Attempts, r.Value.LastReply, r.Value.NextAttemptAt, r.Value.Held))
                 .ToList()))
             .ToList());
+
+    /// <summary>
+    /// Pending, deferred and held recipients and the oldest arrival, in one pass without copying: what the node's
+    /// metrics need from a domain once a second, even for a queue of a million messages.
+    /// </summary>
+    public static (int Pending, int Deferred, int Held, DateTimeOffset? Oldest) Figures(DomainQueueState state)
+    {
+        int pending = 0, deferred = 0, held = 0;
+        DateTimeOffset? oldest = null;
+        foreach (var message in state.Messages.Values)
+        {
+            oldest = oldest is null || message.ArrivedAt < oldest ? message.ArrivedAt : oldest;
+            foreach (var recipient in message.Recipients.Values)
+            {
+                if (recipient.Held)
+                {
+                    held++;
+                }
+                else if (recipient.State == RecipientState.Pending)
+                {
+                    pending++;
+                }
+                else if (recipient.State == RecipientState.Deferred)
+                {
+                    deferred++;
+                }
+            }
+        }
+
+        return (pending, deferred, held, oldest);
+    }
 }
