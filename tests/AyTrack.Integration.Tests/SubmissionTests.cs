@@ -252,6 +252,27 @@ public sealed class SubmissionTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_client_that_never_finishes_its_TLS_handshake_is_closed_after_the_command_timeout()
+    {
+        var (certificate, key) = ListenerCertificates.WritePem(_ca, "slow.aytrack.test", Path.Combine(_files, "slow"));
+        await using var node = await TestNode.StartAsync(_world,
+            $"--AyTrack:Listener:Tls:CertificatePath={certificate}", $"--AyTrack:Listener:Tls:KeyPath={key}",
+            "--AyTrack:Listener:CommandTimeout=00:00:02", "--AyTrack:Submission:TlsEndpoint=127.0.0.1:0");
+
+        // Implicit TLS: connected, and not one octet of a ClientHello.
+        using var silent = new System.Net.Sockets.TcpClient();
+        await silent.ConnectAsync(node.SubmissionTlsEndpoint!);
+        var buffer = new byte[64];
+        Assert.Equal(0, await silent.GetStream().ReadAsync(buffer).AsTask().WaitAsync(Patience));
+
+        // STARTTLS answered, then silence.
+        await using var relay = await RawSmtpClient.ConnectAsync(node.SmtpEndpoint);
+        await relay.CommandAsync("EHLO client.test");
+        Assert.Equal(220, (await relay.CommandAsync("STARTTLS")).Code);
+        Assert.Empty(await relay.ReadUntilClosedAsync(Patience));
+    }
+
+    [Fact]
     public async Task Swaks_submits_with_STARTTLS_and_AUTH_and_a_wrong_password_fails()
     {
         var good = await SwaksAsync(Password);

@@ -94,7 +94,8 @@ public sealed class UsersActor : PublishingPersistentActor<UserReplies.Users>
     /// <summary>A clear password must never reach the journal: only the encoded KDF output is taken.</summary>
     private bool LooksHashed(string hash)
     {
-        if (hash.StartsWith("pbkdf2-sha256$", StringComparison.Ordinal) && hash.Split('$').Length == 4)
+        // Bounded too: the message may come from another node, and the hash is kept in memory on every node.
+        if (hash.Length <= 256 && hash.StartsWith("pbkdf2-sha256$", StringComparison.Ordinal) && hash.Split('$').Length == 4)
         {
             return true;
         }
