@@ -72,6 +72,8 @@ public static class AyTrackActors
                 {
                     Clock = resolver.GetService<TimeProvider>(),
                     Metrics = resolver.GetService<AyTrack.Core.Metrics.AyTrackMetrics>(),
+                    Shaping = resolver.GetService<AyTrack.Core.Shaping.LiveShaping>(),
+                    Router = resolver.GetService<AyTrack.Core.Shaping.ISiteRouter>(),
                 };
                 return domain => DomainDeliveryActor.Props(domain, registry.Get<SmtpWorkerPool>(), registry.Get<BounceActor>(), spool,
                     clocked, live, rate, deliveryLog);
@@ -107,7 +109,7 @@ public static class AyTrackActors
                 registry.Register<OutboxDispatcher>(dispatcher);
                 var agent = system.ActorOf(SettingsAgent.Props(registry.Get<ConfigActor>(), registry.Get<SmtpWorkerPool>(), dispatcher,
                     resolver.GetService<LiveSettings>(), resolver.GetService<DeliveryRate>(), resolver.GetService<SecretBox>(),
-                    resolver.GetService<TimeProvider>()), "settings-agent");
+                    resolver.GetService<TimeProvider>(), resolver.GetService<AyTrack.Core.Shaping.LiveShaping>()), "settings-agent");
                 registry.Register<SettingsAgent>(agent);
             });
     }

@@ -102,3 +102,19 @@ public sealed record SenderDomainsRequest(IReadOnlyList<string>? SenderDomains);
 
 /// <summary>One submission user in GET /api/users: never its password or hash.</summary>
 public sealed record UserView(string Name, IReadOnlyList<string> SenderDomains, DateTimeOffset CreatedAt, DateTimeOffset UpdatedAt);
+
+/// <summary>
+/// One destination site in GET /api/sites on this node: the domains that used it lately, sessions open (busy and idle,
+/// both count toward the limit), the limit in force and why, the message rate, and any suspension or reduction.
+/// </summary>
+public sealed record SiteView(string Site, IReadOnlyList<string> Domains, int Open, int Idle, int Limit, string LimitReason, string? Rate,
+    DateTimeOffset? SuspendedUntil, string? SuspendedBecause, DateTimeOffset? ReducedUntil, int Waiting, DateTimeOffset LastUsed);
+
+/// <summary>GET /api/sites: the sites of the node that answers (limits are per node; cluster-wide rules show this node's share).</summary>
+public sealed record SitesView(string Node, int UpNodes, IReadOnlyList<SiteView> Sites);
+
+/// <summary>Body of POST /api/sites/{site}/suspend: a duration (30s, 15m, 2h, 1d) and an optional reason.</summary>
+public sealed record SiteSuspendRequest(string? For, string? Reason);
+
+/// <summary>Reply of POST /api/shaping/reload.</summary>
+public sealed record ShapingReloadResult(bool Reloaded, int Entries, string? Problem);

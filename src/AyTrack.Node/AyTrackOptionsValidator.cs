@@ -81,6 +81,17 @@ public sealed class AyTrackOptionsValidator : IValidateOptions<AyTrackOptions>
             problems.Add(new("AyTrack:Delivery:BounceRulesPath", error.Message));
         }
 
+        try
+        {
+            ShapingService.LoadRules(options);
+        }
+        catch (FormatException error)
+        {
+            problems.Add(new("AyTrack:Delivery:ShapingPath", error.Message));
+        }
+
+        problems.AddRange(options.Egress.Validate());
+
         if (options.Storage.ProbeInterval <= TimeSpan.Zero)
         {
             problems.Add(new("AyTrack:Storage:ProbeInterval", "must be positive (for example 00:00:15)"));

@@ -115,11 +115,20 @@ public static class NodeHost
             new MtaStsPolicyCache(dataDir, sp.GetRequiredService<ILogger<MtaStsPolicyCache>>()),
             () => sp.GetRequiredService<IHttpClientFactory>().CreateClient(MtaStsPolicies.HttpClientName), options.Delivery.MtaSts, clock,
             sp.GetRequiredService<ILogger<MtaStsPolicies>>()));
+        // Site shaping: the rules, the per-site slots of this node, and how a domain's site is found (docs/shaping.md).
+        var shaping = new AyTrack.Core.Shaping.LiveShaping(ShapingService.LoadRules(options), options.Delivery.MaxConnectionsPerDestination,
+            options.Delivery.BatchSize, new AyTrack.Core.Shaping.SiteLimiter(clock));
+        services.AddSingleton(shaping);
+        services.AddSingleton<AyTrack.Core.Shaping.ISiteRouter>(sp => new SiteRouter(sp.GetRequiredService<MxResolver>(),
+            sp.GetRequiredService<LiveSettings>(), shaping));
+        services.AddSingleton<ShapingService>();
+        services.AddHostedService(sp => sp.GetRequiredService<ShapingService>());
+        services.AddSingleton(new EgressSources(options.Egress, options.Listener.EffectiveServerName));
         services.AddSingleton(sp => new DirectMxTransport(
             sp.GetRequiredService<MxResolver>(), sp.GetRequiredService<ISpool>(), options.Delivery,
             sp.GetRequiredService<DeliveryLog>(), options.Listener.EffectiveServerName,
             sp.GetRequiredService<ILogger<DirectMxTransport>>(), sp.GetRequiredService<UnreadableMessages>(),
-            sp.GetRequiredService<MtaStsPolicies>(), sp.GetRequiredService<OutboundTrust>()));
+            sp.GetRequiredService<MtaStsPolicies>(), sp.GetRequiredService<OutboundTrust>(), sp.GetRequiredService<EgressSources>()));
         services.AddSingleton<RelayHealth>();
         services.AddSingleton(sp => new RelayTransport(sp.GetRequiredService<LiveSettings>(), sp.GetRequiredService<MxResolver>(),
             sp.GetRequiredService<ISpool>(), options.Delivery, sp.GetRequiredService<DeliveryLog>(), sp.GetRequiredService<RelayHealth>(),
@@ -225,6 +234,7 @@ public static class NodeHost
         app.MapCertificatesApi();
         app.MapDkimApi();
         app.MapUsersApi();
+        app.MapSitesApi();
         app.MapNodeMetrics();
         app.MapPage();
         return app;

@@ -18,6 +18,18 @@ public sealed record DomainActorSettings(int MaxConnections, int BatchSize, Time
     /// </summary>
     public TimeProvider Clock { get; init; } = TimeProvider.System;
 
+    /// <summary>
+    /// The node's site shaping and how to find a domain's site. Both set: sessions are given out by the site's limiter
+    /// (connectionLimit, messagesPerConnection, maxMessageRate, suspensions); null: <see cref="MaxConnections"/> and
+    /// <see cref="BatchSize"/> per domain, as before shaping (tests of the queue alone).
+    /// </summary>
+    public AyTrack.Core.Shaping.LiveShaping? Shaping { get; init; }
+
+    public AyTrack.Core.Shaping.ISiteRouter? Router { get; init; }
+
+    /// <summary>How long a domain's site (its MX set) is used before it is looked up again; the MX answer itself is cached by its TTL.</summary>
+    public TimeSpan SiteRefresh { get; init; } = TimeSpan.FromSeconds(60);
+
     /// <summary>Where the actor reports its queue's figures and expiries for /metrics; null reports nothing.</summary>
     public AyTrack.Core.Metrics.AyTrackMetrics? Metrics { get; init; }
 }

@@ -45,6 +45,9 @@ public sealed class DomainDeliveryActor : ReceivePersistentActor, IWithTimers
     private readonly SnapshotRule _snapshots;
     private bool _tickRequested;
     private bool _stopRequested;
+    private AyTrack.Core.Shaping.SiteShaping? _site;
+    private DateTimeOffset _siteAt;
+    private bool _siteLookup;
 
     public DomainDeliveryActor(string domain, IActorRef workers, IActorRef bouncer, ISpool spool, DomainActorSettings settings,
         LiveSettings live, DeliveryRate rate, IDeliveryLog? deliveryLog)
@@ -71,7 +74,20 @@ public sealed class DomainDeliveryActor : ReceivePersistentActor, IWithTimers
             StopWhenSettled();
         });
         Command<DomainCommands.EnqueueBatch>(Handle);
-        Command<DomainCommands.Wake>(_ => RequestTick());
+        Command<DomainCommands.Wake>(_ =>
+        {
+            // Woken after a settings change: the mode (and with it the site) may have changed.
+            _siteAt = DateTimeOffset.MinValue;
+            RequestTick();
+        });
+        Command<SiteSlotFree>(_ => RequestTick());
+        Command<SiteFound>(found =>
+        {
+            _siteLookup = false;
+            _site = found.Shaping;
+            _siteAt = _settings.Clock.GetUtcNow();
+            RequestTick();
+        });
         Command<TickNow>(_ =>
         {
             _tickRequested = false;
@@ -412,6 +428,11 @@ public sealed class DomainDeliveryActor : ReceivePersistentActor, IWithTimers
     /// <summary>Starts sessions up to the connection cap and the rate cap; returns when the rate cap allows more, if it stopped.</summary>
     private DateTimeOffset? Dispatch(DateTimeOffset now, HashSet<string> busy)
     {
+        if (_settings.Shaping is { } shaping && _settings.Router is { } router)
+        {
+            return DispatchBySite(now, busy, shaping, router);
+        }
+
         while (_inFlight.Count < _settings.MaxConnections)
         {
             var batch = _state.NextBatch(_settings.BatchSize, busy, now);
@@ -426,19 +447,76 @@ public sealed class DomainDeliveryActor : ReceivePersistentActor, IWithTimers
                 return now + _rate.UntilNext(now);
             }
 
-            if (allowed < batch.Count)
-            {
-                batch = batch.Take(allowed).ToList();
-            }
-
-            var id = Guid.NewGuid();
-            _inFlight.Add(id, batch);
-            busy.UnionWith(batch.Select(b => b.Id.Value));
-            _workers.Ask<WorkerCommands.BatchDelivered>(new WorkerCommands.DeliverBatch(id, _domain, batch), _settings.BatchReplyTimeout)
-                .PipeTo(Self, success: r => r, failure: error => new BatchFailed(id, error.Message));
+            Send(allowed < batch.Count ? batch.Take(allowed).ToList() : batch, busy, null);
         }
 
         return null;
+    }
+
+    /// <summary>
+    /// Sessions for this domain are slots of its site (the MX host set, or the external server in relay mode), shared
+    /// with every other domain of the site on this node: the site's connectionLimit (busy and idle sessions count),
+    /// messagesPerConnection as the batch size, maxMessageRate, and its suspensions. A full site wakes this actor when
+    /// a slot frees; a suspended one when the suspension ends (the timer is set for it as well).
+    /// </summary>
+    private DateTimeOffset? DispatchBySite(DateTimeOffset now, HashSet<string> busy, AyTrack.Core.Shaping.LiveShaping shaping,
+        AyTrack.Core.Shaping.ISiteRouter router)
+    {
+        if (_site is null || now - _siteAt >= _settings.SiteRefresh)
+        {
+            if (_state.NextBatch(1, busy, now).Count > 0 && !_siteLookup)
+            {
+                // The site must be known before a session is given out: the MX lookup runs beside the actor.
+                _siteLookup = true;
+                var domain = _domain;
+                router.ShapingForAsync(domain, _stopping.Token).PipeTo(Self,
+                    success: found => new SiteFound(found),
+                    failure: _ => new SiteFound(shaping.For(domain.Value, [])));
+            }
+
+            if (_site is null)
+            {
+                return null;
+            }
+        }
+
+        var site = _site;
+        var self = Self;
+        var key = _domain.Value;
+        while (true)
+        {
+            var batch = _state.NextBatch(site.MessagesPerConnection, busy, now);
+            if (batch.Count == 0)
+            {
+                return null;
+            }
+
+            var grant = shaping.Limiter.Acquire(site, site.ConnectionLimitOnNode(shaping.UpNodes), key, () => self.Tell(SiteSlotFree.Instance));
+            if (grant.Lease is not { } lease)
+            {
+                // Full: woken when a slot frees. Suspended: woken at its end (or by an operator's resume).
+                return grant.RetryAt;
+            }
+
+            var (bySite, untilNext) = shaping.Limiter.TakeMessages(site.Site, site.MaxMessageRateOnNode(shaping.UpNodes), batch.Count);
+            var allowed = bySite == 0 ? 0 : _rate.TryTake(bySite, now);
+            if (allowed == 0)
+            {
+                lease.Release();
+                return now + (bySite == 0 ? untilNext : _rate.UntilNext(now));
+            }
+
+            Send(allowed < batch.Count ? batch.Take(allowed).ToList() : batch, busy, lease);
+        }
+    }
+
+    private void Send(IReadOnlyList<BatchItem> batch, HashSet<string> busy, AyTrack.Core.Shaping.SiteLease? lease)
+    {
+        var id = Guid.NewGuid();
+        _inFlight.Add(id, batch);
+        busy.UnionWith(batch.Select(b => b.Id.Value));
+        _workers.Ask<WorkerCommands.BatchDelivered>(new WorkerCommands.DeliverBatch(id, _domain, batch, lease), _settings.BatchReplyTimeout)
+            .PipeTo(Self, success: r => r, failure: error => new BatchFailed(id, error.Message));
     }
 
     private void PassivateIfIdle()
@@ -522,6 +600,14 @@ public sealed class DomainDeliveryActor : ReceivePersistentActor, IWithTimers
     }
 
     private sealed record BatchFailed(Guid BatchId, string Reason);
+
+    /// <summary>The site's limiter has a slot (or an idle session) for this domain now.</summary>
+    private sealed record SiteSlotFree
+    {
+        public static SiteSlotFree Instance { get; } = new();
+    }
+
+    private sealed record SiteFound(AyTrack.Core.Shaping.SiteShaping Shaping);
 
     private sealed record DelayWarningFailed(QueueId Id, string Reason);
 

@@ -42,9 +42,10 @@ public sealed class SettingsAgent : ReceiveActor, IWithTimers
     private bool _reconciling;
 
     public SettingsAgent(IActorRef config, IActorRef workers, IActorRef dispatcher, LiveSettings live, DeliveryRate rate, SecretBox secrets,
-        TimeProvider clock)
+        TimeProvider clock, AyTrack.Core.Shaping.LiveShaping? shaping = null)
     {
         _clock = clock;
+        _shaping = shaping;
         _config = config;
         _workers = workers;
         _dispatcher = dispatcher;
@@ -91,8 +92,10 @@ public sealed class SettingsAgent : ReceiveActor, IWithTimers
     public ITimerScheduler Timers { get; set; } = null!;
 
     public static Props Props(IActorRef config, IActorRef workers, IActorRef dispatcher, LiveSettings live, DeliveryRate rate, SecretBox secrets,
-        TimeProvider clock) =>
-        Akka.Actor.Props.Create(() => new SettingsAgent(config, workers, dispatcher, live, rate, secrets, clock));
+        TimeProvider clock, AyTrack.Core.Shaping.LiveShaping? shaping = null) =>
+        Akka.Actor.Props.Create(() => new SettingsAgent(config, workers, dispatcher, live, rate, secrets, clock, shaping));
+
+    private readonly AyTrack.Core.Shaping.LiveShaping? _shaping;
 
     protected override void PreStart()
     {
@@ -134,6 +137,11 @@ public sealed class SettingsAgent : ReceiveActor, IWithTimers
     {
         var up = _cluster.State.Members.Count(m => m.Status == MemberStatus.Up);
         _rate.Configure(_live.Current.Settings.Timing.MaxLoadPerHour, Math.Max(1, up), _clock.GetUtcNow());
+        // Cluster-wide shaping limits are shared among the same up members.
+        if (_shaping is not null)
+        {
+            _shaping.UpNodes = up;
+        }
     }
 
     private sealed record Fetch

@@ -8,7 +8,8 @@ namespace AyTrack.Actors.Workers;
 public static class WorkerCommands
 {
     /// <summary>Deliver these messages of one domain in one session. Replied to with <see cref="BatchDelivered"/>.</summary>
-    public sealed record DeliverBatch(Guid BatchId, RecipientDomain Domain, IReadOnlyList<BatchItem> Items);
+    /// <param name="Lease">The site's slot for this session (null: no site shaping); released by the worker when the session ends.</param>
+    public sealed record DeliverBatch(Guid BatchId, RecipientDomain Domain, IReadOnlyList<BatchItem> Items, AyTrack.Core.Shaping.SiteLease? Lease = null);
 
     public sealed record BatchDelivered(Guid BatchId, IReadOnlyList<MessageAttempt> Attempts);
 
@@ -56,7 +57,7 @@ public sealed class SmtpWorker : ReceiveActor
     {
         try
         {
-            var attempts = await transport.DeliverAsync(batch.Domain, batch.Items, stopping).ConfigureAwait(false);
+            var attempts = await transport.DeliverAsync(batch.Domain, batch.Items, batch.Lease, stopping).ConfigureAwait(false);
             replyTo.Tell(new WorkerCommands.BatchDelivered(batch.BatchId, attempts), self);
         }
         catch (OperationCanceledException) when (stopping.IsCancellationRequested)
@@ -71,6 +72,8 @@ public sealed class SmtpWorker : ReceiveActor
         }
         finally
         {
+            // The session is over (or parked in the lease for the next batch of its site): its slot is free for others.
+            batch.Lease?.Release();
             // The pool knows its workers by sender.
             pool.Tell(WorkerCommands.WorkDone.Instance, self);
         }

@@ -37,6 +37,9 @@ public sealed class AyTrackOptions
 
     public SuggestOptions Suggest { get; set; } = new();
 
+    /// <summary>Outbound source addresses and their pools (docs/shaping.md); none: the system's choice and one EHLO name.</summary>
+    public EgressOptions Egress { get; set; } = new();
+
     /// <summary>Operator settings; they seed the settings store on first start.</summary>
     public OperatorSettings Settings { get; set; } = new();
 
@@ -310,6 +313,12 @@ public sealed class DeliveryOptions
     /// </summary>
     public string BounceRulesPath { get; set; } = string.Empty;
 
+    /// <summary>
+    /// A YAML file of traffic-shaping rules read after the shipped ones (docs/shaping.md); reloaded when it changes and
+    /// on `aytrack shaping reload`. Empty: the shipped rules.
+    /// </summary>
+    public string ShapingPath { get; set; } = string.Empty;
+
     /// <summary>MTA-STS (RFC 8461) for direct delivery.</summary>
     public MtaStsOptions MtaSts { get; set; } = new();
 
@@ -556,3 +565,111 @@ public sealed class ClusterTlsOptions
         text is { Length: 64 } && text.All(char.IsAsciiHexDigit);
 }
 
+
+/// <summary>AyTrack:Egress: the addresses outbound sessions may come from, and pools of them the shaping rules choose.</summary>
+public sealed class EgressOptions
+{
+    public List<EgressSourceOptions> Sources { get; set; } = [];
+
+    public List<EgressPoolOptions> Pools { get; set; } = [];
+
+    /// <summary>Every problem, by configuration key.</summary>
+    public IEnumerable<KeyValuePair<string, string>> Validate()
+    {
+        var names = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
+        for (var i = 0; i < Sources.Count; i++)
+        {
+            var source = Sources[i];
+            var key = $"AyTrack:Egress:Sources:{i}";
+            if (string.IsNullOrWhiteSpace(source.Name))
+            {
+                yield return new($"{key}:Name", "is required");
+            }
+            else if (!names.Add(source.Name.Trim()))
+            {
+                yield return new($"{key}:Name", $"'{source.Name}' is used by another source");
+            }
+
+            if (!string.IsNullOrWhiteSpace(source.BindAddress) && !System.Net.IPAddress.TryParse(source.BindAddress.Trim(), out _))
+            {
+                yield return new($"{key}:BindAddress", $"'{source.BindAddress}' is not an IP address");
+            }
+
+            if (!string.IsNullOrWhiteSpace(source.EhloName) && !DomainName.TryNormalize(source.EhloName.Trim(), out _, out _))
+            {
+                yield return new($"{key}:EhloName", $"'{source.EhloName}' is not a host name");
+            }
+        }
+
+        var pools = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
+        for (var i = 0; i < Pools.Count; i++)
+        {
+            var pool = Pools[i];
+            var key = $"AyTrack:Egress:Pools:{i}";
+            if (string.IsNullOrWhiteSpace(pool.Name))
+            {
+                yield return new($"{key}:Name", "is required");
+            }
+            else if (!pools.Add(pool.Name.Trim()))
+            {
+                yield return new($"{key}:Name", $"'{pool.Name}' is used by another pool");
+            }
+
+            if (pool.Sources.Count == 0)
+            {
+                yield return new($"{key}:Sources", "must name at least one source");
+            }
+
+            for (var j = 0; j < pool.Sources.Count; j++)
+            {
+                if (!names.Contains(pool.Sources[j].Name.Trim()))
+                {
+                    yield return new($"{key}:Sources:{j}", $"'{pool.Sources[j].Name}' is not a source in AyTrack:Egress:Sources");
+                }
+
+                if (pool.Sources[j].Weight is < 1 or > 1000)
+                {
+                    yield return new($"{key}:Sources:{j}:Weight", "must be between 1 and 1000");
+                }
+            }
+        }
+    }
+}
+
+public sealed class EgressSourceOptions
+{
+    public string Name { get; set; } = string.Empty;
+
+    /// <summary>The local address sessions bind to; empty: the system chooses.</summary>
+    public string BindAddress { get; set; } = string.Empty;
+
+    /// <summary>The name this source greets with (EHLO); empty: the node's server name.</summary>
+    public string EhloName { get; set; } = string.Empty;
+}
+
+public sealed class EgressPoolOptions
+{
+    public string Name { get; set; } = string.Empty;
+
+    /// <summary>Its sources: each a name (<c>Sources:0 = "a"</c>) or a name with a weight (<c>Sources:0:Name</c>, <c>Sources:0:Weight</c>).</summary>
+    public List<EgressPoolSource> Sources { get; set; } = [];
+}
+
+/// <summary>A source in a pool; its share of the pool's sessions is its weight over the pool's total.</summary>
+[System.ComponentModel.TypeConverter(typeof(EgressPoolSourceConverter))]
+public sealed class EgressPoolSource
+{
+    public string Name { get; set; } = string.Empty;
+
+    public int Weight { get; set; } = 1;
+}
+
+/// <summary>Lets a pool's source be written as just its name in the configuration.</summary>
+public sealed class EgressPoolSourceConverter : System.ComponentModel.TypeConverter
+{
+    public override bool CanConvertFrom(System.ComponentModel.ITypeDescriptorContext? context, Type sourceType) =>
+        sourceType == typeof(string) || base.CanConvertFrom(context, sourceType);
+
+    public override object? ConvertFrom(System.ComponentModel.ITypeDescriptorContext? context, System.Globalization.CultureInfo? culture, object value) =>
+        value is string name ? new EgressPoolSource { Name = name.Trim() } : base.ConvertFrom(context, culture, value);
+}

@@ -24,6 +24,23 @@ public sealed record DeliveryLogEntry(
 
     /// <summary>How the attempt went: "direct" (the domain's MX) or "relay" (the external server); absent for lines that are not attempts.</summary>
     public string? Route { get; init; }
+
+    /// <summary>
+    /// The destination site: on every attempt line, and on the lines (outcome "site") that record a site's suspension,
+    /// reduction or their end, whose reply field says what changed and why.
+    /// </summary>
+    public string? Site { get; init; }
+
+    /// <summary>On a site line: until when the suspension or reduction holds.</summary>
+    public DateTimeOffset? Until { get; init; }
+
+    /// <summary>A site's suspension, reduction or their end, as a line of the delivery log.</summary>
+    public static DeliveryLogEntry ForSite(AyTrack.Core.Shaping.SiteChange change) =>
+        new(change.At, string.Empty, null, string.Empty, "site", $"{change.What}: {change.Reason}", null, null, false, 0)
+        {
+            Site = change.Site,
+            Until = change.Until,
+        };
 }
 
 /// <summary>

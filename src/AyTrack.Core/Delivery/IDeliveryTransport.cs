@@ -8,5 +8,10 @@ namespace AyTrack.Core.Delivery;
 /// </summary>
 public interface IDeliveryTransport
 {
-    Task<IReadOnlyList<MessageAttempt>> DeliverAsync(RecipientDomain domain, IReadOnlyList<BatchItem> items, CancellationToken cancellationToken);
+    /// <param name="lease">
+    /// The site's delivery slot the domain actor took for this batch (null: no site shaping). The transport may take
+    /// over its idle session, and park its own session in it when the batch is done; the worker releases it after.
+    /// </param>
+    Task<IReadOnlyList<MessageAttempt>> DeliverAsync(RecipientDomain domain, IReadOnlyList<BatchItem> items, AyTrack.Core.Shaping.SiteLease? lease,
+        CancellationToken cancellationToken);
 }

@@ -116,10 +116,11 @@ public sealed class ShapingRules(IReadOnlyList<ShapingEntry> entries)
             : string.Join(",", mxHosts.Select(h => h.Trim().TrimEnd('.').ToLowerInvariant()).Distinct().Order(StringComparer.Ordinal));
 
     /// <param name="defaults">AyTrack:Delivery:MaxConnectionsPerDestination and BatchSize: where no entry sets a field.</param>
-    public SiteShaping For(string domain, IReadOnlyList<string> mxHosts, (int ConnectionLimit, int MessagesPerConnection) defaults)
+    /// <param name="site">The site's name when it is not the MX host set (the external server in relay mode).</param>
+    public SiteShaping For(string domain, IReadOnlyList<string> mxHosts, (int ConnectionLimit, int MessagesPerConnection) defaults, string? site = null)
     {
         var hosts = mxHosts.Select(h => h.Trim().TrimEnd('.').ToLowerInvariant()).ToList();
-        var site = SiteOf(domain, hosts);
+        site ??= SiteOf(domain, hosts);
         int connections = defaults.ConnectionLimit, perConnection = defaults.MessagesPerConnection;
         MessageRate? rate = null;
         var idle = TimeSpan.FromSeconds(30);

@@ -3,6 +3,7 @@ using AyTrack.Core.Addresses;
 using AyTrack.Core.Configuration;
 using AyTrack.Core.Delivery;
 using AyTrack.Core.MtaSts;
+using AyTrack.Core.Shaping;
 using AyTrack.Smtp.Dns;
 using AyTrack.Smtp.MtaSts;
 using AyTrack.Smtp.Logging;
@@ -29,13 +30,15 @@ public sealed class DirectMxTransport(
     ILogger<DirectMxTransport> logger,
     UnreadableMessages? unreadable = null,
     MtaStsPolicies? mtaSts = null,
-    OutboundTrust? trust = null) : IDeliveryTransport
+    OutboundTrust? trust = null,
+    EgressSources? egress = null) : IDeliveryTransport
 {
+    private readonly EgressSources _egress = egress ?? EgressSources.None(heloName);
     private readonly NetworkList _allowed = options.AllowedDestinationList;
     private readonly SessionDelivery _session = new(spool, deliveryLog, logger, "direct", unreadable);
     private readonly OutboundTrust _trust = trust ?? OutboundTrust.SystemOnly;
 
-    public async Task<IReadOnlyList<MessageAttempt>> DeliverAsync(RecipientDomain domain, IReadOnlyList<BatchItem> items,
+    public async Task<IReadOnlyList<MessageAttempt>> DeliverAsync(RecipientDomain domain, IReadOnlyList<BatchItem> items, SiteLease? lease,
         CancellationToken cancellationToken)
     {
         var results = new List<MessageAttempt>(items.Count);
@@ -45,11 +48,32 @@ public sealed class DirectMxTransport(
         if (mx is LookupResult<MxRoute>.Failed dnsFailure)
         {
             SessionDelivery.FailAll(remaining, dnsFailure.Reply, FailureClassification.Classify(dnsFailure.Reply), null, null, results);
-            return _session.Logged(results, items);
+            return _session.Logged(results, items, lease);
         }
 
         var route = (MxRoute.Hosts)((LookupResult<MxRoute>.Found)mx).Value;
         var sts = new StsAttempt(mtaSts is null ? null : await mtaSts.PolicyForAsync(domain, cancellationToken), domain);
+        var source = _egress.Choose(lease?.Shaping.Pool);
+        var perConnection = lease?.Shaping.MessagesPerConnection ?? int.MaxValue;
+        if (lease?.TakeIdle() is PooledSmtpSession idle)
+        {
+            // A session of the site kept open after an earlier batch: used when it is what this batch would open.
+            if (idle.Key == SessionKey(idle.Host, idle.Ip, source, sts.Enforced) && route.Names.Contains(idle.Host, StringComparer.OrdinalIgnoreCase)
+                && (sts.Policy is not { } stsPolicy || !sts.Enforced || stsPolicy.MatchesMx(idle.Host)) && await idle.AliveAsync(cancellationToken))
+            {
+                var error = await _session.RunPooledAsync(idle, remaining, results, perConnection, cancellationToken);
+                await SessionDelivery.FinishAsync(idle, lease, error is null, remaining.Count == 0);
+                if (remaining.Count == 0)
+                {
+                    return _session.Logged(results, items, lease, sts.Note());
+                }
+            }
+            else
+            {
+                await idle.DisposeAsync();
+            }
+        }
+
         SmtpReply lastError = new(451, "4.4.1", $"No MX host of {domain} could be reached");
         foreach (var host in route.Names)
         {
@@ -74,7 +98,7 @@ public sealed class DirectMxTransport(
                 if (route.Implicit && FailureClassification.Classify(addressFailure.Reply) == RecipientOutcome.Failed)
                 {
                     SessionDelivery.FailAll(remaining, addressFailure.Reply, RecipientOutcome.Failed, host, null, results);
-                    return _session.Logged(results, items);
+                    return _session.Logged(results, items, lease);
                 }
 
                 lastError = addressFailure.Reply with { Code = 451, Enhanced = "4.4.3" };
@@ -95,7 +119,7 @@ public sealed class DirectMxTransport(
                     continue;
                 }
 
-                var error = await DeliverToAddressAsync(host, ip, remaining, results, sts, cancellationToken);
+                var error = await DeliverToAddressAsync(host, ip, remaining, results, sts, source, lease, perConnection, cancellationToken);
                 if (error is not null)
                 {
                     lastError = error;
@@ -110,18 +134,46 @@ public sealed class DirectMxTransport(
 
         // Nothing could take the rest: connection-level failures are temporary whatever code the last host gave.
         SessionDelivery.FailAll(remaining, lastError, RecipientOutcome.Deferred, null, null, results);
-        return _session.Logged(results, items, sts.Note());
+        return _session.Logged(results, items, lease, sts.Note());
     }
 
-    /// <summary>Runs one session against one address; returns why it stopped early, or null when it took everything.</summary>
-    private async Task<SmtpReply?> DeliverToAddressAsync(string host, IPAddress ip, Queue<BatchItem> remaining,
-        List<MessageAttempt> results, StsAttempt sts, CancellationToken cancellationToken)
+    /// <summary>What a session is, for reuse: a batch takes an idle session only if it would have opened the same one.</summary>
+    private string SessionKey(string host, string ip, EgressSource source, bool enforced) =>
+        $"direct|{host.ToLowerInvariant()}|{ip}|{options.MxPort}|{source.Name}|{(enforced ? "mta-sts" : "opportunistic")}";
+
+    /// <summary>
+    /// Runs sessions against one address until the batch is sent, each carrying at most messagesPerConnection
+    /// messages (the last one may be parked for the site's next batch); returns why it stopped early, or null.
+    /// </summary>
+    private async Task<SmtpReply?> DeliverToAddressAsync(string host, IPAddress ip, Queue<BatchItem> remaining, List<MessageAttempt> results,
+        StsAttempt sts, EgressSource source, SiteLease? lease, int perConnection, CancellationToken cancellationToken)
     {
-        if (sts.Enforced)
+        while (remaining.Count > 0)
         {
-            return await DeliverEnforcedAsync(host, ip, remaining, results, sts, cancellationToken);
+            var (client, failure) = sts.Enforced
+                ? await OpenEnforcedAsync(host, ip, sts, source, cancellationToken)
+                : await OpenOpportunisticAsync(host, ip, sts, source, cancellationToken);
+            if (client is null)
+            {
+                return failure;
+            }
+
+            var session = new PooledSmtpSession(client, SessionKey(host, ip.ToString(), source, sts.Enforced), host, ip.ToString());
+            var error = await _session.RunPooledAsync(session, remaining, results, perConnection, cancellationToken);
+            await SessionDelivery.FinishAsync(session, lease, error is null, remaining.Count == 0);
+            if (error is not null)
+            {
+                return error;
+            }
         }
 
+        return null;
+    }
+
+    /// <summary>Opens an opportunistic session (RFC 7435): STARTTLS when offered, any certificate, plain text if TLS fails.</summary>
+    private async Task<(RecordingSmtpClient? Client, SmtpReply? Failure)> OpenOpportunisticAsync(string host, IPAddress ip, StsAttempt sts,
+        EgressSource source, CancellationToken cancellationToken)
+    {
         RecordingSmtpClient client;
         string? certificateProblem = null;
         try
@@ -131,7 +183,7 @@ public sealed class DirectMxTransport(
                 // Opportunistic: any certificate is accepted; a testing policy notes the ones enforce would refuse.
                 certificateProblem = sts.Policy is null ? null : _trust.Problem(host, certificate, errors);
                 return true;
-            }, options, heloName, cancellationToken);
+            }, options, source.EhloName, cancellationToken, source.BindAddress);
         }
         catch (SslHandshakeException tlsError)
         {
@@ -140,16 +192,17 @@ public sealed class DirectMxTransport(
             logger.LogInformation("STARTTLS with {Host} [{Ip}] failed ({Error}); retrying in plain text", host, ip, tlsError.Message);
             try
             {
-                client = await ConnectAsync(host, ip, SecureSocketOptions.None, cancellationToken);
+                client = await SessionDelivery.OpenAsync(host, ip, options.MxPort, SecureSocketOptions.None, (_, _, _, _) => true, options,
+                    source.EhloName, cancellationToken, source.BindAddress);
             }
             catch (Exception error) when (SessionDelivery.IsConnectionFailure(error))
             {
-                return ConnectionError(host, ip, error);
+                return (null, ConnectionError(host, ip, error));
             }
         }
         catch (Exception error) when (SessionDelivery.IsConnectionFailure(error))
         {
-            return ConnectionError(host, ip, error);
+            return (null, ConnectionError(host, ip, error));
         }
 
         if (sts.Policy is not null)
@@ -164,48 +217,40 @@ public sealed class DirectMxTransport(
             }
         }
 
-        using (client)
-        {
-            return await _session.RunAsync(client, host, ip.ToString(), remaining, results, cancellationToken);
-        }
+        return (client, null);
     }
 
     /// <summary>
     /// RFC 8461 §5: a host of an enforced policy only over STARTTLS, with a certificate valid for its name (system
     /// trust or AyTrack:Delivery:TrustedCaPath). Any failure defers (the next host is tried); nothing goes in clear.
     /// </summary>
-    private async Task<SmtpReply?> DeliverEnforcedAsync(string host, IPAddress ip, Queue<BatchItem> remaining,
-        List<MessageAttempt> results, StsAttempt sts, CancellationToken cancellationToken)
+    private async Task<(RecordingSmtpClient? Client, SmtpReply? Failure)> OpenEnforcedAsync(string host, IPAddress ip, StsAttempt sts,
+        EgressSource source, CancellationToken cancellationToken)
     {
         string? certificateProblem = null;
-        RecordingSmtpClient client;
         try
         {
-            client = await SessionDelivery.OpenAsync(host, ip, options.MxPort, SecureSocketOptions.StartTls, (_, certificate, _, errors) =>
+            var client = await SessionDelivery.OpenAsync(host, ip, options.MxPort, SecureSocketOptions.StartTls, (_, certificate, _, errors) =>
             {
                 certificateProblem = _trust.Problem(host, certificate, errors);
                 return certificateProblem is null;
-            }, options, heloName, cancellationToken);
+            }, options, source.EhloName, cancellationToken, source.BindAddress);
+            return (client, null);
         }
         catch (NotSupportedException)
         {
             logger.LogWarning("MTA-STS: {Host} [{Ip}] does not offer STARTTLS, which the enforced policy of {Domain} requires", host, ip, sts.Domain);
-            return new SmtpReply(451, "4.7.5", $"{host} [{ip}] does not offer STARTTLS, which the MTA-STS policy of {sts.Domain} requires; nothing was sent in clear");
+            return (null, new SmtpReply(451, "4.7.5", $"{host} [{ip}] does not offer STARTTLS, which the MTA-STS policy of {sts.Domain} requires; nothing was sent in clear"));
         }
         catch (SslHandshakeException error)
         {
             var reason = certificateProblem ?? $"TLS with {host} [{ip}] failed: {error.Message}";
             logger.LogWarning("MTA-STS: {Reason}; the enforced policy of {Domain} defers delivery", reason, sts.Domain);
-            return new SmtpReply(451, "4.7.5", $"MTA-STS policy of {sts.Domain}: {reason}; nothing was sent in clear");
+            return (null, new SmtpReply(451, "4.7.5", $"MTA-STS policy of {sts.Domain}: {reason}; nothing was sent in clear"));
         }
         catch (Exception error) when (SessionDelivery.IsConnectionFailure(error))
         {
-            return ConnectionError(host, ip, error);
-        }
-
-        using (client)
-        {
-            return await _session.RunAsync(client, host, ip.ToString(), remaining, results, cancellationToken);
+            return (null, ConnectionError(host, ip, error));
         }
     }
 
@@ -237,10 +282,6 @@ public sealed class DirectMxTransport(
             _ => null,
         };
     }
-
-    // Direct MX delivery is opportunistic (RFC 7435): encrypt when offered, authenticate nobody.
-    private Task<RecordingSmtpClient> ConnectAsync(string host, IPAddress ip, SecureSocketOptions tls, CancellationToken cancellationToken) =>
-        SessionDelivery.OpenAsync(host, ip, options.MxPort, tls, (_, _, _, _) => true, options, heloName, cancellationToken);
 
     private SmtpReply ConnectionError(string host, IPAddress ip, Exception error)
     {

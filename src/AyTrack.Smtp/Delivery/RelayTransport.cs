@@ -6,6 +6,7 @@ using AyTrack.Core.Addresses;
 using AyTrack.Core.Configuration;
 using AyTrack.Core.Delivery;
 using AyTrack.Core.Settings;
+using AyTrack.Core.Shaping;
 using AyTrack.Smtp.Dns;
 using AyTrack.Smtp.Logging;
 using AyTrack.Core.Spool;
@@ -70,22 +71,32 @@ public sealed class RelayTransport(
     private readonly Queue<TaskCompletionSource> _waiting = new();
     private int _open;
 
-    public async Task<IReadOnlyList<MessageAttempt>> DeliverAsync(RecipientDomain domain, IReadOnlyList<BatchItem> items, CancellationToken cancellationToken)
+    public async Task<IReadOnlyList<MessageAttempt>> DeliverAsync(RecipientDomain domain, IReadOnlyList<BatchItem> items, SiteLease? lease,
+        CancellationToken cancellationToken)
     {
-        var settings = live.Current.Settings;
+        var current = live.Current;
+        var settings = current.Settings;
         var relay = settings.Relay;
         var results = new List<MessageAttempt>(items.Count);
         var remaining = new Queue<BatchItem>(items);
         if (relay.Host.Trim().Length == 0)
         {
             SessionDelivery.FailAll(remaining, new SmtpReply(451, "4.3.5", "The external server is not set (relay.host)"), RecipientOutcome.Deferred, null, null, results);
-            return _session.Logged(results, items);
+            return _session.Logged(results, items, lease);
         }
 
-        await EnterAsync(relay.MaxConnections, cancellationToken);
+        // In relay mode the external server is the site, and its slots (relay.maxConnections) are the lease's; the
+        // fallback leg of direct-then-relay has no lease of the relay's site and takes one of this transport's own.
+        var gated = lease is null;
+        if (gated)
+        {
+            await EnterAsync(relay.MaxConnections, cancellationToken);
+        }
+
         try
         {
-            var failure = await DeliverViaRelayAsync(relay, settings.TrustedCertificates, remaining, results, cancellationToken);
+            var key = $"relay|{relay.Host.ToLowerInvariant()}|{relay.Port}|{relay.Tls}|{relay.Username}|{current.Version}";
+            var failure = await DeliverViaRelayAsync(relay, settings.TrustedCertificates, key, lease, remaining, results, cancellationToken);
             if (failure is not null)
             {
                 SessionDelivery.FailAll(remaining, failure, RecipientOutcome.Deferred, relay.Host, null, results);
@@ -93,15 +104,37 @@ public sealed class RelayTransport(
         }
         finally
         {
-            Leave();
+            if (gated)
+            {
+                Leave();
+            }
         }
 
-        return _session.Logged(results, items);
+        return _session.Logged(results, items, lease);
     }
 
-    private async Task<SmtpReply?> DeliverViaRelayAsync(RelaySettings relay, IReadOnlyList<TrustedCertificate> trusted, Queue<BatchItem> remaining,
-        List<MessageAttempt> results, CancellationToken cancellationToken)
+    private async Task<SmtpReply?> DeliverViaRelayAsync(RelaySettings relay, IReadOnlyList<TrustedCertificate> trusted, string key, SiteLease? lease,
+        Queue<BatchItem> remaining, List<MessageAttempt> results, CancellationToken cancellationToken)
     {
+        var perConnection = lease?.Shaping.MessagesPerConnection ?? int.MaxValue;
+        if (lease?.TakeIdle() is PooledSmtpSession idle)
+        {
+            // A session kept from an earlier batch: already logged in with the same settings.
+            if (idle.Key == key && await idle.AliveAsync(cancellationToken))
+            {
+                var error = await _session.RunPooledAsync(idle, remaining, results, perConnection, cancellationToken);
+                await SessionDelivery.FinishAsync(idle, lease, error is null, remaining.Count == 0);
+                if (remaining.Count == 0)
+                {
+                    return null;
+                }
+            }
+            else
+            {
+                await idle.DisposeAsync();
+            }
+        }
+
         var addresses = await resolver.ResolveAddressesAsync(relay.Host, cancellationToken);
         if (addresses is LookupResult<IReadOnlyList<IPAddress>>.Failed dns)
         {
@@ -117,57 +150,96 @@ public sealed class RelayTransport(
                 continue;
             }
 
-            var validation = new CertificateCheck(relay.Host, trusted, health);
-            RecordingSmtpClient client;
-            try
+            while (remaining.Count > 0)
             {
-                client = await ConnectAsync(relay, ip, validation, cancellationToken);
-            }
-            catch (Exception error) when (SessionDelivery.IsConnectionFailure(error) || error is NotSupportedException)
-            {
-                lastError = Describe(relay, ip, error, validation);
-                logger.LogWarning("External server {Host} [{Ip}]: {Problem}", relay.Host, ip, lastError.Text);
-                health.Failed(RelayHealth.Unreachable, lastError.ToString());
-                continue;
-            }
-
-            using (client)
-            {
-                if (relay.RequiresAuth)
+                var (client, failure, final) = await OpenAuthenticatedAsync(relay, trusted, ip, cancellationToken);
+                if (client is null)
                 {
-                    if (!client.IsSecure && !relay.AllowPlaintextAuth)
+                    if (final)
                     {
-                        var refused = new SmtpReply(451, "4.7.0",
-                            $"Not sending the password for {relay.Host} over an unencrypted connection (set relay.tls, or relay.allowPlaintextAuth)");
-                        health.Failed(RelayHealth.LoginRefused, refused.ToString());
-                        return refused;
+                        return failure;
                     }
 
-                    try
-                    {
-                        await client.AuthenticateAsync(relay.Username, relay.Password.Reveal(), cancellationToken);
-                    }
-                    catch (AuthenticationException error)
-                    {
-                        // A refused login is the operator's to fix: the mail waits (deferred, not bounced) and the
-                        // problem is loud in the log, /healthz and the queue view.
-                        var refused = new SmtpReply(535, "5.7.8", $"{relay.Host} refused the login of '{relay.Username}': {error.Message}");
-                        logger.LogError("External server {Host} refused the login of {User}: {Error}; mail stays queued", relay.Host, relay.Username, error.Message);
-                        health.Failed(RelayHealth.LoginRefused, refused.ToString());
-                        return refused;
-                    }
+                    lastError = failure;
+                    break;
                 }
 
-                health.Worked();
-                lastError = await _session.RunAsync(client, relay.Host, ip.ToString(), remaining, results, cancellationToken);
-                if (remaining.Count == 0)
+                var session = new PooledSmtpSession(client, key, relay.Host, ip.ToString());
+                var error = await _session.RunPooledAsync(session, remaining, results, perConnection, cancellationToken);
+                await SessionDelivery.FinishAsync(session, lease, error is null, remaining.Count == 0);
+                if (error is not null)
                 {
-                    return null;
+                    lastError = error;
+                    break;
                 }
+            }
+
+            if (remaining.Count == 0)
+            {
+                return null;
             }
         }
 
         return lastError ?? new SmtpReply(451, "4.4.1", $"The external server {relay.Host} could not be reached");
+    }
+
+    /// <summary>
+    /// Connects to one address of the external server and logs in when the settings have a user; a refused login
+    /// (or a password that would go in clear) is final for the attempt, a connection failure tries the next address.
+    /// </summary>
+    private async Task<(RecordingSmtpClient? Client, SmtpReply? Failure, bool Final)> OpenAuthenticatedAsync(RelaySettings relay,
+        IReadOnlyList<TrustedCertificate> trusted, IPAddress ip, CancellationToken cancellationToken)
+    {
+        var validation = new CertificateCheck(relay.Host, trusted, health);
+        RecordingSmtpClient client;
+        try
+        {
+            client = await ConnectAsync(relay, ip, validation, cancellationToken);
+        }
+        catch (Exception error) when (SessionDelivery.IsConnectionFailure(error) || error is NotSupportedException)
+        {
+            var problem = Describe(relay, ip, error, validation);
+            logger.LogWarning("External server {Host} [{Ip}]: {Problem}", relay.Host, ip, problem.Text);
+            health.Failed(RelayHealth.Unreachable, problem.ToString());
+            return (null, problem, false);
+        }
+
+        if (relay.RequiresAuth)
+        {
+            if (!client.IsSecure && !relay.AllowPlaintextAuth)
+            {
+                client.Dispose();
+                var refused = new SmtpReply(451, "4.7.0",
+                    $"Not sending the password for {relay.Host} over an unencrypted connection (set relay.tls, or relay.allowPlaintextAuth)");
+                health.Failed(RelayHealth.LoginRefused, refused.ToString());
+                return (null, refused, true);
+            }
+
+            try
+            {
+                await client.AuthenticateAsync(relay.Username, relay.Password.Reveal(), cancellationToken);
+            }
+            catch (AuthenticationException error)
+            {
+                client.Dispose();
+                // A refused login is the operator's to fix: the mail waits (deferred, not bounced) and the
+                // problem is loud in the log, /healthz and the queue view.
+                var refused = new SmtpReply(535, "5.7.8", $"{relay.Host} refused the login of '{relay.Username}': {error.Message}");
+                logger.LogError("External server {Host} refused the login of {User}: {Error}; mail stays queued", relay.Host, relay.Username, error.Message);
+                health.Failed(RelayHealth.LoginRefused, refused.ToString());
+                return (null, refused, true);
+            }
+            catch (Exception error) when (SessionDelivery.IsConnectionFailure(error))
+            {
+                client.Dispose();
+                var problem = Describe(relay, ip, error, validation);
+                health.Failed(RelayHealth.Unreachable, problem.ToString());
+                return (null, problem, false);
+            }
+        }
+
+        health.Worked();
+        return (client, null, false);
     }
 
     private async Task<RecordingSmtpClient> ConnectAsync(RelaySettings relay, IPAddress ip, CertificateCheck validation, CancellationToken cancellationToken)

@@ -1,6 +1,7 @@
 using AyTrack.Core.Addresses;
 using AyTrack.Core.Delivery;
 using AyTrack.Core.Settings;
+using AyTrack.Core.Shaping;
 
 namespace AyTrack.Smtp.Delivery;
 
@@ -11,19 +12,21 @@ namespace AyTrack.Smtp.Delivery;
 /// </summary>
 public sealed class RoutingTransport(LiveSettings live, DirectMxTransport direct, RelayTransport relay) : IDeliveryTransport
 {
-    public async Task<IReadOnlyList<MessageAttempt>> DeliverAsync(RecipientDomain domain, IReadOnlyList<BatchItem> items, CancellationToken cancellationToken)
+    public async Task<IReadOnlyList<MessageAttempt>> DeliverAsync(RecipientDomain domain, IReadOnlyList<BatchItem> items, SiteLease? lease,
+        CancellationToken cancellationToken)
     {
         switch (live.Current.Settings.Mode)
         {
             case DeliveryMode.RelayAll:
-                return await relay.DeliverAsync(domain, items, cancellationToken);
+                return await relay.DeliverAsync(domain, items, lease, cancellationToken);
             case DeliveryMode.DirectThenRelay:
                 break;
             default:
-                return await direct.DeliverAsync(domain, items, cancellationToken);
+                return await direct.DeliverAsync(domain, items, lease, cancellationToken);
         }
 
-        var first = await direct.DeliverAsync(domain, items, cancellationToken);
+        // The lease is the MX site's; the relay leg takes a slot of the relay transport's own (relay.maxConnections).
+        var first = await direct.DeliverAsync(domain, items, lease, cancellationToken);
         var second = first
             .Select(a => new BatchItem(a.Id, a.Results.Where(RelayFallback.ShouldRelay).Select(r => r.Recipient).ToList(),
                 items.FirstOrDefault(i => i.Id == a.Id)?.Attempt ?? 1))
@@ -35,7 +38,7 @@ public sealed class RoutingTransport(LiveSettings live, DirectMxTransport direct
         }
 
         // Both legs are in the delivery log; the attempt's result for a relayed recipient is the relay's.
-        var relayed = (await relay.DeliverAsync(domain, second, cancellationToken)).ToDictionary(a => a.Id.Value);
+        var relayed = (await relay.DeliverAsync(domain, second, null, cancellationToken)).ToDictionary(a => a.Id.Value);
         return first.Select(a =>
         {
             if (!relayed.TryGetValue(a.Id.Value, out var viaRelay))

@@ -3,6 +3,7 @@ using System.Net.Security;
 using System.Net.Sockets;
 using AyTrack.Core.Configuration;
 using AyTrack.Core.Delivery;
+using AyTrack.Core.Shaping;
 using AyTrack.Smtp.Logging;
 using AyTrack.Core.Spool;
 using MailKit;
@@ -26,13 +27,26 @@ internal sealed class SessionDelivery(ISpool spool, DeliveryLog deliveryLog, ILo
     /// AyTrack:Delivery:ConnectTimeout, then MailKit's greeting, EHLO and TLS as <paramref name="mode"/> asks.
     /// </summary>
     public static async Task<RecordingSmtpClient> OpenAsync(string host, IPAddress ip, int port, SecureSocketOptions mode,
-        RemoteCertificateValidationCallback validation, DeliveryOptions options, string heloName, CancellationToken cancellationToken)
+        RemoteCertificateValidationCallback validation, DeliveryOptions options, string heloName, CancellationToken cancellationToken,
+        IPAddress? bind = null)
     {
+        if (bind is not null && bind.AddressFamily != ip.AddressFamily)
+        {
+            // A session must come from its source's address or not at all: falling back to the system's choice would
+            // send the pool's mail from an address its operator did not pick.
+            throw new SocketException((int)SocketError.AddressFamilyNotSupported);
+        }
+
         // No Nagle: MailKit writes a message's data and its terminating dot in separate sends, and with Nagle the
         // dot waits for the server's delayed ACK (40 ms on Linux) on every message.
         var socket = new Socket(ip.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
         try
         {
+            if (bind is not null)
+            {
+                socket.Bind(new IPEndPoint(bind, 0));
+            }
+
             using (var connectTimeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken))
             {
                 connectTimeout.CancelAfter(options.ConnectTimeout);
@@ -65,11 +79,15 @@ internal sealed class SessionDelivery(ISpool spool, DeliveryLog deliveryLog, ILo
         }
     }
 
-    /// <summary>Sends what remains over an open session; returns why it stopped early, or null when it took everything.</summary>
+    /// <summary>
+    /// Sends what remains over an open session, at most <paramref name="capacity"/> messages; returns why it stopped
+    /// early (the session is then unusable), or null when it took everything or its capacity. With
+    /// <paramref name="quit"/> the session ends with QUIT; otherwise the caller parks or closes it.
+    /// </summary>
     public async Task<SmtpReply?> RunAsync(RecordingSmtpClient client, string host, string ip, Queue<BatchItem> remaining,
-        List<MessageAttempt> results, CancellationToken cancellationToken)
+        List<MessageAttempt> results, CancellationToken cancellationToken, int capacity = int.MaxValue, bool quit = true)
     {
-        while (remaining.Count > 0)
+        for (var sent = 0; remaining.Count > 0 && sent < capacity; sent++)
         {
             var item = remaining.Peek();
             var outcome = await SendOneAsync(client, item, host, ip, cancellationToken);
@@ -85,6 +103,11 @@ internal sealed class SessionDelivery(ISpool spool, DeliveryLog deliveryLog, ILo
 
             remaining.Dequeue();
             results.Add(outcome with { Tls = client.IsSecure });
+        }
+
+        if (!quit)
+        {
+            return null;
         }
 
         try
@@ -233,13 +256,61 @@ internal sealed class SessionDelivery(ISpool spool, DeliveryLog deliveryLog, ILo
         }
     }
 
-    public IReadOnlyList<MessageAttempt> Logged(List<MessageAttempt> results, IReadOnlyList<BatchItem> items, string? mtaSts = null)
+    /// <summary>
+    /// The attempt's results after the site's automation rules (a suspension, a reduction, a recipient failed for
+    /// good), written to the delivery log with every change the rules made to the site.
+    /// </summary>
+    public IReadOnlyList<MessageAttempt> Logged(List<MessageAttempt> results, IReadOnlyList<BatchItem> items, SiteLease? lease, string? mtaSts = null)
     {
+        IReadOnlyList<MessageAttempt> final = results;
+        IReadOnlyList<SiteChange> changes = [];
+        if (lease is not null)
+        {
+            (final, changes) = SiteAutomation.Apply(lease.Limiter, lease.Shaping, results, deliveryLog.Classify);
+        }
+
         var attempts = items.ToDictionary(i => i.Id.Value, i => i.Attempt);
         var now = DateTimeOffset.UtcNow;
-        deliveryLog.Write(results.SelectMany(m => m.Results.Select(r => new DeliveryLogEntry(
+        deliveryLog.Write(final.SelectMany(m => m.Results.Select(r => new DeliveryLogEntry(
             now, m.Id.Value, m.MessageIdHeader, r.Recipient, r.Outcome.ToString().ToLowerInvariant(), r.Reply.ToString(),
-            m.RemoteHost, m.RemoteIp, m.Tls, attempts.GetValueOrDefault(m.Id.Value, 1)) { MtaSts = mtaSts, User = m.User, Route = route })));
-        return results;
+            m.RemoteHost, m.RemoteIp, m.Tls, attempts.GetValueOrDefault(m.Id.Value, 1))
+            {
+                MtaSts = mtaSts, User = m.User, Route = route, Site = lease?.Site,
+            })).Concat(changes.Select(DeliveryLogEntry.ForSite)));
+        foreach (var change in changes)
+        {
+            logger.LogWarning("Site {Site} {What} until {Until:u}: {Reason}", change.Site, change.What, change.Until, change.Reason);
+        }
+
+        return final;
+    }
+
+    /// <summary>
+    /// Sends what remains over a session that may be kept for the next batch, within the session's life
+    /// (messagesPerConnection); returns why it stopped early, or null.
+    /// </summary>
+    public async Task<SmtpReply?> RunPooledAsync(PooledSmtpSession session, Queue<BatchItem> remaining, List<MessageAttempt> results,
+        int perConnection, CancellationToken cancellationToken)
+    {
+        var before = results.Count;
+        var error = await RunAsync(session.Client, session.Host, session.Ip, remaining, results, cancellationToken,
+            Math.Max(0, perConnection - session.Delivered), quit: false);
+        session.Delivered += results.Count - before;
+        return error;
+    }
+
+    /// <summary>
+    /// Ends a session's part in a batch: parked in the lease for the site's next batch when it is healthy, everything
+    /// was sent and it may carry more messages; otherwise QUIT.
+    /// </summary>
+    public static async Task FinishAsync(PooledSmtpSession session, SiteLease? lease, bool healthy, bool batchDone)
+    {
+        if (healthy && batchDone && lease is not null && session.Client.IsConnected
+            && session.Delivered < lease.Shaping.MessagesPerConnection && lease.Park(session))
+        {
+            return;
+        }
+
+        await session.DisposeAsync();
     }
 }

@@ -55,6 +55,9 @@ public sealed class DeliveryLog : IDeliveryLog, IDisposable
         _ => null,
     };
 
+    /// <summary>A reply's bounce category by the node's rules (Other without rules).</summary>
+    public BounceCategory Classify(SmtpReply reply) => _classifier?.Classify(reply) ?? BounceCategory.Other;
+
     public void Write(IEnumerable<DeliveryLogEntry> entries)
     {
         var text = new StringBuilder();
@@ -102,7 +105,7 @@ public sealed class DeliveryLog : IDeliveryLog, IDisposable
 
     // Delivered mail has no failure to classify; held (unreadable content) and deleted (an operator) are not the
     // receiver's verdict.
-    private static bool IsFailure(string outcome) => outcome is not ("delivered" or "held" or "deleted");
+    private static bool IsFailure(string outcome) => outcome is not ("delivered" or "held" or "deleted" or "site");
 
     /// <summary>The most bytes of each file <see cref="Recent"/> reads: its cost is bounded whatever the log's size.</summary>
     public const int RecentTailBytes = 4 * 1024 * 1024;

@@ -102,7 +102,8 @@ public sealed class SmtpWorkerPoolTests() : TestKit("akka.test.single-expect-def
             }
         }
 
-        public async Task<IReadOnlyList<MessageAttempt>> DeliverAsync(RecipientDomain domain, IReadOnlyList<BatchItem> items, CancellationToken cancellationToken)
+        public async Task<IReadOnlyList<MessageAttempt>> DeliverAsync(RecipientDomain domain, IReadOnlyList<BatchItem> items, AyTrack.Core.Shaping.SiteLease? lease,
+            CancellationToken cancellationToken)
         {
             Interlocked.Increment(ref _count);
             _started.Release();

@@ -1,0 +1,81 @@
+using AyTrack.Contracts;
+using AyTrack.Core.Shaping;
+
+namespace AyTrack.Node.Admin;
+
+/// <summary>
+/// /api/sites and /api/shaping: the destination sites of this node (connections, limits and why, rate, suspensions),
+/// an operator's suspend and resume, and a reload of the shaping rules. Twins of `aytrack site …` and `aytrack shaping reload`.
+/// </summary>
+public static class SitesApi
+{
+    private const int MaxSiteName = 2048;
+    private const int MaxReason = 200;
+
+    public static void MapSitesApi(this IEndpointRouteBuilder app)
+    {
+        app.MapGet("/api/sites", (LiveShaping shaping, Akka.Actor.ActorSystem system) =>
+            Results.Ok(new SitesView(Akka.Cluster.Cluster.Get(system).SelfAddress.ToString(), shaping.UpNodes, shaping.Limiter.All().Select(View).ToList())));
+        app.MapGet("/api/sites/{site}", (string site, LiveShaping shaping) =>
+            shaping.Limiter.Status(site) is { } status
+                ? Results.Ok(View(status))
+                : Results.Problem($"This node has not used the site '{site}' in the last hour and holds nothing for it.", statusCode: StatusCodes.Status404NotFound));
+        app.MapPost("/api/sites/{site}/suspend", Suspend);
+        app.MapPost("/api/sites/{site}/resume", (string site, ShapingService service, LiveShaping shaping, HttpContext http) =>
+        {
+            if (SiteProblem(site) is { } problem)
+            {
+                return Results.ValidationProblem(new Dictionary<string, string[]> { ["site"] = [problem] });
+            }
+
+            return service.Resume(site, $"resumed by {AdminAuthentication.Caller(http)}") is null
+                ? Results.Problem($"The site '{site}' is not suspended on this node.", statusCode: StatusCodes.Status409Conflict)
+                : Results.Ok(View(shaping.Limiter.Status(site)!));
+        });
+        app.MapPost("/api/shaping/reload", (ShapingService service) =>
+        {
+            var (reloaded, entries, problem) = service.Reload();
+            return reloaded
+                ? Results.Ok(new ShapingReloadResult(true, entries, null))
+                : Results.Problem(problem, title: "The shaping rules were not reloaded; the rules in force stay.", statusCode: StatusCodes.Status400BadRequest);
+        });
+    }
+
+    private static IResult Suspend(string site, SiteSuspendRequest request, ShapingService service, LiveShaping shaping, HttpContext http)
+    {
+        var errors = new Dictionary<string, string[]>();
+        if (SiteProblem(site) is { } problem)
+        {
+            errors["site"] = [problem];
+        }
+
+        if (!ShapingDuration.TryParse(request.For, out var duration))
+        {
+            errors["for"] = [$"must be a duration such as 30s, 15m, 2h or 1d, at most {ShapingDuration.Format(ShapingDuration.Max)}"];
+        }
+
+        var reason = request.Reason?.Trim() ?? string.Empty;
+        if (reason.Length > MaxReason || reason.Any(char.IsControl))
+        {
+            errors["reason"] = [$"must be at most {MaxReason} characters on one line"];
+        }
+
+        if (errors.Count > 0)
+        {
+            return Results.ValidationProblem(errors);
+        }
+
+        var by = AdminAuthentication.Caller(http);
+        service.Suspend(site, duration, reason.Length > 0 ? $"{reason} (by {by})" : $"suspended by {by}");
+        return Results.Ok(View(shaping.Limiter.Status(site)!));
+    }
+
+    /// <summary>A site is a list of host names, or relay:host:port: nothing else is a key worth keeping.</summary>
+    private static string? SiteProblem(string site) =>
+        site.Length is 0 or > MaxSiteName || !site.All(c => char.IsAsciiLetterOrDigit(c) || c is '.' or '-' or ',' or ':' or '_' or '[' or ']')
+            ? $"must be a site name as /api/sites lists it (host names joined by commas, or relay:host:port), at most {MaxSiteName} characters"
+            : null;
+
+    private static SiteView View(SiteStatus s) => new(s.Site, s.Domains, s.Open, s.Idle, s.Limit, s.LimitReason, s.Rate?.ToString(),
+        s.SuspendedUntil, s.SuspendedBecause, s.ReducedUntil, s.Waiting, s.LastUsed);
+}
