@@ -25,6 +25,8 @@ public static class AyTrackCli
         root.Subcommands.Add(DkimCommands.Create(cli));
         root.Subcommands.Add(UsersCommands.Create(cli));
         root.Subcommands.Add(DeliveriesCommand.Create(cli));
+        root.Subcommands.Add(SiteCommands.Create(cli));
+        root.Subcommands.Add(SiteCommands.CreateShaping(cli));
         root.Subcommands.Add(SuggestCommand.Create(cli));
         root.Subcommands.Add(HealthCommand.Create(cli));
 

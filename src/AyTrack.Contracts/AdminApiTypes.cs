@@ -51,7 +51,14 @@ public sealed record QueuedRecipient(string Address, string State, int Attempts,
 
 /// <summary>One line of the delivery log in GET /api/deliveries (see docs/operations.md for the fields).</summary>
 public sealed record DeliveryEntry(DateTimeOffset Time, string QueueId, string? MessageId, string Recipient, string Outcome, string Reply,
-    string? MxHost, string? Ip, bool Tls, int Attempt, string? Route, string? Category, string? MtaSts, string? User);
+    string? MxHost, string? Ip, bool Tls, int Attempt, string? Route, string? Category, string? MtaSts, string? User)
+{
+    /// <summary>The destination site of an attempt, or the site a "site" line (a suspension, reduction or its end) is about.</summary>
+    public string? Site { get; init; }
+
+    /// <summary>On a "site" line: until when the suspension or reduction holds.</summary>
+    public DateTimeOffset? Until { get; init; }
+}
 
 /// <summary>Reply of POST /api/queues/{domain}/{action} and /api/messages/{id}/{action}.</summary>
 public sealed record QueueActionResult(string Operation, int Recipients);

@@ -188,6 +188,12 @@ public static class DemoRun
                 using var entry = JsonDocument.Parse(line);
                 var recipient = entry.RootElement.GetProperty("recipient").GetString()!;
                 var outcome = entry.RootElement.GetProperty("outcome").GetString()!;
+                if (outcome == "site")
+                {
+                    // A site's suspension or reduction (docs/shaping.md), not a recipient's outcome.
+                    continue;
+                }
+
                 var host = entry.RootElement.TryGetProperty("mxHost", out var h) ? h.GetString() : null;
                 Record(recipient, outcome, host);
             }

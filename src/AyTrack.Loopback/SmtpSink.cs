@@ -33,6 +33,12 @@ public sealed record ReceivedMessage(string Sink, string From, IReadOnlyList<str
     /// <summary>The user the session authenticated as, if any.</summary>
     public string? User { get; init; }
 
+    /// <summary>The client's address as the sink saw it (the session's source).</summary>
+    public IPAddress? RemoteAddress { get; init; }
+
+    /// <summary>The name the client greeted with (EHLO or HELO).</summary>
+    public string? Ehlo { get; init; }
+
     public string Text => System.Text.Encoding.UTF8.GetString(Data);
 
     public MimeKit.MimeMessage Parse() => MimeKit.MimeMessage.Load(new MemoryStream(Data));
@@ -88,8 +94,20 @@ public sealed class SmtpSink : IAsyncDisposable
             services.Add(new Authenticator(authenticate));
         }
         _server = new SmtpServer.SmtpServer(options, services);
-        _server.SessionCreated += (_, _) =>
+        _server.SessionCreated += (_, created) =>
         {
+            var context = created.Context;
+            context.CommandExecuting += (_, executing) =>
+            {
+                if (executing.Command is SmtpServer.Protocol.EhloCommand ehlo)
+                {
+                    context.Properties[EhloKey] = ehlo.DomainOrAddress;
+                }
+                else if (executing.Command is SmtpServer.Protocol.HeloCommand helo)
+                {
+                    context.Properties[EhloKey] = helo.DomainOrAddress;
+                }
+            };
             Interlocked.Increment(ref _sessions);
             var open = Interlocked.Increment(ref _open);
             int max;
@@ -110,6 +128,8 @@ public sealed class SmtpSink : IAsyncDisposable
 
         Endpoint = bound.Task.Result;
     }
+
+    private const string EhloKey = "aytrack:ehlo";
 
     public string Name { get; }
 
@@ -279,7 +299,14 @@ public sealed class SmtpSink : IAsyncDisposable
 
             var from = transaction.From.AsAddress() ?? string.Empty;
             var user = context.Authentication.IsAuthenticated ? context.Authentication.User : null;
-            sink._received.Enqueue(new ReceivedMessage(sink.Name, from, to, data, context.SessionId, context.Pipe.IsSecure) { User = user });
+            sink._received.Enqueue(new ReceivedMessage(sink.Name, from, to, data, context.SessionId, context.Pipe.IsSecure)
+            {
+                User = user,
+                RemoteAddress = context.Properties.TryGetValue(SmtpServer.Net.EndpointListener.RemoteEndPointKey, out var remote)
+                    ? (remote as IPEndPoint)?.Address
+                    : null,
+                Ehlo = context.Properties.TryGetValue(EhloKey, out var ehlo) ? ehlo as string : null,
+            });
             sink._arrivals.Release();
             return new SmtpResponse(SmtpReplyCode.Ok, $"2.0.0 Ok: stored by {sink.Name}");
         }

@@ -10,7 +10,7 @@ public static class DeliveriesCommand
     public static Command Create(CliContext cli)
     {
         var domain = new Option<string?>("--domain") { Description = "Only recipients at this domain" };
-        var outcome = new Option<string?>("--outcome") { Description = "Only this outcome (delivered, deferred, failed, bounced, …)" };
+        var outcome = new Option<string?>("--outcome") { Description = "Only this outcome (delivered, deferred, failed, bounced, site, …)" };
         var limit = new Option<int>("--limit") { Description = "How many lines at most, newest first (1-500)", DefaultValueFactory = _ => 50 };
         var deliveries = new Command("deliveries", "The newest lines of this node's delivery log") { domain, outcome, limit };
         cli.Run(deliveries, async p =>
@@ -31,7 +31,8 @@ public static class DeliveriesCommand
             cli.Output.Write(cli.WantsJson(p)
                 ? JsonSerializer.Serialize(lines, AdminClient.Json) + Environment.NewLine
                 : Output.Table(["time", "outcome", "recipient", "route", "mx", "category", "reply"],
-                    lines.Select(l => (IReadOnlyList<string?>)[Output.Time(l.Time), l.Outcome, l.Recipient, l.Route, l.MxHost, l.Category, l.Reply])));
+                    lines.Select(l => (IReadOnlyList<string?>)[Output.Time(l.Time), l.Outcome, l.Outcome == "site" ? l.Site : l.Recipient, l.Route,
+                        l.MxHost, l.Category, l.Reply])));
         });
         return deliveries;
     }

@@ -87,7 +87,8 @@ public static class ShapingRulesFile
                     rate = Rate(value, source, field);
                     break;
                 case "idleConnectionTimeout":
-                    idle = Duration(value, source, field, MaxIdle);
+                    // 0s turns session reuse off for the entry's sites: every session ends with its batch.
+                    idle = Scalar(value, source) is "0" or "0s" ? TimeSpan.Zero : Duration(value, source, field, MaxIdle);
                     break;
                 case "clusterWide":
                     clusterWide = Boolean(value, source, field);

@@ -284,7 +284,11 @@ public static class OperatorApi
         }
 
         return Results.Ok(log.Recent(normalized, string.IsNullOrEmpty(outcome) ? null : outcome, limit ?? 50).Select(e => new DeliveryEntry(e.Time,
-            e.QueueId, e.MessageId, e.Recipient, e.Outcome, e.Reply, e.MxHost, e.Ip, e.Tls, e.Attempt, e.Route, e.Category, e.MtaSts, e.User)));
+            e.QueueId, e.MessageId, e.Recipient, e.Outcome, e.Reply, e.MxHost, e.Ip, e.Tls, e.Attempt, e.Route, e.Category, e.MtaSts, e.User)
+        {
+            Site = e.Site,
+            Until = e.Until,
+        }));
     }
 
     private static async Task<IResult> ActOnDomainAsync(string domain, string action, IRequiredActor<DomainRegion> region)

@@ -465,7 +465,7 @@ async function loadDeliveries() {
   $('#deliveries-error').textContent = '';
   const lines = await response.json();
   $('#deliveries tbody').replaceChildren(...lines.map(l => el('tr', {}, [
-    el('td', { text: time(l.time) }), el('td', { text: l.outcome }), el('td', { text: l.recipient }), el('td', { text: l.route || '' }),
+    el('td', { text: time(l.time) }), el('td', { text: l.outcome }), el('td', { text: l.outcome === 'site' ? l.site : l.recipient }), el('td', { text: l.route || '' }),
     el('td', { text: l.mxHost || '' }), el('td', { text: l.category || '' }), el('td', { text: l.reply }),
   ])));
 }
