@@ -128,11 +128,12 @@ public static class NodeHost
             sp.GetRequiredService<MxResolver>(), sp.GetRequiredService<ISpool>(), options.Delivery,
             sp.GetRequiredService<DeliveryLog>(), options.Listener.EffectiveServerName,
             sp.GetRequiredService<ILogger<DirectMxTransport>>(), sp.GetRequiredService<UnreadableMessages>(),
-            sp.GetRequiredService<MtaStsPolicies>(), sp.GetRequiredService<OutboundTrust>(), sp.GetRequiredService<EgressSources>()));
+            sp.GetRequiredService<MtaStsPolicies>(), sp.GetRequiredService<OutboundTrust>(), sp.GetRequiredService<EgressSources>(), shaping));
         services.AddSingleton<RelayHealth>();
         services.AddSingleton(sp => new RelayTransport(sp.GetRequiredService<LiveSettings>(), sp.GetRequiredService<MxResolver>(),
             sp.GetRequiredService<ISpool>(), options.Delivery, sp.GetRequiredService<DeliveryLog>(), sp.GetRequiredService<RelayHealth>(),
-            options.Listener.EffectiveServerName, sp.GetRequiredService<ILogger<RelayTransport>>(), sp.GetRequiredService<UnreadableMessages>()));
+            options.Listener.EffectiveServerName, sp.GetRequiredService<ILogger<RelayTransport>>(), sp.GetRequiredService<UnreadableMessages>(),
+            sp.GetRequiredService<EgressSources>(), shaping));
         services.AddSingleton<IDeliveryTransport>(sp => new RoutingTransport(sp.GetRequiredService<LiveSettings>(),
             sp.GetRequiredService<DirectMxTransport>(), sp.GetRequiredService<RelayTransport>()));
         services.AddProblemDetails();

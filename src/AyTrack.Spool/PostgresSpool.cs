@@ -186,6 +186,26 @@ public sealed class PostgresSpool : ISpool
         return await SpoolQueries.ReadMessageAsync(command, id, cancellationToken);
     }
 
+    public async Task<IReadOnlyDictionary<string, string>> LoadSendersAsync(IReadOnlyCollection<QueueId> ids, CancellationToken cancellationToken)
+    {
+        var senders = new Dictionary<string, string>(StringComparer.Ordinal);
+        if (ids.Count == 0)
+        {
+            return senders;
+        }
+
+        await using var connection = await _dataSource.OpenConnectionAsync(cancellationToken);
+        await using var command = new NpgsqlCommand("SELECT id, sender FROM aytrack_spool_messages WHERE id = ANY(@ids)", connection);
+        command.Parameters.AddWithValue("ids", ids.Select(i => i.Value).ToArray());
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        while (await reader.ReadAsync(cancellationToken))
+        {
+            senders[reader.GetString(0)] = reader.GetString(1);
+        }
+
+        return senders;
+    }
+
     public Task MarkFinalAsync(QueueId id, IReadOnlyCollection<string> recipients, CancellationToken cancellationToken) =>
         _writes.WriteAsync(async tx =>
         {

@@ -216,6 +216,31 @@ public sealed class SqliteSpool : ISpool
         }
     }
 
+    public async Task<IReadOnlyDictionary<string, string>> LoadSendersAsync(IReadOnlyCollection<QueueId> ids, CancellationToken cancellationToken)
+    {
+        var senders = new Dictionary<string, string>(StringComparer.Ordinal);
+        if (ids.Count == 0)
+        {
+            return senders;
+        }
+
+        await using var connection = await OpenReaderAsync(cancellationToken);
+        await using var command = connection.CreateCommand();
+        var names = ids.Select((id, i) =>
+        {
+            command.Parameters.AddWithValue($"$id{i}", id.Value);
+            return $"$id{i}";
+        }).ToList();
+        command.CommandText = $"SELECT id, sender FROM messages WHERE id IN ({string.Join(", ", names)})";
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        while (await reader.ReadAsync(cancellationToken))
+        {
+            senders[reader.GetString(0)] = reader.GetString(1);
+        }
+
+        return senders;
+    }
+
     public Task MarkFinalAsync(QueueId id, IReadOnlyCollection<string> recipients, CancellationToken cancellationToken) =>
         WriteAsync(async tx =>
         {

@@ -13,7 +13,7 @@
 //           failures, stack traces logged, memory before and after, and a delivery afterwards.
 //
 //   dotnet run -c Release --project tests/AyTrack.Bench -- [relay|queued|all] [--messages 10000] [--sessions 20]
-//       [--domains 50] [--size 4096] [--queued 100000] [--warmup 0] [--postfix] [--out bench-results]
+//       [--domains 50] [--size 4096] [--queued 100000] [--warmup 0] [--postfix] [--no-reuse] [--out bench-results]
 //       [-- node configuration, e.g. --AyTrack:Settings:Timing:Threads=50]
 //
 // --postfix also sends the relay workload through Debian's Postfix (root, apt-get install postfix) to the same sinks:
@@ -72,7 +72,17 @@ static async Task<bool> RelayAsync(BenchSettings settings, object machine)
     Console.WriteLine($"relay: {settings.Messages} messages of {settings.Size} bytes, {settings.Sessions} sessions, {settings.Domains} domains");
 
     RelayRun aytrack;
-    await using (var node = await NodeProcess.StartAsync(dataDir, [.. world.NodeArguments(dataDir), .. Quiet, .. settings.NodeArguments]))
+    string[] reuse = [];
+    if (settings.NoReuse)
+    {
+        // Session reuse off for every site: the comparison docs/shaping.md and docs/performance.md report.
+        var rules = Path.Combine(dataDir, "no-reuse.yaml");
+        await File.WriteAllTextAsync(rules, "entries:\n  - name: no-reuse\n    match: default\n    idleConnectionTimeout: 0s\n");
+        reuse = [$"--AyTrack:Delivery:ShapingPath={rules}"];
+        Console.WriteLine("session reuse off");
+    }
+
+    await using (var node = await NodeProcess.StartAsync(dataDir, [.. world.NodeArguments(dataDir), .. Quiet, .. reuse, .. settings.NodeArguments]))
     {
         await WarmUpAsync(settings, sinks, _ => node.SmtpEndpoint);
         var cpuBefore = node.CpuTime;
@@ -287,6 +297,9 @@ internal sealed record BenchSettings(string Scenario, int Messages, int Sessions
     /// <summary>--postfix: also run the workload through Debian's Postfix (needs root and the postfix package).</summary>
     public bool Postfix { get; init; }
 
+    /// <summary>--no-reuse: every session ends with its batch (a shaping file with idleConnectionTimeout: 0s for every site).</summary>
+    public bool NoReuse { get; init; }
+
     /// <summary>hostile: clients sending a huge DATA, and as many sending a huge command line (--clients).</summary>
     public int Clients { get; init; } = 20;
 
@@ -329,6 +342,7 @@ internal sealed record BenchSettings(string Scenario, int Messages, int Sessions
         {
             NodeArguments = separator < 0 ? [] : args[(separator + 1)..],
             Postfix = own.Contains("--postfix"),
+            NoReuse = own.Contains("--no-reuse"),
             Warmup = int.Parse(Value("--warmup", "0")),
             Clients = int.Parse(Value("--clients", "20")),
             DataMb = int.Parse(Value("--data-mb", "200")),

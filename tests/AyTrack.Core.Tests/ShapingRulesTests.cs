@@ -135,10 +135,37 @@ public sealed class ShapingRulesTests
     [InlineData("entries:\n  - name: x\n    match: default\n    automation:\n      - categories: [RateLimited]\n        action: reduce\n        for: 5m\n", "line 5: automation: reduce")]
     [InlineData("entries:\n  - name: x\n    match: default\n    automation:\n      - categories: [RateLimited]\n        text: '('\n        action: bounce\n", "line 6: automation.text")]
     [InlineData("entries: [\n", "line")]
+    [InlineData("entries:\n  - name: x\n    match: { senderDomain: news.test }\n    pool: bulk\n    connectionLimit: 2\n", "line 2: match.senderDomain")]
+    [InlineData("entries:\n  - name: x\n    match: { senderDomain: news.test }\n", "line 2: match.senderDomain")]
     public void A_bad_file_is_refused_naming_its_line_and_field(string yaml, string expected)
     {
         var error = Assert.Throws<FormatException>(() => ShapingRulesFile.Parse(yaml, "rules.yaml"));
         Assert.Contains("rules.yaml " + expected, error.Message);
+    }
+
+    [Fact]
+    public void A_sending_domain_chooses_its_pool_and_never_shapes_a_destination()
+    {
+        var (rules, _) = ShapingRulesFile.Parse("""
+            entries:
+              - name: everything
+                match: default
+                pool: main
+              - name: newsletters
+                match: { senderDomain: news.example.com }
+                pool: bulk
+            """, "rules.yaml");
+
+        Assert.True(rules.HasSenderPools);
+        Assert.Equal("bulk", rules.PoolForSender("news.example.com"));
+        Assert.Equal("bulk", rules.PoolForSender("Eu.News.Example.Com."));
+        Assert.Null(rules.PoolForSender("example.com"));
+        Assert.Null(rules.PoolForSender(""));
+        // The sender entry is no destination entry: news.example.com as a recipient domain gets the default's pool.
+        var destination = rules.For("news.example.com", ["mx.example.com"], ConfiguredDefaults);
+        Assert.Equal("main", destination.Pool);
+        Assert.Equal(["everything"], destination.From);
+        Assert.False(ShapingRulesFile.Defaults.HasSenderPools);
     }
 
     [Fact]

@@ -120,6 +120,9 @@ public sealed class ShapingTests
               - name: two
                 match: { domain: two.test }
                 pool: second
+              - name: newsletters
+                match: { senderDomain: news.test }
+                pool: second
             """);
         await using var node = await TestNode.StartAsync(world, $"--AyTrack:Delivery:ShapingPath={rules}",
             "--AyTrack:Egress:Sources:0:Name=a", "--AyTrack:Egress:Sources:0:BindAddress=127.0.0.2", "--AyTrack:Egress:Sources:0:EhloName=a.out.test",
@@ -128,14 +131,19 @@ public sealed class ShapingTests
             "--AyTrack:Egress:Pools:1:Name=second", "--AyTrack:Egress:Pools:1:Sources:0:Name=b", "--AyTrack:Egress:Pools:1:Sources:0:Weight=3");
 
         await node.SendAsync(TestNode.NewMessage("app@sender.test", ["x@one.test", "y@two.test"], "two pools"));
+        // A sending domain's pool wins over the destination's: this one leaves from the second pool though one.test is in the first.
+        await node.SendAsync(TestNode.NewMessage("letters@news.test", ["w@one.test"], "a newsletter"));
 
-        var received = await sink.WaitForAsync(2, Patience);
+        var received = await sink.WaitForAsync(3, Patience);
         var one = Assert.Single(received, r => r.To.Contains("x@one.test"));
         var two = Assert.Single(received, r => r.To.Contains("y@two.test"));
+        var newsletter = Assert.Single(received, r => r.To.Contains("w@one.test"));
         Assert.Equal(IPAddress.Parse("127.0.0.2"), one.RemoteAddress);
         Assert.Equal("a.out.test", one.Ehlo);
         Assert.Equal(IPAddress.Parse("127.0.0.3"), two.RemoteAddress);
         Assert.Equal("b.out.test", two.Ehlo);
+        Assert.Equal(IPAddress.Parse("127.0.0.3"), newsletter.RemoteAddress);
+        Assert.Equal("b.out.test", newsletter.Ehlo);
     }
 
     [Fact]

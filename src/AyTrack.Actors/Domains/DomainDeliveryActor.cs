@@ -589,6 +589,11 @@ public sealed class DomainDeliveryActor : ReceivePersistentActor, IWithTimers
     {
         // This node no longer holds the queue (passivated, handed off, stopped): its figures leave the node's gauges.
         _settings.Metrics?.Queues.Withdraw(_domain.Value);
+        if (_site is not null)
+        {
+            _settings.Shaping?.Limiter.StopWaiting(_site.Site, _domain.Value);
+        }
+
         _stopping.Cancel();
         _stopping.Dispose();
         base.PostStop();

@@ -3,14 +3,20 @@ using AyTrack.Core.Bounces;
 
 namespace AyTrack.Core.Shaping;
 
-/// <summary>What an entry of the rules file matches: a recipient domain, an MX host suffix, or a site (its MX host set).</summary>
-public sealed record ShapingMatch(string? Domain, IReadOnlyList<string> MxSuffixes, string? Site, bool IsDefault)
+/// <summary>
+/// What an entry of the rules file matches: a recipient domain, an MX host suffix, or a site (its MX host set) — or a
+/// sending domain (the envelope sender's domain and its subdomains), for an entry that only chooses an egress pool.
+/// </summary>
+public sealed record ShapingMatch(string? Domain, IReadOnlyList<string> MxSuffixes, string? Site, bool IsDefault, string? SenderDomain = null)
 {
     public bool Matches(string domain, string site, IReadOnlyList<string> mxHosts) =>
-        IsDefault
+        SenderDomain is null && IsDefault
         || (Domain is not null && Domain == domain)
         || (Site is not null && Site == site)
         || MxSuffixes.Any(suffix => mxHosts.Any(host => host == suffix || host.EndsWith("." + suffix, StringComparison.Ordinal)));
+
+    public bool MatchesSender(string senderDomain) =>
+        SenderDomain is not null && (senderDomain == SenderDomain || senderDomain.EndsWith("." + SenderDomain, StringComparison.Ordinal));
 }
 
 /// <summary>What an automation rule does when a reply matches it.</summary>
@@ -105,6 +111,19 @@ public sealed record SiteShaping(
 public sealed class ShapingRules(IReadOnlyList<ShapingEntry> entries)
 {
     public IReadOnlyList<ShapingEntry> Entries { get; } = entries;
+
+    /// <summary>Whether any entry chooses a pool by sending domain (then a batch's senders are read before its sessions).</summary>
+    public bool HasSenderPools { get; } = entries.Any(e => e.Match.SenderDomain is not null);
+
+    /// <summary>
+    /// The egress pool for mail from <paramref name="senderDomain"/>: the last senderDomain entry that matches (it
+    /// wins over the destination's pool), or null.
+    /// </summary>
+    public string? PoolForSender(string senderDomain)
+    {
+        var normalized = senderDomain.Trim().TrimEnd('.').ToLowerInvariant();
+        return normalized.Length == 0 ? null : Entries.LastOrDefault(e => e.Match.MatchesSender(normalized))?.Pool;
+    }
 
     /// <summary>
     /// A site's name: its MX hosts, lower case, sorted and joined by commas (every domain hosted by the same servers

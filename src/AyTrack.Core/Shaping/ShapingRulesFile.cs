@@ -113,7 +113,13 @@ public static class ShapingRulesFile
 
         if (match is null)
         {
-            throw Problem(source, node, "match: the entry has no match (default, or one of domain, mxSuffix, site)");
+            throw Problem(source, node, "match: the entry has no match (default, or one of domain, mxSuffix, site, senderDomain)");
+        }
+
+        if (match.SenderDomain is not null && (pool is null || connections is not null || perConnection is not null || rate is not null
+                                               || idle is not null || clusterWide is not null || automation.Count > 0))
+        {
+            throw Problem(source, node, "match.senderDomain: an entry for a sending domain sets pool and nothing else (limits belong to destinations)");
         }
 
         return new ShapingEntry(name, match, connections, perConnection, rate, idle, clusterWide, pool, automation, line);
@@ -128,18 +134,19 @@ public static class ShapingRulesFile
 
         if (node is not YamlMappingNode fields || fields.Children.Count != 1)
         {
-            throw Problem(source, node, "match: expected 'default' or exactly one of domain, mxSuffix, site");
+            throw Problem(source, node, "match: expected 'default' or exactly one of domain, mxSuffix, site, senderDomain");
         }
 
         var (key, value) = fields.Children.Single();
         return Scalar(key, source) switch
         {
             "domain" => new ShapingMatch(Domain(value, source, "match.domain"), [], null, false),
+            "senderDomain" => new ShapingMatch(null, [], null, false, Domain(value, source, "match.senderDomain")),
             "mxSuffix" => new ShapingMatch(null, (value is YamlSequenceNode list ? list.Children : [value])
                 .Select(v => Domain(v, source, "match.mxSuffix")).ToList(), null, false),
             "site" => new ShapingMatch(null, [], string.Join(",", Scalar(value, source).Split(',').Select(h => Domain(value, h, source, "match.site"))
                 .Order(StringComparer.Ordinal)), false),
-            var other => throw Problem(source, key, $"match: unknown field '{other}' (expected domain, mxSuffix, site)"),
+            var other => throw Problem(source, key, $"match: unknown field '{other}' (expected domain, mxSuffix, site, senderDomain)"),
         };
     }
 

@@ -295,6 +295,18 @@ public sealed class SiteLimiter(TimeProvider clock)
         return parked;
     }
 
+    /// <summary>A domain that stops (passivated, handed off) leaves the site's waiting list: its wake-up would reach nobody.</summary>
+    public void StopWaiting(string site, string domain)
+    {
+        lock (_lock)
+        {
+            if (_sites.TryGetValue(site, out var state))
+            {
+                RemoveWaiter(state, domain);
+            }
+        }
+    }
+
     /// <summary>Calls the wake-ups a release or a park made possible (outside any lock).</summary>
     public static void Wake(IReadOnlyList<Action> wakes)
     {

@@ -51,6 +51,12 @@ public interface ISpool : IAsyncDisposable
     Task<SpooledMessage?> LoadAsync(QueueId id, CancellationToken cancellationToken);
 
     /// <summary>
+    /// The envelope senders of these messages (empty for the null reverse-path), without their bodies: what a
+    /// sender-domain egress pool needs before a session is chosen. Messages no longer in the spool are left out.
+    /// </summary>
+    Task<IReadOnlyDictionary<string, string>> LoadSendersAsync(IReadOnlyCollection<QueueId> ids, CancellationToken cancellationToken);
+
+    /// <summary>
     /// Records that these recipients reached a final state; a message whose recipients are all final leaves the
     /// spool, body included.
     /// </summary>

@@ -11,11 +11,22 @@ public static class SitesApi
 {
     private const int MaxSiteName = 2048;
     private const int MaxReason = 200;
+    private const int DefaultListed = 200;
+    private const int MaxListed = 5000;
 
     public static void MapSitesApi(this IEndpointRouteBuilder app)
     {
-        app.MapGet("/api/sites", (LiveShaping shaping, Akka.Actor.ActorSystem system) =>
-            Results.Ok(new SitesView(Akka.Cluster.Cluster.Get(system).SelfAddress.ToString(), shaping.UpNodes, shaping.Limiter.All().Select(View).ToList())));
+        app.MapGet("/api/sites", (int? limit, LiveShaping shaping, Akka.Actor.ActorSystem system) =>
+        {
+            if (limit is < 1 or > MaxListed)
+            {
+                return Results.ValidationProblem(new Dictionary<string, string[]> { ["limit"] = [$"must be between 1 and {MaxListed}"] });
+            }
+
+            // Busiest first; a node that sent to 100,000 sites in the last hour answers with the first `limit`.
+            return Results.Ok(new SitesView(Akka.Cluster.Cluster.Get(system).SelfAddress.ToString(), shaping.UpNodes,
+                shaping.Limiter.All().Take(limit ?? DefaultListed).Select(View).ToList()));
+        });
         app.MapGet("/api/sites/{site}", (string site, LiveShaping shaping) =>
             shaping.Limiter.Status(site) is { } status
                 ? Results.Ok(View(status))

@@ -31,15 +31,23 @@ public sealed class DirectMxTransport(
     UnreadableMessages? unreadable = null,
     MtaStsPolicies? mtaSts = null,
     OutboundTrust? trust = null,
-    EgressSources? egress = null) : IDeliveryTransport
+    EgressSources? egress = null,
+    LiveShaping? shaping = null) : IDeliveryTransport
 {
     private readonly EgressSources _egress = egress ?? EgressSources.None(heloName);
     private readonly NetworkList _allowed = options.AllowedDestinationList;
     private readonly SessionDelivery _session = new(spool, deliveryLog, logger, "direct", unreadable);
     private readonly OutboundTrust _trust = trust ?? OutboundTrust.SystemOnly;
 
-    public async Task<IReadOnlyList<MessageAttempt>> DeliverAsync(RecipientDomain domain, IReadOnlyList<BatchItem> items, SiteLease? lease,
-        CancellationToken cancellationToken)
+    public Task<IReadOnlyList<MessageAttempt>> DeliverAsync(RecipientDomain domain, IReadOnlyList<BatchItem> items, SiteLease? lease,
+        CancellationToken cancellationToken) =>
+        SenderPools.DeliverAsync(spool, shaping, items, lease,
+            (group, pool, mayPark) => DeliverGroupAsync(domain, group, lease, pool, mayPark, cancellationToken), cancellationToken);
+
+    /// <param name="pool">The egress pool of this group's sessions.</param>
+    /// <param name="mayPark">Whether its last session may be parked in the lease (only one session holds the lease's slot).</param>
+    private async Task<IReadOnlyList<MessageAttempt>> DeliverGroupAsync(RecipientDomain domain, IReadOnlyList<BatchItem> items, SiteLease? lease,
+        string? pool, bool mayPark, CancellationToken cancellationToken)
     {
         var results = new List<MessageAttempt>(items.Count);
         var remaining = new Queue<BatchItem>(items);
@@ -53,8 +61,9 @@ public sealed class DirectMxTransport(
 
         var route = (MxRoute.Hosts)((LookupResult<MxRoute>.Found)mx).Value;
         var sts = new StsAttempt(mtaSts is null ? null : await mtaSts.PolicyForAsync(domain, cancellationToken), domain);
-        var source = _egress.Choose(lease?.Shaping.Pool);
+        var source = _egress.Choose(pool);
         var perConnection = lease?.Shaping.MessagesPerConnection ?? int.MaxValue;
+        var parkIn = mayPark ? lease : null;
         if (lease?.TakeIdle() is PooledSmtpSession idle)
         {
             // A session of the site kept open after an earlier batch: used when it is what this batch would open.
@@ -62,7 +71,7 @@ public sealed class DirectMxTransport(
                 && (sts.Policy is not { } stsPolicy || !sts.Enforced || stsPolicy.MatchesMx(idle.Host)) && await idle.AliveAsync(cancellationToken))
             {
                 var error = await _session.RunPooledAsync(idle, remaining, results, perConnection, cancellationToken);
-                await SessionDelivery.FinishAsync(idle, lease, error is null, remaining.Count == 0);
+                await SessionDelivery.FinishAsync(idle, parkIn, error is null, remaining.Count == 0);
                 if (remaining.Count == 0)
                 {
                     return _session.Logged(results, items, lease, sts.Note());
@@ -119,7 +128,7 @@ public sealed class DirectMxTransport(
                     continue;
                 }
 
-                var error = await DeliverToAddressAsync(host, ip, remaining, results, sts, source, lease, perConnection, cancellationToken);
+                var error = await DeliverToAddressAsync(host, ip, remaining, results, sts, source, parkIn, perConnection, cancellationToken);
                 if (error is not null)
                 {
                     lastError = error;

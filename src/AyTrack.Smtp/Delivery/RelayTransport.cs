@@ -63,15 +63,23 @@ public sealed class RelayTransport(
     RelayHealth health,
     string heloName,
     ILogger<RelayTransport> logger,
-    UnreadableMessages? unreadable = null) : IDeliveryTransport
+    UnreadableMessages? unreadable = null,
+    EgressSources? egress = null,
+    LiveShaping? shaping = null) : IDeliveryTransport
 {
+    private readonly EgressSources _egress = egress ?? EgressSources.None(heloName);
     private readonly NetworkList _allowed = options.AllowedDestinationList;
     private readonly SessionDelivery _session = new(spool, deliveryLog, logger, "relay", unreadable);
     private readonly object _gate = new();
     private readonly Queue<TaskCompletionSource> _waiting = new();
     private int _open;
 
-    public async Task<IReadOnlyList<MessageAttempt>> DeliverAsync(RecipientDomain domain, IReadOnlyList<BatchItem> items, SiteLease? lease,
+    public Task<IReadOnlyList<MessageAttempt>> DeliverAsync(RecipientDomain domain, IReadOnlyList<BatchItem> items, SiteLease? lease,
+        CancellationToken cancellationToken) =>
+        SenderPools.DeliverAsync(spool, shaping, items, lease,
+            (group, pool, mayPark) => DeliverGroupAsync(group, lease, pool, mayPark, cancellationToken), cancellationToken);
+
+    private async Task<IReadOnlyList<MessageAttempt>> DeliverGroupAsync(IReadOnlyList<BatchItem> items, SiteLease? lease, string? pool, bool mayPark,
         CancellationToken cancellationToken)
     {
         var current = live.Current;
@@ -95,8 +103,10 @@ public sealed class RelayTransport(
 
         try
         {
-            var key = $"relay|{relay.Host.ToLowerInvariant()}|{relay.Port}|{relay.Tls}|{relay.Username}|{current.Version}";
-            var failure = await DeliverViaRelayAsync(relay, settings.TrustedCertificates, key, lease, remaining, results, cancellationToken);
+            var source = _egress.Choose(pool);
+            var key = $"relay|{relay.Host.ToLowerInvariant()}|{relay.Port}|{relay.Tls}|{relay.Username}|{current.Version}|{source.Name}";
+            var failure = await DeliverViaRelayAsync(relay, settings.TrustedCertificates, key, source, lease, mayPark ? lease : null, remaining, results,
+                cancellationToken);
             if (failure is not null)
             {
                 SessionDelivery.FailAll(remaining, failure, RecipientOutcome.Deferred, relay.Host, null, results);
@@ -113,8 +123,8 @@ public sealed class RelayTransport(
         return _session.Logged(results, items, lease);
     }
 
-    private async Task<SmtpReply?> DeliverViaRelayAsync(RelaySettings relay, IReadOnlyList<TrustedCertificate> trusted, string key, SiteLease? lease,
-        Queue<BatchItem> remaining, List<MessageAttempt> results, CancellationToken cancellationToken)
+    private async Task<SmtpReply?> DeliverViaRelayAsync(RelaySettings relay, IReadOnlyList<TrustedCertificate> trusted, string key, EgressSource source,
+        SiteLease? lease, SiteLease? parkIn, Queue<BatchItem> remaining, List<MessageAttempt> results, CancellationToken cancellationToken)
     {
         var perConnection = lease?.Shaping.MessagesPerConnection ?? int.MaxValue;
         if (lease?.TakeIdle() is PooledSmtpSession idle)
@@ -123,7 +133,7 @@ public sealed class RelayTransport(
             if (idle.Key == key && await idle.AliveAsync(cancellationToken))
             {
                 var error = await _session.RunPooledAsync(idle, remaining, results, perConnection, cancellationToken);
-                await SessionDelivery.FinishAsync(idle, lease, error is null, remaining.Count == 0);
+                await SessionDelivery.FinishAsync(idle, parkIn, error is null, remaining.Count == 0);
                 if (remaining.Count == 0)
                 {
                     return null;
@@ -152,7 +162,7 @@ public sealed class RelayTransport(
 
             while (remaining.Count > 0)
             {
-                var (client, failure, final) = await OpenAuthenticatedAsync(relay, trusted, ip, cancellationToken);
+                var (client, failure, final) = await OpenAuthenticatedAsync(relay, trusted, ip, source, cancellationToken);
                 if (client is null)
                 {
                     if (final)
@@ -166,7 +176,7 @@ public sealed class RelayTransport(
 
                 var session = new PooledSmtpSession(client, key, relay.Host, ip.ToString());
                 var error = await _session.RunPooledAsync(session, remaining, results, perConnection, cancellationToken);
-                await SessionDelivery.FinishAsync(session, lease, error is null, remaining.Count == 0);
+                await SessionDelivery.FinishAsync(session, parkIn, error is null, remaining.Count == 0);
                 if (error is not null)
                 {
                     lastError = error;
@@ -188,13 +198,13 @@ public sealed class RelayTransport(
     /// (or a password that would go in clear) is final for the attempt, a connection failure tries the next address.
     /// </summary>
     private async Task<(RecordingSmtpClient? Client, SmtpReply? Failure, bool Final)> OpenAuthenticatedAsync(RelaySettings relay,
-        IReadOnlyList<TrustedCertificate> trusted, IPAddress ip, CancellationToken cancellationToken)
+        IReadOnlyList<TrustedCertificate> trusted, IPAddress ip, EgressSource source, CancellationToken cancellationToken)
     {
         var validation = new CertificateCheck(relay.Host, trusted, health);
         RecordingSmtpClient client;
         try
         {
-            client = await ConnectAsync(relay, ip, validation, cancellationToken);
+            client = await ConnectAsync(relay, ip, validation, source, cancellationToken);
         }
         catch (Exception error) when (SessionDelivery.IsConnectionFailure(error) || error is NotSupportedException)
         {
@@ -242,7 +252,8 @@ public sealed class RelayTransport(
         return (client, null, false);
     }
 
-    private async Task<RecordingSmtpClient> ConnectAsync(RelaySettings relay, IPAddress ip, CertificateCheck validation, CancellationToken cancellationToken)
+    private async Task<RecordingSmtpClient> ConnectAsync(RelaySettings relay, IPAddress ip, CertificateCheck validation, EgressSource source,
+        CancellationToken cancellationToken)
     {
         var mode = relay.Tls switch
         {
@@ -252,19 +263,19 @@ public sealed class RelayTransport(
         };
         try
         {
-            return await OpenAsync(relay, ip, mode, relay.Tls == RelayTls.None ? null : validation, cancellationToken);
+            return await OpenAsync(relay, ip, mode, relay.Tls == RelayTls.None ? null : validation, source, cancellationToken);
         }
         catch (SslHandshakeException) when (relay.Tls == RelayTls.None)
         {
             // Opportunistic: a failed handshake falls back to plain text, as for direct MX delivery.
-            return await OpenAsync(relay, ip, SecureSocketOptions.None, null, cancellationToken);
+            return await OpenAsync(relay, ip, SecureSocketOptions.None, null, source, cancellationToken);
         }
     }
 
     private Task<RecordingSmtpClient> OpenAsync(RelaySettings relay, IPAddress ip, SecureSocketOptions mode, CertificateCheck? validation,
-        CancellationToken cancellationToken) =>
+        EgressSource source, CancellationToken cancellationToken) =>
         SessionDelivery.OpenAsync(relay.Host, ip, relay.Port, mode, validation is null ? (_, _, _, _) => true : validation.Validate,
-            options, heloName, cancellationToken);
+            options, source.EhloName, cancellationToken, source.BindAddress);
 
     private static SmtpReply Describe(RelaySettings relay, IPAddress ip, Exception error, CertificateCheck validation) => error switch
     {
