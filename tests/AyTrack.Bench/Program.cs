@@ -13,7 +13,7 @@
 //           failures, stack traces logged, memory before and after, and a delivery afterwards.
 //
 //   dotnet run -c Release --project tests/AyTrack.Bench -- [relay|queued|all] [--messages 10000] [--sessions 20]
-//       [--domains 50] [--size 4096] [--queued 100000] [--warmup 0] [--postfix] [--no-reuse] [--out bench-results]
+//       [--domains 50] [--size 4096] [--queued 100000] [--warmup 0] [--postfix] [--no-reuse] [--tls] [--out bench-results]
 //       [-- node configuration, e.g. --AyTrack:Settings:Timing:Threads=50]
 //
 // --postfix also sends the relay workload through Debian's Postfix (root, apt-get install postfix) to the same sinks:
@@ -67,7 +67,10 @@ return failed ? 1 : 0;
 static async Task<bool> RelayAsync(BenchSettings settings, object machine)
 {
     await using var world = LoopbackWorld.Create();
-    var sinks = Enumerable.Range(0, settings.Domains).Select(i => world.AddDomain($"d{i}.bench.test")).ToList();
+    // --tls: every sink offers STARTTLS (a self-signed certificate; direct delivery is opportunistic), so each new
+    // session costs a TLS handshake on both sides, as it does against real receivers.
+    var sinks = Enumerable.Range(0, settings.Domains)
+        .Select(i => world.AddDomain($"d{i}.bench.test", settings.Tls ? SmtpSink.CreateCertificate($"d{i}.bench.test") : null)).ToList();
     var dataDir = Directory.CreateTempSubdirectory("aytrack-bench").FullName;
     Console.WriteLine($"relay: {settings.Messages} messages of {settings.Size} bytes, {settings.Sessions} sessions, {settings.Domains} domains");
 
@@ -297,6 +300,9 @@ internal sealed record BenchSettings(string Scenario, int Messages, int Sessions
     /// <summary>--postfix: also run the workload through Debian's Postfix (needs root and the postfix package).</summary>
     public bool Postfix { get; init; }
 
+    /// <summary>--tls: the relay scenario's sinks offer STARTTLS, so sessions pay for handshakes.</summary>
+    public bool Tls { get; init; }
+
     /// <summary>--no-reuse: every session ends with its batch (a shaping file with idleConnectionTimeout: 0s for every site).</summary>
     public bool NoReuse { get; init; }
 
@@ -343,6 +349,7 @@ internal sealed record BenchSettings(string Scenario, int Messages, int Sessions
             NodeArguments = separator < 0 ? [] : args[(separator + 1)..],
             Postfix = own.Contains("--postfix"),
             NoReuse = own.Contains("--no-reuse"),
+            Tls = own.Contains("--tls"),
             Warmup = int.Parse(Value("--warmup", "0")),
             Clients = int.Parse(Value("--clients", "20")),
             DataMb = int.Parse(Value("--data-mb", "200")),

@@ -63,6 +63,29 @@ public sealed class ShapingTests
     }
 
     [Fact]
+    public async Task In_relay_mode_the_external_server_is_one_site_limited_by_relay_maxConnections()
+    {
+        await using var world = LoopbackWorld.Create();
+        var relay = world.AddRelay("relay.site.test", new SinkOptions());
+        await using var node = await TestNode.StartAsync(world, "--AyTrack:Settings:Timing:Threads=20");
+        await node.ConfigureAsync($$"""
+            { "mode": "RelayAll", "relay": { "host": "relay.site.test", "port": {{relay.Endpoint.Port}}, "tls": "None", "maxConnections": 2 } }
+            """);
+
+        var recipients = Enumerable.Range(1, 30).Select(i => $"user@r{i}.test").ToList();
+        await node.SendAsync(TestNode.NewMessage("app@sender.test", recipients, "through the relay"));
+
+        var received = await relay.WaitForAsync(30, Patience);
+        Assert.Equal(recipients.Order(), received.SelectMany(r => r.To).Order());
+        Assert.InRange(relay.MaxConcurrentSessions, 1, 2);
+        var site = (await node.Http.GetFromJsonAsync<SiteView>($"/api/sites/{Uri.EscapeDataString($"relay:relay.site.test:{relay.Endpoint.Port}")}"))!;
+        Assert.Equal(2, site.Limit);
+        Assert.True(site.Domains.Count > 1);
+        var line = await DeliveryLogReader.WaitForAsync(node.DataDir, "user@r1.test", Patience, "delivered");
+        Assert.Equal($"relay:relay.site.test:{relay.Endpoint.Port}", line.GetProperty("site").GetString());
+    }
+
+    [Fact]
     public async Task A_421_suspends_the_site_by_rule_and_the_suspension_lifts_by_itself()
     {
         await using var world = LoopbackWorld.Create();

@@ -108,5 +108,10 @@ public static class SiteAutomation
         return (result, changes);
     }
 
-    private static string Shorten(string reply) => reply.Length <= 200 ? reply : reply[..200] + "…";
+    /// <summary>The receiver's words, on one line and at most 200 characters: they go into log lines and the site's status.</summary>
+    private static string Shorten(string reply)
+    {
+        var line = new string(reply.Select(c => char.IsControl(c) ? ' ' : c).ToArray());
+        return line.Length <= 200 ? line : line[..200] + "…";
+    }
 }

@@ -12,6 +12,9 @@ internal sealed class PooledSmtpSession(RecordingSmtpClient client, string key, 
 {
     private static readonly TimeSpan QuitTimeout = TimeSpan.FromSeconds(5);
 
+    /// <summary>A parked session that does not answer NOOP this fast is not worth waiting for: a new one is opened.</summary>
+    private static readonly TimeSpan NoOpTimeout = TimeSpan.FromSeconds(10);
+
     public RecordingSmtpClient Client { get; } = client;
 
     public string Key { get; } = key;
@@ -35,7 +38,9 @@ internal sealed class PooledSmtpSession(RecordingSmtpClient client, string key, 
 
         try
         {
-            await Client.NoOpAsync(cancellationToken);
+            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            timeout.CancelAfter(NoOpTimeout);
+            await Client.NoOpAsync(timeout.Token);
             return true;
         }
         catch (Exception error) when (SessionDelivery.IsConnectionFailure(error) && !cancellationToken.IsCancellationRequested)
