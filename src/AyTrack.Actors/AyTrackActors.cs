@@ -104,6 +104,8 @@ public static class AyTrackActors
             {
                 system.ActorOf(DkimAgent.Props(registry.Get<DkimKeysActor>(), resolver.GetService<LiveDkimKeys>()), "dkim-agent");
                 system.ActorOf(UsersAgent.Props(registry.Get<UsersActor>(), resolver.GetService<LiveUsers>()), "users-agent");
+                registry.Register<Shaping.SitesAgent>(system.ActorOf(Shaping.SitesAgent.Props(
+                    resolver.GetService<AyTrack.Core.Shaping.ISiteOperations>(), resolver.GetService<TimeProvider>()), "sites-agent"));
                 var dispatcher = system.ActorOf(
                     OutboxDispatcher.Props(resolver.GetService<ISpool>(), registry.Get<DomainRegion>()), "outbox-dispatcher");
                 registry.Register<OutboxDispatcher>(dispatcher);

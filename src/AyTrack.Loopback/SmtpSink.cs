@@ -143,6 +143,9 @@ public sealed class SmtpSink : IAsyncDisposable
     /// <summary>The most sessions that were open at the same time.</summary>
     public int MaxConcurrentSessions => Volatile.Read(ref _maxOpen);
 
+    /// <summary>Sessions open now (busy or idle).</summary>
+    public int OpenSessions => Volatile.Read(ref _open);
+
     /// <summary>Decides the RCPT reply per recipient; null accepts.</summary>
     public Func<string, SmtpResponse?> RecipientReply { get; set; } = _ => null;
 

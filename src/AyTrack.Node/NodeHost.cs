@@ -122,6 +122,7 @@ public static class NodeHost
         services.AddSingleton<AyTrack.Core.Shaping.ISiteRouter>(sp => new SiteRouter(sp.GetRequiredService<MxResolver>(),
             sp.GetRequiredService<LiveSettings>(), shaping));
         services.AddSingleton<ShapingService>();
+        services.AddSingleton<AyTrack.Core.Shaping.ISiteOperations>(sp => sp.GetRequiredService<ShapingService>());
         services.AddHostedService(sp => sp.GetRequiredService<ShapingService>());
         services.AddSingleton(new EgressSources(options.Egress, options.Listener.EffectiveServerName));
         services.AddSingleton(sp => new DirectMxTransport(

@@ -18,7 +18,8 @@ public sealed class ShapingService(
     LiveShaping shaping,
     AyTrackOptions options,
     IDeliveryLog deliveryLog,
-    ILogger<ShapingService> logger) : BackgroundService
+    ILogger<ShapingService> logger,
+    TimeProvider clock) : BackgroundService, ISiteOperations
 {
     private static readonly TimeSpan SweepEvery = TimeSpan.FromSeconds(1);
     private const long MaxStateFile = 4 * 1024 * 1024;
@@ -72,6 +73,10 @@ public sealed class ShapingService(
         Record([change]);
         return change;
     }
+
+    /// <summary>An operator's suspension made on another node: until the same time (at least a second from now).</summary>
+    public SiteChange Suspend(string site, DateTimeOffset until, string reason) =>
+        Suspend(site, TimeSpan.FromSeconds(Math.Max(1, (until - clock.GetUtcNow()).TotalSeconds)), reason);
 
     /// <summary>An operator's resume; null when the site was not suspended.</summary>
     public SiteChange? Resume(string site, string reason)

@@ -256,3 +256,59 @@ public sealed class SiteLimiterTests
         Assert.Equal(SiteVerdict.Suspended, limiter.Acquire(shaping, 5, "x.test", null).Verdict);
     }
 }
+
+/// <summary>Egress pools: the source a session takes.</summary>
+public sealed class EgressSourcesTests
+{
+    [Fact]
+    public void A_pool_spreads_sessions_by_weight_and_no_pool_binds_nothing()
+    {
+        var options = new AyTrack.Core.Configuration.EgressOptions
+        {
+            Sources =
+            [
+                new() { Name = "a", BindAddress = "192.0.2.10", EhloName = "out1.example.com" },
+                new() { Name = "b", BindAddress = "192.0.2.11" },
+            ],
+            Pools =
+            [
+                new() { Name = "default", Sources = [new() { Name = "a" }, new() { Name = "b", Weight = 3 }] },
+                new() { Name = "only-a", Sources = [new() { Name = "a" }] },
+                new() { Name = "only-b", Sources = [new() { Name = "b" }] },
+            ],
+        };
+        var egress = new AyTrack.Smtp.Delivery.EgressSources(options, "node.example.com");
+
+        var picks = Enumerable.Range(0, 10_000).Select(_ => egress.Choose(null).Name).ToList();
+        // Weights 1:3: a quarter from a. 10,000 draws put that within a few tenths of a percent; 20-30 % cannot miss.
+        Assert.InRange(picks.Count(p => p == "a"), 2_000, 3_000);
+        Assert.All(Enumerable.Range(0, 100), _ => Assert.Equal("a", egress.Choose("only-a").Name));
+        var a = egress.Choose("only-a");
+        Assert.Equal("out1.example.com", a.EhloName);
+        Assert.Equal(System.Net.IPAddress.Parse("192.0.2.10"), a.BindAddress);
+        // A source without its own EHLO name greets with the node's.
+        Assert.Equal("node.example.com", egress.Choose("only-b").EhloName);
+
+        var none = AyTrack.Smtp.Delivery.EgressSources.None("node.example.com").Choose("anything");
+        Assert.Null(none.BindAddress);
+        Assert.Equal("node.example.com", none.EhloName);
+    }
+
+    [Fact]
+    public void Sources_and_pools_are_checked_by_key()
+    {
+        var options = new AyTrack.Core.Configuration.EgressOptions
+        {
+            Sources = [new() { Name = "a", BindAddress = "not-an-address" }, new() { Name = "a", EhloName = "bad host name!" }],
+            Pools = [new() { Name = "p", Sources = [new() { Name = "zzz" }, new() { Name = "a", Weight = 0 }] }, new() { Name = "empty" }],
+        };
+
+        var problems = options.Validate().ToDictionary(p => p.Key, p => p.Value);
+        Assert.Contains("not an IP address", problems["AyTrack:Egress:Sources:0:BindAddress"]);
+        Assert.Contains("used by another source", problems["AyTrack:Egress:Sources:1:Name"]);
+        Assert.Contains("not a host name", problems["AyTrack:Egress:Sources:1:EhloName"]);
+        Assert.Contains("'zzz' is not a source", problems["AyTrack:Egress:Pools:0:Sources:0"]);
+        Assert.Contains("between 1 and 1000", problems["AyTrack:Egress:Pools:0:Sources:1:Weight"]);
+        Assert.Contains("at least one source", problems["AyTrack:Egress:Pools:1:Sources"]);
+    }
+}

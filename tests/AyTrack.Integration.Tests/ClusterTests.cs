@@ -46,6 +46,15 @@ public sealed class ClusterTests(ITestOutputHelper output)
             return (await client.CommandAsync("AUTH PLAIN " + plain)).Code == 235;
         }, TimeSpan.FromSeconds(20));
 
+        // An operator's pause of a site through node 1 holds on node 2 as well, and a resume through node 2 ends it on node 1.
+        const string Site = "mx.paused.test";
+        Assert.True((await n1.PostAsync($"/api/sites/{Site}/suspend", new SiteSuspendRequest("1h", "provider asked"))).IsSuccessStatusCode);
+        await Eventually.UntilAsync(async () => (await n2.GetAsync<SitesView>("/api/sites")).Sites
+            .Any(s => s.Site == Site && s.SuspendedUntil is not null && s.SuspendedBecause!.Contains("provider asked")), TimeSpan.FromSeconds(20));
+        Assert.True((await n2.PostAsync($"/api/sites/{Site}/resume", new { })).IsSuccessStatusCode);
+        await Eventually.UntilAsync(async () => (await n1.GetAsync<SitesView>("/api/sites")).Sites
+            .Any(s => s.Site == Site && s.SuspendedUntil is null), TimeSpan.FromSeconds(20));
+
         // A change through node 1 is applied by node 3's own settings agent (its live pool follows).
         Assert.True((await n1.PatchAsync("/api/settings", """{"timing":{"threads":7}}""")).IsSuccessStatusCode);
         await Eventually.UntilAsync(async () => (await n3.GetAsync<List<NodeThreads>>("/api/threads"))

@@ -63,6 +63,38 @@ public sealed class ShapingTests
     }
 
     [Fact]
+    public async Task An_idle_session_holds_its_sites_slot_but_not_a_thread()
+    {
+        // One thread: if the session kept open for slow.test's next batch held it, fast.test would wait 10 minutes.
+        await using var world = LoopbackWorld.Create();
+        var first = world.AddDomain("first.test");
+        var second = world.AddDomain("second.test");
+        var rules = WriteRules("""
+            entries:
+              - name: keep-long
+                match: default
+                idleConnectionTimeout: 10m
+            """);
+        await using var node = await TestNode.StartAsync(world, $"--AyTrack:Delivery:ShapingPath={rules}", "--AyTrack:Settings:Timing:Threads=1");
+
+        await node.SendAsync(TestNode.NewMessage("app@sender.test", ["a@first.test"], "first site"));
+        Assert.Single(await first.WaitForAsync(1, Patience));
+        await Eventually.UntilAsync(async () =>
+            (await node.Http.GetFromJsonAsync<SiteView>("/api/sites/mx.first.test"))!.Idle == 1, Patience);
+
+        await node.SendAsync(TestNode.NewMessage("app@sender.test", ["b@second.test"], "second site"));
+        Assert.Single(await second.WaitForAsync(1, Patience));
+        Assert.Equal(1, first.OpenSessions);
+        var site = (await node.Http.GetFromJsonAsync<SiteView>("/api/sites/mx.first.test"))!;
+        Assert.Equal((1, 1), (site.Open, site.Idle));
+
+        // The next message to the first site goes over the session that waited.
+        await node.SendAsync(TestNode.NewMessage("app@sender.test", ["c@first.test"], "first site again"));
+        var both = await first.WaitForAsync(2, Patience);
+        Assert.Single(both.Select(m => m.SessionId).Distinct());
+    }
+
+    [Fact]
     public async Task In_relay_mode_the_external_server_is_one_site_limited_by_relay_maxConnections()
     {
         await using var world = LoopbackWorld.Create();
@@ -251,6 +283,10 @@ public sealed class ShapingTests
         Assert.Contains("line 3", reload.Err);
         var shaping = node.Services.GetService(typeof(AyTrack.Core.Shaping.LiveShaping)) as AyTrack.Core.Shaping.LiveShaping;
         Assert.Equal(3, shaping!.For("any.test", ["mx.any.test"]).ConnectionLimit);
+
+        // A good file is taken up when it changes, without a command.
+        await File.WriteAllTextAsync(rules, "entries:\n  - name: fine\n    match: default\n    connectionLimit: 7\n");
+        await Eventually.UntilAsync(() => shaping.For("any.test", ["mx.any.test"]).ConnectionLimit == 7, Patience);
     }
 
     private static async Task<System.Text.Json.JsonElement> SiteLineAsync(TestNode node, string what)

@@ -79,6 +79,8 @@ public sealed class AyTrackSerializer(ExtendedActorSystem system) : SerializerWi
         ["users.r.users.v1"] = typeof(UserReplies.Users),
         ["users.r.rejected.v1"] = typeof(UserReplies.Rejected),
         ["users.r.notfound.v1"] = typeof(UserReplies.NotFound),
+        ["sites.cmd.suspend.v1"] = typeof(AyTrack.Actors.Shaping.SiteCommands.Suspend),
+        ["sites.cmd.resume.v1"] = typeof(AyTrack.Actors.Shaping.SiteCommands.Resume),
         ["threads.override.v1"] = typeof(ThreadCommands.OverrideThreads),
         ["threads.get.v1"] = typeof(ThreadCommands.GetThreads),
         ["threads.status.v1"] = typeof(ThreadCommands.ThreadsStatus),

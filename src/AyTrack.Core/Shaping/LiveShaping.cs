@@ -115,3 +115,24 @@ public static class SiteAutomation
         return line.Length <= 200 ? line : line[..200] + "…";
     }
 }
+
+/// <summary>An operator's suspension and resume of a site on this node (the node's shaping service does them).</summary>
+public interface ISiteOperations
+{
+    SiteChange Suspend(string site, DateTimeOffset until, string reason);
+
+    SiteChange? Resume(string site, string reason);
+}
+
+/// <summary>What a site name and an operator's reason may be, wherever they come from (the API, another node).</summary>
+public static class SiteNames
+{
+    public const int MaxLength = 2048;
+    public const int MaxReason = 200;
+
+    /// <summary>A site is host names joined by commas, or relay:host:port; null when <paramref name="site"/> is one.</summary>
+    public static string? Problem(string? site) =>
+        site is null || site.Length is 0 or > MaxLength || !site.All(c => char.IsAsciiLetterOrDigit(c) || c is '.' or '-' or ',' or ':' or '_' or '[' or ']')
+            ? $"must be a site name as /api/sites lists it (host names joined by commas, or relay:host:port), at most {MaxLength} characters"
+            : null;
+}

@@ -1,3 +1,6 @@
+using Akka.Actor;
+using Akka.Hosting;
+using AyTrack.Actors.Shaping;
 using AyTrack.Contracts;
 using AyTrack.Core.Shaping;
 
@@ -9,8 +12,7 @@ namespace AyTrack.Node.Admin;
 /// </summary>
 public static class SitesApi
 {
-    private const int MaxSiteName = 2048;
-    private const int MaxReason = 200;
+    private const int MaxReason = SiteNames.MaxReason;
     private const int DefaultListed = 200;
     private const int MaxListed = 5000;
 
@@ -32,16 +34,22 @@ public static class SitesApi
                 ? Results.Ok(View(status))
                 : Results.Problem($"This node has not used the site '{site}' in the last hour and holds nothing for it.", statusCode: StatusCodes.Status404NotFound));
         app.MapPost("/api/sites/{site}/suspend", Suspend);
-        app.MapPost("/api/sites/{site}/resume", (string site, ShapingService service, LiveShaping shaping, HttpContext http) =>
+        app.MapPost("/api/sites/{site}/resume", (string site, ShapingService service, LiveShaping shaping, IRequiredActor<SitesAgent> agent,
+            Akka.Actor.ActorSystem system, HttpContext http) =>
         {
             if (SiteProblem(site) is { } problem)
             {
                 return Results.ValidationProblem(new Dictionary<string, string[]> { ["site"] = [problem] });
             }
 
-            return service.Resume(site, $"resumed by {AdminAuthentication.Caller(http)}") is null
-                ? Results.Problem($"The site '{site}' is not suspended on this node.", statusCode: StatusCodes.Status409Conflict)
-                : Results.Ok(View(shaping.Limiter.Status(site)!));
+            var reason = $"resumed by {AdminAuthentication.Caller(http)}";
+            if (service.Resume(site, reason) is null)
+            {
+                return Results.Problem($"The site '{site}' is not suspended on this node.", statusCode: StatusCodes.Status409Conflict);
+            }
+
+            agent.ActorRef.Tell(new SitesAgent.Broadcast(new SiteCommands.Resume(site, reason, Akka.Cluster.Cluster.Get(system).SelfAddress.ToString())));
+            return Results.Ok(View(shaping.Limiter.Status(site)!));
         });
         app.MapPost("/api/shaping/reload", (ShapingService service) =>
         {
@@ -52,7 +60,8 @@ public static class SitesApi
         });
     }
 
-    private static IResult Suspend(string site, SiteSuspendRequest request, ShapingService service, LiveShaping shaping, HttpContext http)
+    private static IResult Suspend(string site, SiteSuspendRequest request, ShapingService service, LiveShaping shaping,
+        IRequiredActor<SitesAgent> agent, Akka.Actor.ActorSystem system, HttpContext http)
     {
         var errors = new Dictionary<string, string[]>();
         if (SiteProblem(site) is { } problem)
@@ -77,15 +86,14 @@ public static class SitesApi
         }
 
         var by = AdminAuthentication.Caller(http);
-        service.Suspend(site, duration, reason.Length > 0 ? $"{reason} (by {by})" : $"suspended by {by}");
+        var change = service.Suspend(site, duration, reason.Length > 0 ? $"{reason} (by {by})" : $"suspended by {by}");
+        // The other nodes pause the site too: an operator's pause is the cluster's (limits stay per node).
+        agent.ActorRef.Tell(new SitesAgent.Broadcast(new SiteCommands.Suspend(site, change.Until!.Value, change.Reason,
+            Akka.Cluster.Cluster.Get(system).SelfAddress.ToString())));
         return Results.Ok(View(shaping.Limiter.Status(site)!));
     }
 
-    /// <summary>A site is a list of host names, or relay:host:port: nothing else is a key worth keeping.</summary>
-    private static string? SiteProblem(string site) =>
-        site.Length is 0 or > MaxSiteName || !site.All(c => char.IsAsciiLetterOrDigit(c) || c is '.' or '-' or ',' or ':' or '_' or '[' or ']')
-            ? $"must be a site name as /api/sites lists it (host names joined by commas, or relay:host:port), at most {MaxSiteName} characters"
-            : null;
+    private static string? SiteProblem(string site) => SiteNames.Problem(site);
 
     private static SiteView View(SiteStatus s) => new(s.Site, s.Domains, s.Open, s.Idle, s.Limit, s.LimitReason, s.Rate?.ToString(),
         s.SuspendedUntil, s.SuspendedBecause, s.ReducedUntil, s.Waiting, s.LastUsed);
