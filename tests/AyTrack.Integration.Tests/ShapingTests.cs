@@ -1,6 +1,5 @@
 using System.Net;
 using System.Net.Http.Json;
-using AyTrack.Cli;
 using AyTrack.Contracts;
 using AyTrack.Integration.Tests.Support;
 using AyTrack.Loopback;
@@ -310,11 +309,5 @@ public sealed class ShapingTests
         return path;
     }
 
-    private static async Task<(int Exit, string Out, string Err)> RunAsync(TestNode node, params string[] args)
-    {
-        var output = new StringWriter();
-        var error = new StringWriter();
-        var exit = await AyTrackCli.RunAsync([.. args, "--url", node.AdminUrl.ToString(), "--token", node.Token], output, error, new StringReader(string.Empty));
-        return (exit, output.ToString(), error.ToString());
-    }
+    private static Task<(int Exit, string Out, string Err)> RunAsync(TestNode node, params string[] args) => node.CliAsync(string.Empty, args);
 }

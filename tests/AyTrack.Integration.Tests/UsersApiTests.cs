@@ -145,13 +145,7 @@ public sealed class UsersApiTests
         Assert.DoesNotContain("pbkdf2", logs);
     }
 
-    private static async Task<(int Exit, string Out, string Err)> RunAsync(TestNode node, string stdin, params string[] args)
-    {
-        var output = new StringWriter();
-        var error = new StringWriter();
-        var exit = await AyTrackCli.RunAsync([.. args, "--url", node.AdminUrl.ToString(), "--token", node.Token], output, error, new StringReader(stdin));
-        return (exit, output.ToString(), error.ToString());
-    }
+    private static Task<(int Exit, string Out, string Err)> RunAsync(TestNode node, string stdin, params string[] args) => node.CliAsync(stdin, args);
 
     /// <summary>AUTH PLAIN on the relay listener (plaintext AUTH allowed for this loopback test); the reply code.</summary>
     private static async Task<int> LoginAsync(TestNode node, string user, string password)

@@ -80,6 +80,15 @@ public sealed class TestNode : IAsyncDisposable
         return reply;
     }
 
+    /// <summary>Runs `aytrack ARGS` against this node in-process, with <paramref name="stdin"/> as its input: exit code, output, errors.</summary>
+    public async Task<(int Exit, string Out, string Err)> CliAsync(string stdin, params string[] args)
+    {
+        var output = new StringWriter();
+        var error = new StringWriter();
+        var exit = await AyTrack.Cli.AyTrackCli.RunAsync([.. args, "--url", AdminUrl.ToString(), "--token", Token], output, error, new StringReader(stdin));
+        return (exit, output.ToString(), error.ToString());
+    }
+
     /// <summary>Changes the node's settings with a JSON merge patch, as an operator would, and insists it is accepted.</summary>
     public async Task ConfigureAsync(string mergePatch)
     {
