@@ -132,3 +132,28 @@ public sealed class DomainQueueStateTests
         Assert.Equal(["q2"], batched.NextBatch(10, new HashSet<string>(), T0).Select(b => b.Id.Value));
     }
 }
+
+/// <summary>The batches in flight and the message ids they keep out of the next batch.</summary>
+public sealed class InFlightBatchesTests
+{
+    [Fact]
+    public void The_ids_in_flight_follow_batches_as_they_are_sent_and_answered()
+    {
+        var inFlight = new InFlightBatches();
+        var ids = inFlight.MessageIds;
+        var first = Guid.NewGuid();
+        var second = Guid.NewGuid();
+        inFlight.Add(first, [new BatchItem(new QueueId("q1"), ["a@x.test"], 1), new BatchItem(new QueueId("q2"), ["b@x.test"], 1)]);
+        inFlight.Add(second, [new BatchItem(new QueueId("q3"), ["c@x.test"], 2)]);
+        Assert.Equal(["q1", "q2", "q3"], ids.Order());
+        Assert.Equal(2, inFlight.Count);
+
+        inFlight.Remove(first);
+        inFlight.Remove(first);
+        Assert.Equal(["q3"], ids);
+        Assert.True(inFlight.Contains(second));
+        inFlight.Remove(second);
+        Assert.Empty(ids);
+        Assert.Equal(0, inFlight.Count);
+    }
+}

@@ -237,7 +237,7 @@ public sealed class DomainDeliveryActor : ReceivePersistentActor, IWithTimers
 
     private void Handle(DomainCommands.QueueAction action)
     {
-        var events = _state.Act(action.Operation, action.Id, _settings.Clock.GetUtcNow(), _inFlight.MessageIds());
+        var events = _state.Act(action.Operation, action.Id, _settings.Clock.GetUtcNow(), _inFlight.MessageIds);
         var count = events.Sum(e => e.Recipients.Count);
         if (events.Count == 0)
         {
@@ -354,7 +354,7 @@ public sealed class DomainDeliveryActor : ReceivePersistentActor, IWithTimers
         var now = _settings.Clock.GetUtcNow();
         var live = _live.Current;
         var retryDays = live.Settings.Timing.RetryDays;
-        var busy = _inFlight.MessageIds();
+        var busy = _inFlight.MessageIds;
         var expired = _state.Expired(now, retryDays, busy);
         if (expired.Count > 0)
         {
@@ -426,7 +426,7 @@ public sealed class DomainDeliveryActor : ReceivePersistentActor, IWithTimers
     }
 
     /// <summary>Starts sessions up to the connection cap and the rate cap; returns when the rate cap allows more, if it stopped.</summary>
-    private DateTimeOffset? Dispatch(DateTimeOffset now, HashSet<string> busy)
+    private DateTimeOffset? Dispatch(DateTimeOffset now, IReadOnlySet<string> busy)
     {
         if (_settings.Shaping is { } shaping && _settings.Router is { } router)
         {
@@ -447,7 +447,7 @@ public sealed class DomainDeliveryActor : ReceivePersistentActor, IWithTimers
                 return now + _rate.UntilNext(now);
             }
 
-            Send(allowed < batch.Count ? batch.Take(allowed).ToList() : batch, busy, null);
+            Send(allowed < batch.Count ? batch.Take(allowed).ToList() : batch, null);
         }
 
         return null;
@@ -459,7 +459,7 @@ public sealed class DomainDeliveryActor : ReceivePersistentActor, IWithTimers
     /// messagesPerConnection as the batch size, maxMessageRate, and its suspensions. A full site wakes this actor when
     /// a slot frees; a suspended one when the suspension ends (the timer is set for it as well).
     /// </summary>
-    private DateTimeOffset? DispatchBySite(DateTimeOffset now, HashSet<string> busy, AyTrack.Core.Shaping.LiveShaping shaping,
+    private DateTimeOffset? DispatchBySite(DateTimeOffset now, IReadOnlySet<string> busy, AyTrack.Core.Shaping.LiveShaping shaping,
         AyTrack.Core.Shaping.ISiteRouter router)
     {
         if (_site is null || now - _siteAt >= _settings.SiteRefresh)
@@ -506,15 +506,15 @@ public sealed class DomainDeliveryActor : ReceivePersistentActor, IWithTimers
                 return now + (bySite == 0 ? untilNext : _rate.UntilNext(now));
             }
 
-            Send(allowed < batch.Count ? batch.Take(allowed).ToList() : batch, busy, lease);
+            Send(allowed < batch.Count ? batch.Take(allowed).ToList() : batch, lease);
         }
     }
 
-    private void Send(IReadOnlyList<BatchItem> batch, HashSet<string> busy, AyTrack.Core.Shaping.SiteLease? lease)
+    /// <summary>Hands a batch to the worker pool; it is in flight (and out of the next batch) from now on.</summary>
+    private void Send(IReadOnlyList<BatchItem> batch, AyTrack.Core.Shaping.SiteLease? lease)
     {
         var id = Guid.NewGuid();
         _inFlight.Add(id, batch);
-        busy.UnionWith(batch.Select(b => b.Id.Value));
         _workers.Ask<WorkerCommands.BatchDelivered>(new WorkerCommands.DeliverBatch(id, _domain, batch, lease), _settings.BatchReplyTimeout)
             .PipeTo(Self, success: r => r, failure: error => new BatchFailed(id, error.Message));
     }

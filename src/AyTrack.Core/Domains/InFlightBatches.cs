@@ -9,18 +9,38 @@ namespace AyTrack.Core.Domains;
 public sealed class InFlightBatches
 {
     private readonly Dictionary<Guid, IReadOnlyList<BatchItem>> _batches = [];
+    private readonly HashSet<string> _ids = new(StringComparer.Ordinal);
 
     /// <summary>Sessions running for this domain.</summary>
     public int Count => _batches.Count;
 
-    public void Add(Guid batchId, IReadOnlyList<BatchItem> items) => _batches[batchId] = items;
+    /// <summary>
+    /// The queue ids of every message in flight, to leave out of the next batch and of expiry: kept as batches come
+    /// and go (a message is in at most one batch), not rebuilt at every look at the queue.
+    /// </summary>
+    public IReadOnlySet<string> MessageIds => _ids;
+
+    public void Add(Guid batchId, IReadOnlyList<BatchItem> items)
+    {
+        _batches[batchId] = items;
+        foreach (var item in items)
+        {
+            _ids.Add(item.Id.Value);
+        }
+    }
 
     public bool Contains(Guid batchId) => _batches.ContainsKey(batchId);
 
     public bool TryGet(Guid batchId, out IReadOnlyList<BatchItem> items) => _batches.TryGetValue(batchId, out items!);
 
-    public void Remove(Guid batchId) => _batches.Remove(batchId);
-
-    /// <summary>The queue ids of every message in flight, to leave out of the next batch and of expiry.</summary>
-    public HashSet<string> MessageIds() => _batches.Values.SelectMany(items => items.Select(i => i.Id.Value)).ToHashSet(StringComparer.Ordinal);
+    public void Remove(Guid batchId)
+    {
+        if (_batches.Remove(batchId, out var items))
+        {
+            foreach (var item in items)
+            {
+                _ids.Remove(item.Id.Value);
+            }
+        }
+    }
 }
