@@ -119,6 +119,7 @@ public static class NodeHost
         var shaping = new AyTrack.Core.Shaping.LiveShaping(ShapingService.LoadRules(options), options.Delivery.MaxConnectionsPerDestination,
             options.Delivery.BatchSize, new AyTrack.Core.Shaping.SiteLimiter(clock));
         services.AddSingleton(shaping);
+        metrics.Sites = shaping.Limiter;
         services.AddSingleton<AyTrack.Core.Shaping.ISiteRouter>(sp => new SiteRouter(sp.GetRequiredService<MxResolver>(),
             sp.GetRequiredService<LiveSettings>(), shaping));
         services.AddSingleton<ShapingService>();

@@ -28,6 +28,7 @@ public sealed class ShapingService(
     private readonly string _path = options.Delivery.ShapingPath;
     private readonly string _statePath = Path.Combine(options.FullDataDir, "site-state.json");
     private readonly Lock _reloadLock = new();
+    private readonly Lock _persistLock = new();
     private PhysicalFileProvider? _files;
     private IDisposable? _watch;
     private long _written = -1;
@@ -181,6 +182,15 @@ public sealed class ShapingService(
     }
 
     private void Persist()
+    {
+        // The sweep and an operator's request can both get here: one writer at a time for the file and its temporary.
+        lock (_persistLock)
+        {
+            PersistLocked();
+        }
+    }
+
+    private void PersistLocked()
     {
         var version = shaping.Limiter.Version;
         if (version == Interlocked.Read(ref _written))

@@ -134,7 +134,7 @@ public sealed class ShapingTests
                   - name: busy-says-later
                     categories: [RateLimited]
                     action: suspend
-                    for: 4s
+                    for: 6s
             """);
         await using var node = await TestNode.StartAsync(world, $"--AyTrack:Delivery:ShapingPath={rules}",
             "--AyTrack:Delivery:MinBackoff=00:00:01", "--AyTrack:Delivery:MaxBackoff=00:00:01");
@@ -150,6 +150,7 @@ public sealed class ShapingTests
 
         var site = (await node.Http.GetFromJsonAsync<SiteView>("/api/sites/mx.busy.test"))!;
         Assert.Equal(until, site.SuspendedUntil);
+        Assert.Contains("aytrack_sites_restricted{kind=\"suspended\"} 1", await node.Http.GetStringAsync("/metrics"));
 
         // The retry is due after a second, but nothing is sent to the site before its suspension ends.
         Assert.Single(await sink.WaitForAsync(1, Patience));

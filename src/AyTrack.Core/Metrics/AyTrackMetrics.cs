@@ -37,7 +37,14 @@ public sealed class AyTrackMetrics : IDisposable
         Meter.CreateObservableGauge("worker_pool_size", () => Volatile.Read(ref _poolSize), description: "SMTP workers on this node (timing.threads, or the node's override)");
         Meter.CreateObservableGauge("worker_busy", () => Volatile.Read(ref _busy), description: "SMTP workers in a session now");
         Meter.CreateObservableGauge("cluster_members", ClusterMembers, description: "Cluster members as this node sees them, by status");
+        Meter.CreateObservableGauge("site_sessions", SiteSessions,
+            description: "Outbound sessions this node holds for destination sites, by state: busy (a batch), idle (kept for the next batch)");
+        Meter.CreateObservableGauge("sites_restricted", SitesRestricted,
+            description: "Destination sites this node holds a suspension or a reduction for, by kind: suspended, reduced");
     }
+
+    /// <summary>The node's site limiter, read at scrape time (set by the node).</summary>
+    public AyTrack.Core.Shaping.SiteLimiter? Sites { get; set; }
 
     public Meter Meter { get; }
 
@@ -66,6 +73,19 @@ public sealed class AyTrackMetrics : IDisposable
     {
         Volatile.Write(ref _poolSize, size);
         Volatile.Write(ref _busy, busy);
+    }
+
+    private IEnumerable<Measurement<int>> SiteSessions()
+    {
+        var (busy, idle, _, _) = Sites?.Totals() ?? default;
+        return [new Measurement<int>(busy, new KeyValuePair<string, object?>("state", "busy")), new Measurement<int>(idle, new KeyValuePair<string, object?>("state", "idle"))];
+    }
+
+    private IEnumerable<Measurement<int>> SitesRestricted()
+    {
+        var (_, _, suspended, reduced) = Sites?.Totals() ?? default;
+        return [new Measurement<int>(suspended, new KeyValuePair<string, object?>("kind", "suspended")),
+            new Measurement<int>(reduced, new KeyValuePair<string, object?>("kind", "reduced"))];
     }
 
     private IEnumerable<Measurement<int>> ClusterMembers() =>

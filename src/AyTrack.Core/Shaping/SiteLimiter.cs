@@ -477,6 +477,25 @@ public sealed class SiteLimiter(TimeProvider clock)
         }
     }
 
+    /// <summary>For the metrics: sessions busy and idle, and sites suspended and reduced, on this node now.</summary>
+    public (int Busy, int Idle, int Suspended, int Reduced) Totals()
+    {
+        lock (_lock)
+        {
+            var now = clock.GetUtcNow();
+            int busy = 0, idle = 0, suspended = 0, reduced = 0;
+            foreach (var state in _sites.Values)
+            {
+                busy += state.Open - state.Idle.Count;
+                idle += state.Idle.Count;
+                suspended += state.SuspendedUntil > now ? 1 : 0;
+                reduced += state.ReducedUntil > now ? 1 : 0;
+            }
+
+            return (busy, idle, suspended, reduced);
+        }
+    }
+
     /// <summary>The suspensions and reductions in force, to write down.</summary>
     public IReadOnlyList<SiteRestriction> Restrictions()
     {
