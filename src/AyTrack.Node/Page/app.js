@@ -96,6 +96,7 @@ async function show(view) {
     if (view === 'settings') await loadSettings();
     if (view === 'queues') await loadQueues();
     if (view === 'cluster') await loadCluster();
+    if (view === 'sites') await loadSites();
     if (view === 'deliveries') { await loadDeliveries(); state.pollTimer = setInterval(() => loadDeliveries().catch(() => {}), 2000); }
   } catch (error) {
     if (!(error instanceof Unauthorized)) throw error;
@@ -421,6 +422,31 @@ async function loadMessages(domain) {
   ]))));
 }
 
+// ---- destination sites ------------------------------------------------------------------------------------------
+
+async function loadSites() {
+  const response = await api('GET', '/api/sites');
+  if (!response.ok) { $('#sites-error').textContent = await problemText(response); return; }
+  const view = await response.json();
+  $('#sites tbody').replaceChildren(...view.sites.map(s => el('tr', { 'data-site': s.site }, [
+    el('td', { class: 'mono', text: s.site }),
+    el('td', { text: s.domains.length > 3 ? `${s.domains.slice(0, 3).join(', ')} and ${s.domains.length - 3} more` : s.domains.join(', ') }),
+    el('td', { text: `${s.open} (${s.idle})` }), el('td', { text: s.limit }), el('td', { text: s.limitReason }), el('td', { text: s.rate || '' }),
+    el('td', { text: s.suspendedUntil ? `${time(s.suspendedUntil)}: ${s.suspendedBecause}` : '' }),
+    el('td', {}, s.suspendedUntil
+      ? el('button', { type: 'button', text: 'resume', 'aria-label': `resume ${s.site}`, onclick: () => siteAction(s.site, 'resume') })
+      : el('button', { type: 'button', text: 'suspend', 'aria-label': `suspend ${s.site}`, onclick: () => siteAction(s.site, 'suspend') })),
+  ])));
+}
+
+async function siteAction(site, action) {
+  const body = action === 'suspend' ? { for: $('#suspend-duration').value, reason: $('#suspend-reason').value.trim() || null } : {};
+  if (action === 'suspend' && !confirm(`Suspend ${site} for ${body.for} on every node? Its mail waits until then.`)) return;
+  const response = await api('POST', `/api/sites/${encodeURIComponent(site)}/${action}`, body);
+  $('#sites-error').textContent = response.ok ? '' : await problemText(response);
+  await loadSites();
+}
+
 // ---- cluster and threads ----------------------------------------------------------------------------------------
 
 async function loadCluster() {
@@ -489,6 +515,7 @@ document.addEventListener('DOMContentLoaded', () => {
   $('#window-add').addEventListener('click', () => { $('#windows').append(windowRow({ days: ['Mon', 'Tue', 'Wed', 'Thu', 'Fri'] })); markChanges(); });
   $('#reload').addEventListener('click', loadSettings);
   $('#resize').addEventListener('submit', resize);
+  $('#site-suspend-for').addEventListener('submit', event => event.preventDefault());
   $('#delivery-filter').addEventListener('input', () => loadDeliveries().catch(() => {}));
   $('#delivery-filter').addEventListener('submit', event => event.preventDefault());
   if (state.token) { $('#nav').hidden = false; show('settings'); } else signOut('');
