@@ -13,7 +13,7 @@
 //           failures, stack traces logged, memory before and after, and a delivery afterwards.
 //
 //   dotnet run -c Release --project tests/AyTrack.Bench -- [relay|queued|all] [--messages 10000] [--sessions 20]
-//       [--domains 50] [--size 4096] [--queued 100000] [--warmup 0] [--postfix] [--no-reuse] [--tls] [--out bench-results]
+//       [--domains 50] [--size 4096] [--queued 100000] [--queued-domains 1] [--warmup 0] [--postfix] [--no-reuse] [--tls] [--out bench-results]
 //       [-- node configuration, e.g. --AyTrack:Settings:Timing:Threads=50]
 //
 // --postfix also sends the relay workload through Debian's Postfix (root, apt-get install postfix) to the same sinks:
@@ -188,16 +188,26 @@ static async Task<RelayRun> RunRelayAsync(BenchSettings settings, IReadOnlyList<
 static async Task<bool> QueuedAsync(BenchSettings settings, object machine)
 {
     await using var world = LoopbackWorld.Create();
-    world.AddDownHost("mx.down.bench.test");
+    var down = world.AddDownHost("mx.down.bench.test");
     world.Dns.AddMx("down.bench.test", 10, "mx.down.bench.test");
+    // --queued-domains N: N domains, each with its own MX host name (so each is its own site), all on one address
+    // where nothing listens; the messages go round-robin to them.
+    var domains = Enumerable.Range(0, settings.QueuedDomains)
+        .Select(i => settings.QueuedDomains == 1 ? "down.bench.test" : $"d{i}.down.bench.test").ToList();
+    foreach (var domain in domains.Where(d => d != "down.bench.test"))
+    {
+        world.Dns.AddMx(domain, 10, "mx." + domain);
+        world.Dns.AddAddress("mx." + domain, down);
+    }
+
     var dataDir = Directory.CreateTempSubdirectory("aytrack-bench-queued").FullName;
     string[] arguments = [.. world.NodeArguments(dataDir), .. Quiet, .. settings.NodeArguments];
-    Console.WriteLine($"queued: {settings.Queued} messages of {settings.Size} bytes for a domain whose MX is down");
+    Console.WriteLine($"queued: {settings.Queued} messages of {settings.Size} bytes for {domains.Count} domain(s) whose MX refuse connections");
 
     QueuedRun run;
     await using (var node = await NodeProcess.StartAsync(dataDir, arguments))
     {
-        var plan = new InjectionPlan(settings.Queued, settings.Sessions, settings.Size, i => ($"user{i}@down.bench.test", node.SmtpEndpoint));
+        var plan = new InjectionPlan(settings.Queued, settings.Sessions, settings.Size, i => ($"user{i}@{domains[i % domains.Count]}", node.SmtpEndpoint));
         var injection = await SmtpInjector.RunAsync(plan);
         var queuedClock = Stopwatch.StartNew();
         await WaitForQueueAsync(node, dataDir, injection.Accepted, TimeSpan.FromMinutes(30));
@@ -236,6 +246,15 @@ static async Task<bool> QueuedAsync(BenchSettings settings, object machine)
 
 // Every accepted message is in the domain's queue, deferred (its first attempt failed: connection refused), with the
 // retry timer armed (a next attempt time).
+// Deferred recipients on the node: every domain actor's figures as /metrics sums them (each reports within a second
+// of a change; a deferred recipient has its retry armed), so any number of domains is read in one request.
+static async Task<long> DeferredAsync(HttpClient http)
+{
+    var metrics = await http.GetStringAsync("/metrics");
+    var line = metrics.Split('\n').FirstOrDefault(l => l.StartsWith("aytrack_queue_recipients{state=\"deferred\"}", StringComparison.Ordinal));
+    return line is null ? 0 : (long)double.Parse(line[(line.LastIndexOf(' ') + 1)..], System.Globalization.CultureInfo.InvariantCulture);
+}
+
 static async Task WaitForQueueAsync(NodeProcess node, string dataDir, int expected, TimeSpan timeout)
 {
     using var http = new HttpClient { BaseAddress = node.AdminUrl };
@@ -243,8 +262,7 @@ static async Task WaitForQueueAsync(NodeProcess node, string dataDir, int expect
     var clock = Stopwatch.StartNew();
     while (clock.Elapsed < timeout)
     {
-        var queue = await http.GetFromJsonAsync<JsonElement>("/api/queues/down.bench.test");
-        if (queue.GetProperty("deferred").GetInt32() == expected && queue.GetProperty("nextAttempt").ValueKind == JsonValueKind.String)
+        if (await DeferredAsync(http) == expected)
         {
             return;
         }
@@ -303,6 +321,9 @@ internal sealed record BenchSettings(string Scenario, int Messages, int Sessions
     /// <summary>--tls: the relay scenario's sinks offer STARTTLS, so sessions pay for handshakes.</summary>
     public bool Tls { get; init; }
 
+    /// <summary>--queued-domains: how many domains the queued scenario spreads its messages over (each its own site).</summary>
+    public int QueuedDomains { get; init; } = 1;
+
     /// <summary>--no-reuse: every session ends with its batch (a shaping file with idleConnectionTimeout: 0s for every site).</summary>
     public bool NoReuse { get; init; }
 
@@ -349,6 +370,7 @@ internal sealed record BenchSettings(string Scenario, int Messages, int Sessions
             NodeArguments = separator < 0 ? [] : args[(separator + 1)..],
             Postfix = own.Contains("--postfix"),
             NoReuse = own.Contains("--no-reuse"),
+            QueuedDomains = Math.Max(1, int.Parse(Value("--queued-domains", "1"))),
             Tls = own.Contains("--tls"),
             Warmup = int.Parse(Value("--warmup", "0")),
             Clients = int.Parse(Value("--clients", "20")),
