@@ -22,7 +22,8 @@ public sealed class ShapingService(
     TimeProvider clock) : BackgroundService, ISiteOperations
 {
     private static readonly TimeSpan SweepEvery = TimeSpan.FromSeconds(1);
-    private const long MaxStateFile = 4 * 1024 * 1024;
+    // At most SiteNames.MaxRestricted operator sites of at most ~2.5 KB each, plus what automation rules hold.
+    private const long MaxStateFile = 16 * 1024 * 1024;
     private static readonly JsonSerializerOptions Json = new() { WriteIndented = true };
 
     private readonly string _path = options.Delivery.ShapingPath;
@@ -67,16 +68,26 @@ public sealed class ShapingService(
         }
     }
 
-    /// <summary>An operator's suspension: in force at once, in the delivery log, written down.</summary>
-    public SiteChange Suspend(string site, TimeSpan duration, string reason)
+    /// <summary>
+    /// An operator's suspension: in force at once, in the delivery log, written down. Null when the site is not
+    /// restricted yet and the node already holds <see cref="SiteNames.MaxRestricted"/> restricted sites.
+    /// </summary>
+    public SiteChange? Suspend(string site, TimeSpan duration, string reason)
     {
+        var restricted = shaping.Limiter.Restrictions();
+        if (restricted.Count >= SiteNames.MaxRestricted && !restricted.Any(r => r.Site == site))
+        {
+            logger.LogWarning("Refused to suspend {Site}: this node already holds {Count} suspended or reduced sites", site, restricted.Count);
+            return null;
+        }
+
         var change = shaping.Limiter.Suspend(site, duration, reason);
         Record([change]);
         return change;
     }
 
     /// <summary>An operator's suspension made on another node: until the same time (at least a second from now).</summary>
-    public SiteChange Suspend(string site, DateTimeOffset until, string reason) =>
+    public SiteChange? Suspend(string site, DateTimeOffset until, string reason) =>
         Suspend(site, TimeSpan.FromSeconds(Math.Max(1, (until - clock.GetUtcNow()).TotalSeconds)), reason);
 
     /// <summary>An operator's resume; null when the site was not suspended.</summary>

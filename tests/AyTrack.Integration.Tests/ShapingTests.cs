@@ -289,6 +289,47 @@ public sealed class ShapingTests
         await Eventually.UntilAsync(() => shaping.For("any.test", ["mx.any.test"]).ConnectionLimit == 7, Patience);
     }
 
+    [Fact]
+    public async Task Site_requests_out_of_bounds_are_refused_naming_the_field_and_made_up_sites_cannot_grow_the_state_without_end()
+    {
+        await using var world = LoopbackWorld.Create();
+        await using var node = await TestNode.StartAsync(world);
+
+        async Task<(HttpStatusCode Status, string Body)> PostAsync(string path, object body)
+        {
+            var response = await node.Http.PostAsJsonAsync(path, body);
+            return (response.StatusCode, await response.Content.ReadAsStringAsync());
+        }
+
+        var badSite = await PostAsync($"/api/sites/{Uri.EscapeDataString("mx.example.test; rm -rf")}/suspend", new SiteSuspendRequest("1h", null));
+        Assert.Equal((HttpStatusCode.BadRequest, true), (badSite.Status, badSite.Body.Contains("\"site\"")));
+        var longSite = await PostAsync($"/api/sites/{new string('a', 2049)}/suspend", new SiteSuspendRequest("1h", null));
+        Assert.Equal(HttpStatusCode.BadRequest, longSite.Status);
+        var tooLong = await PostAsync("/api/sites/mx.example.test/suspend", new SiteSuspendRequest("31d", null));
+        Assert.Equal((HttpStatusCode.BadRequest, true), (tooLong.Status, tooLong.Body.Contains("\"for\"")));
+        var garbage = await PostAsync("/api/sites/mx.example.test/suspend", new SiteSuspendRequest("soon", null));
+        Assert.Equal(HttpStatusCode.BadRequest, garbage.Status);
+        var twoLines = await PostAsync("/api/sites/mx.example.test/suspend", new SiteSuspendRequest("1h", "first line\nforged line"));
+        Assert.Equal((HttpStatusCode.BadRequest, true), (twoLines.Status, twoLines.Body.Contains("\"reason\"")));
+        var essay = await PostAsync("/api/sites/mx.example.test/suspend", new SiteSuspendRequest("1h", new string('x', 201)));
+        Assert.Equal(HttpStatusCode.BadRequest, essay.Status);
+        Assert.Equal(HttpStatusCode.BadRequest, (await node.Http.GetAsync("/api/sites?limit=0")).StatusCode);
+        Assert.Equal(HttpStatusCode.BadRequest, (await node.Http.GetAsync("/api/sites?limit=5001")).StatusCode);
+        Assert.Equal(HttpStatusCode.Conflict, (await PostAsync("/api/sites/mx.example.test/resume", new { })).Status);
+        Assert.Empty((await node.Http.GetFromJsonAsync<SitesView>("/api/sites"))!.Sites);
+
+        // A thousand made-up sites are taken; the next new one is refused, one already held can still be extended.
+        for (var i = 0; i < AyTrack.Core.Shaping.SiteNames.MaxRestricted; i++)
+        {
+            Assert.Equal(HttpStatusCode.OK, (await PostAsync($"/api/sites/mx{i}.made-up.test/suspend", new SiteSuspendRequest("1h", null))).Status);
+        }
+
+        var oneMore = await PostAsync("/api/sites/mx.one-more.test/suspend", new SiteSuspendRequest("1h", null));
+        Assert.Equal((HttpStatusCode.Conflict, true), (oneMore.Status, oneMore.Body.Contains("resume some first")));
+        Assert.Equal(HttpStatusCode.OK, (await PostAsync("/api/sites/mx0.made-up.test/suspend", new SiteSuspendRequest("2h", null))).Status);
+        Assert.Equal(1000, (await node.Http.GetFromJsonAsync<SitesView>("/api/sites?limit=5000"))!.Sites.Count);
+    }
+
     private static async Task<System.Text.Json.JsonElement> SiteLineAsync(TestNode node, string what)
     {
         System.Text.Json.JsonElement found = default;

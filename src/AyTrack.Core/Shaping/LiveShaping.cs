@@ -119,7 +119,8 @@ public static class SiteAutomation
 /// <summary>An operator's suspension and resume of a site on this node (the node's shaping service does them).</summary>
 public interface ISiteOperations
 {
-    SiteChange Suspend(string site, DateTimeOffset until, string reason);
+    /// <summary>Null when refused: the node already holds the most restrictions it writes down (<see cref="SiteNames.MaxRestricted"/>).</summary>
+    SiteChange? Suspend(string site, DateTimeOffset until, string reason);
 
     SiteChange? Resume(string site, string reason);
 }
@@ -129,6 +130,12 @@ public static class SiteNames
 {
     public const int MaxLength = 2048;
     public const int MaxReason = 200;
+
+    /// <summary>
+    /// Sites an operator may hold suspended or reduced on a node at once: each is a line of site-state.json written at
+    /// every change, so 10,000 requests for 10,000 made-up sites must not grow it without end.
+    /// </summary>
+    public const int MaxRestricted = 1000;
 
     /// <summary>A site is host names joined by commas, or relay:host:port; null when <paramref name="site"/> is one.</summary>
     public static string? Problem(string? site) =>

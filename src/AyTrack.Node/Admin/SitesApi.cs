@@ -86,7 +86,12 @@ public static class SitesApi
         }
 
         var by = AdminAuthentication.Caller(http);
-        var change = service.Suspend(site, duration, reason.Length > 0 ? $"{reason} (by {by})" : $"suspended by {by}");
+        if (service.Suspend(site, duration, reason.Length > 0 ? $"{reason} (by {by})" : $"suspended by {by}") is not { } change)
+        {
+            return Results.Problem($"This node already holds {SiteNames.MaxRestricted} suspended or reduced sites; resume some first.",
+                statusCode: StatusCodes.Status409Conflict);
+        }
+
         // The other nodes pause the site too: an operator's pause is the cluster's (limits stay per node).
         agent.ActorRef.Tell(new SitesAgent.Broadcast(new SiteCommands.Suspend(site, change.Until!.Value, change.Reason,
             Akka.Cluster.Cluster.Get(system).SelfAddress.ToString())));
