@@ -1,6 +1,4 @@
 using AyTrack.Core.Bounces;
-using Microsoft.Extensions.FileProviders;
-using Microsoft.Extensions.Primitives;
 
 namespace AyTrack.Node;
 
@@ -10,30 +8,17 @@ namespace AyTrack.Node;
 /// </summary>
 public sealed class BounceRulesWatcher(string path, BounceClassifier classifier, ILogger<BounceRulesWatcher> logger) : IHostedService, IDisposable
 {
-    private PhysicalFileProvider? _files;
-    private IDisposable? _subscription;
+    private FileWatch? _watch;
 
     public Task StartAsync(CancellationToken cancellationToken)
     {
-        if (string.IsNullOrWhiteSpace(path))
-        {
-            return Task.CompletedTask;
-        }
-
-        var full = Path.GetFullPath(path);
-        // Polling as well as inotify: editors replace files by rename, and some file systems (bind mounts, NFS) send no events.
-        _files = new PhysicalFileProvider(Path.GetDirectoryName(full)!) { UsePollingFileWatcher = true, UseActivePolling = true };
-        _subscription = ChangeToken.OnChange(() => _files.Watch(Path.GetFileName(full)), () => Reload(full));
+        _watch = FileWatch.Start(path, () => Reload(Path.GetFullPath(path)));
         return Task.CompletedTask;
     }
 
     public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 
-    public void Dispose()
-    {
-        _subscription?.Dispose();
-        _files?.Dispose();
-    }
+    public void Dispose() => _watch?.Dispose();
 
     private void Reload(string full)
     {

@@ -2,8 +2,6 @@ using System.Text.Json;
 using AyTrack.Core.Configuration;
 using AyTrack.Core.Delivery;
 using AyTrack.Core.Shaping;
-using Microsoft.Extensions.FileProviders;
-using Microsoft.Extensions.Primitives;
 
 namespace AyTrack.Node;
 
@@ -30,8 +28,7 @@ public sealed class ShapingService(
     private readonly string _statePath = Path.Combine(options.FullDataDir, "site-state.json");
     private readonly Lock _reloadLock = new();
     private readonly Lock _persistLock = new();
-    private PhysicalFileProvider? _files;
-    private IDisposable? _watch;
+    private FileWatch? _watch;
     private long _written = -1;
 
     /// <summary>The rules of <paramref name="options"/>, checked against its egress pools; a FormatException names the line and field.</summary>
@@ -106,13 +103,7 @@ public sealed class ShapingService(
     public override Task StartAsync(CancellationToken cancellationToken)
     {
         Restore();
-        if (!string.IsNullOrWhiteSpace(_path))
-        {
-            var full = Path.GetFullPath(_path);
-            // Polling as well as inotify: editors replace files by rename, and some file systems send no events.
-            _files = new PhysicalFileProvider(Path.GetDirectoryName(full)!) { UsePollingFileWatcher = true, UseActivePolling = true };
-            _watch = ChangeToken.OnChange(() => _files.Watch(Path.GetFileName(full)), () => Reload());
-        }
+        _watch = FileWatch.Start(_path, () => Reload());
 
         return base.StartAsync(cancellationToken);
     }
@@ -161,7 +152,6 @@ public sealed class ShapingService(
     public override void Dispose()
     {
         _watch?.Dispose();
-        _files?.Dispose();
         base.Dispose();
     }
 

@@ -143,8 +143,10 @@ public sealed class SiteLimiter(TimeProvider clock)
 
         public int Limit { get; set; } = 1;
 
-        public string LimitFrom { get; set; } = "default";
+        /// <summary>The rule entries the limit came from, as the last request saw them (joined only for the status).</summary>
+        public IReadOnlyList<string> LimitFrom { get; set; } = [];
 
+        /// <summary>The rate the rules give (this node's share), before any reduction.</summary>
         public MessageRate? Rate { get; set; }
 
         public double Tokens { get; set; } = double.NaN;
@@ -186,7 +188,7 @@ public sealed class SiteLimiter(TimeProvider clock)
             var state = Get(shaping.Site);
             var now = clock.GetUtcNow();
             state.Limit = Math.Max(1, limit);
-            state.LimitFrom = string.Join(", ", shaping.From.DefaultIfEmpty("configuration defaults"));
+            state.LimitFrom = shaping.From;
             state.LastUsed = now;
             Remember(state, domain);
             if (state.SuspendedUntil is { } until && until > now)
@@ -227,8 +229,8 @@ public sealed class SiteLimiter(TimeProvider clock)
         {
             var state = Get(site);
             var now = clock.GetUtcNow();
+            state.Rate = rate;
             var effective = EffectiveRate(state, rate, now);
-            state.Rate = effective;
             if (effective is not { } r)
             {
                 return (wanted, TimeSpan.Zero);
@@ -541,7 +543,7 @@ public sealed class SiteLimiter(TimeProvider clock)
         var reduced = state.ReducedUntil is { } until && until > now;
         var suspended = state.SuspendedUntil is { } end && end > now;
         return new SiteStatus(site, state.Open, state.Idle.Count, EffectiveLimit(state, now),
-            reduced && state.ReducedLimit is not null ? $"reduced ({state.ReducedBecause})" : $"rule ({state.LimitFrom})",
+            reduced && state.ReducedLimit is not null ? $"reduced ({state.ReducedBecause})" : $"rule ({string.Join(", ", state.LimitFrom.DefaultIfEmpty("configuration defaults"))})",
             EffectiveRate(state, state.Rate, now), suspended ? state.SuspendedUntil : null, suspended ? state.SuspendedBecause : null,
             reduced ? state.ReducedUntil : null, state.Domains.ToList(), state.Waiting.Count, state.LastUsed);
     }

@@ -12,7 +12,6 @@ namespace AyTrack.Node.Admin;
 /// </summary>
 public static class SitesApi
 {
-    private const int MaxReason = SiteNames.MaxReason;
     private const int DefaultListed = 200;
     private const int MaxListed = 5000;
 
@@ -37,7 +36,7 @@ public static class SitesApi
         app.MapPost("/api/sites/{site}/resume", (string site, ShapingService service, LiveShaping shaping, IRequiredActor<SitesAgent> agent,
             Akka.Actor.ActorSystem system, HttpContext http) =>
         {
-            if (SiteProblem(site) is { } problem)
+            if (SiteNames.Problem(site) is { } problem)
             {
                 return Results.ValidationProblem(new Dictionary<string, string[]> { ["site"] = [problem] });
             }
@@ -64,7 +63,7 @@ public static class SitesApi
         IRequiredActor<SitesAgent> agent, Akka.Actor.ActorSystem system, HttpContext http)
     {
         var errors = new Dictionary<string, string[]>();
-        if (SiteProblem(site) is { } problem)
+        if (SiteNames.Problem(site) is { } problem)
         {
             errors["site"] = [problem];
         }
@@ -75,9 +74,9 @@ public static class SitesApi
         }
 
         var reason = request.Reason?.Trim() ?? string.Empty;
-        if (reason.Length > MaxReason || reason.Any(char.IsControl))
+        if (reason.Length > SiteNames.MaxReason || reason.Any(char.IsControl))
         {
-            errors["reason"] = [$"must be at most {MaxReason} characters on one line"];
+            errors["reason"] = [$"must be at most {SiteNames.MaxReason} characters on one line"];
         }
 
         if (errors.Count > 0)
@@ -97,8 +96,6 @@ public static class SitesApi
             Akka.Cluster.Cluster.Get(system).SelfAddress.ToString())));
         return Results.Ok(View(shaping.Limiter.Status(site)!));
     }
-
-    private static string? SiteProblem(string site) => SiteNames.Problem(site);
 
     private static SiteView View(SiteStatus s) => new(s.Site, s.Domains, s.Open, s.Idle, s.Limit, s.LimitReason, s.Rate?.ToString(),
         s.SuspendedUntil, s.SuspendedBecause, s.ReducedUntil, s.Waiting, s.LastUsed);

@@ -62,25 +62,14 @@ public sealed class DirectMxTransport(
         var route = (MxRoute.Hosts)((LookupResult<MxRoute>.Found)mx).Value;
         var sts = new StsAttempt(mtaSts is null ? null : await mtaSts.PolicyForAsync(domain, cancellationToken), domain);
         var source = _egress.Choose(pool);
-        var perConnection = lease?.Shaping.MessagesPerConnection ?? int.MaxValue;
         var parkIn = mayPark ? lease : null;
-        if (lease?.TakeIdle() is PooledSmtpSession idle)
+        // A session of the site kept open after an earlier batch is used when it is what this batch would open.
+        await _session.ReuseIdleAsync(lease, idle => idle.Key == SessionKey(idle.Host, idle.Ip, source, sts.Enforced)
+            && route.Names.Contains(idle.Host, StringComparer.OrdinalIgnoreCase)
+            && (sts.Policy is not { } stsPolicy || !sts.Enforced || stsPolicy.MatchesMx(idle.Host)), remaining, results, parkIn, cancellationToken);
+        if (remaining.Count == 0)
         {
-            // A session of the site kept open after an earlier batch: used when it is what this batch would open.
-            if (idle.Key == SessionKey(idle.Host, idle.Ip, source, sts.Enforced) && route.Names.Contains(idle.Host, StringComparer.OrdinalIgnoreCase)
-                && (sts.Policy is not { } stsPolicy || !sts.Enforced || stsPolicy.MatchesMx(idle.Host)) && await idle.AliveAsync(cancellationToken))
-            {
-                var error = await _session.RunPooledAsync(idle, remaining, results, perConnection, cancellationToken);
-                await SessionDelivery.FinishAsync(idle, parkIn, error is null, remaining.Count == 0);
-                if (remaining.Count == 0)
-                {
-                    return _session.Logged(results, items, lease, sts.Note());
-                }
-            }
-            else
-            {
-                await idle.DisposeAsync();
-            }
+            return _session.Logged(results, items, lease, sts.Note());
         }
 
         SmtpReply lastError = new(451, "4.4.1", $"No MX host of {domain} could be reached");
@@ -128,7 +117,7 @@ public sealed class DirectMxTransport(
                     continue;
                 }
 
-                var error = await DeliverToAddressAsync(host, ip, remaining, results, sts, source, parkIn, perConnection, cancellationToken);
+                var error = await DeliverToAddressAsync(host, ip, remaining, results, sts, source, lease, parkIn, cancellationToken);
                 if (error is not null)
                 {
                     lastError = error;
@@ -155,7 +144,7 @@ public sealed class DirectMxTransport(
     /// messages (the last one may be parked for the site's next batch); returns why it stopped early, or null.
     /// </summary>
     private async Task<SmtpReply?> DeliverToAddressAsync(string host, IPAddress ip, Queue<BatchItem> remaining, List<MessageAttempt> results,
-        StsAttempt sts, EgressSource source, SiteLease? lease, int perConnection, CancellationToken cancellationToken)
+        StsAttempt sts, EgressSource source, SiteLease? lease, SiteLease? parkIn, CancellationToken cancellationToken)
     {
         while (remaining.Count > 0)
         {
@@ -168,8 +157,7 @@ public sealed class DirectMxTransport(
             }
 
             var session = new PooledSmtpSession(client, SessionKey(host, ip.ToString(), source, sts.Enforced), host, ip.ToString());
-            var error = await _session.RunPooledAsync(session, remaining, results, perConnection, cancellationToken);
-            await SessionDelivery.FinishAsync(session, lease, error is null, remaining.Count == 0);
+            var error = await _session.UseAsync(session, remaining, results, lease, parkIn, cancellationToken);
             if (error is not null)
             {
                 return error;

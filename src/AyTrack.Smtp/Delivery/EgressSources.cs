@@ -13,7 +13,8 @@ public sealed record EgressSource(string Name, IPAddress? BindAddress, string Eh
 /// </summary>
 public sealed class EgressSources
 {
-    private readonly Dictionary<string, IReadOnlyList<(EgressSource Source, int Weight)>> _pools = new(StringComparer.OrdinalIgnoreCase);
+    private readonly Dictionary<string, (IReadOnlyList<(EgressSource Source, int Weight)> Members, int TotalWeight)> _pools =
+        new(StringComparer.OrdinalIgnoreCase);
     private readonly EgressSource _none;
 
     public EgressSources(EgressOptions options, string heloName)
@@ -24,7 +25,8 @@ public sealed class EgressSources
             string.IsNullOrWhiteSpace(s.EhloName) ? heloName : s.EhloName.Trim()), StringComparer.OrdinalIgnoreCase);
         foreach (var pool in options.Pools)
         {
-            _pools[pool.Name.Trim()] = pool.Sources.Select(s => (sources[s.Name.Trim()], Math.Max(1, s.Weight))).ToList();
+            var members = pool.Sources.Select(s => (sources[s.Name.Trim()], Math.Max(1, s.Weight))).ToList();
+            _pools[pool.Name.Trim()] = (members, members.Sum(m => m.Item2));
         }
     }
 
@@ -33,12 +35,13 @@ public sealed class EgressSources
     /// <summary>A source of <paramref name="pool"/> (weighted at random), of the "default" pool when none is named, else no binding.</summary>
     public EgressSource Choose(string? pool)
     {
-        if (!_pools.TryGetValue(pool ?? "default", out var members) || members.Count == 0)
+        if (!_pools.TryGetValue(pool ?? "default", out var found) || found.Members.Count == 0)
         {
             return _none;
         }
 
-        var pick = Random.Shared.Next(members.Sum(m => m.Weight));
+        var (members, total) = found;
+        var pick = Random.Shared.Next(total);
         foreach (var (source, weight) in members)
         {
             if (pick < weight)

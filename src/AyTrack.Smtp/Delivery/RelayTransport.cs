@@ -126,23 +126,11 @@ public sealed class RelayTransport(
     private async Task<SmtpReply?> DeliverViaRelayAsync(RelaySettings relay, IReadOnlyList<TrustedCertificate> trusted, string key, EgressSource source,
         SiteLease? lease, SiteLease? parkIn, Queue<BatchItem> remaining, List<MessageAttempt> results, CancellationToken cancellationToken)
     {
-        var perConnection = lease?.Shaping.MessagesPerConnection ?? int.MaxValue;
-        if (lease?.TakeIdle() is PooledSmtpSession idle)
+        // A session kept from an earlier batch: already logged in with the same settings.
+        await _session.ReuseIdleAsync(lease, idle => idle.Key == key, remaining, results, parkIn, cancellationToken);
+        if (remaining.Count == 0)
         {
-            // A session kept from an earlier batch: already logged in with the same settings.
-            if (idle.Key == key && await idle.AliveAsync(cancellationToken))
-            {
-                var error = await _session.RunPooledAsync(idle, remaining, results, perConnection, cancellationToken);
-                await SessionDelivery.FinishAsync(idle, parkIn, error is null, remaining.Count == 0);
-                if (remaining.Count == 0)
-                {
-                    return null;
-                }
-            }
-            else
-            {
-                await idle.DisposeAsync();
-            }
+            return null;
         }
 
         var addresses = await resolver.ResolveAddressesAsync(relay.Host, cancellationToken);
@@ -175,8 +163,7 @@ public sealed class RelayTransport(
                 }
 
                 var session = new PooledSmtpSession(client, key, relay.Host, ip.ToString());
-                var error = await _session.RunPooledAsync(session, remaining, results, perConnection, cancellationToken);
-                await SessionDelivery.FinishAsync(session, parkIn, error is null, remaining.Count == 0);
+                var error = await _session.UseAsync(session, remaining, results, lease, parkIn, cancellationToken);
                 if (error is not null)
                 {
                     lastError = error;

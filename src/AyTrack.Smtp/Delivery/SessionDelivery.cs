@@ -286,31 +286,47 @@ internal sealed class SessionDelivery(ISpool spool, DeliveryLog deliveryLog, ILo
     }
 
     /// <summary>
-    /// Sends what remains over a session that may be kept for the next batch, within the session's life
-    /// (messagesPerConnection); returns why it stopped early, or null.
+    /// The lease's idle session, used for what remains when <paramref name="fits"/> says it is the session this batch
+    /// would open and it still answers; closed otherwise. Does nothing without a lease or an idle session.
     /// </summary>
-    public async Task<SmtpReply?> RunPooledAsync(PooledSmtpSession session, Queue<BatchItem> remaining, List<MessageAttempt> results,
-        int perConnection, CancellationToken cancellationToken)
+    public async Task ReuseIdleAsync(SiteLease? lease, Func<PooledSmtpSession, bool> fits, Queue<BatchItem> remaining, List<MessageAttempt> results,
+        SiteLease? parkIn, CancellationToken cancellationToken)
     {
-        var before = results.Count;
-        var error = await RunAsync(session.Client, session.Host, session.Ip, remaining, results, cancellationToken,
-            Math.Max(0, perConnection - session.Delivered), quit: false);
-        session.Delivered += results.Count - before;
-        return error;
-    }
-
-    /// <summary>
-    /// Ends a session's part in a batch: parked in the lease for the site's next batch when it is healthy, everything
-    /// was sent and it may carry more messages; otherwise QUIT.
-    /// </summary>
-    public static async Task FinishAsync(PooledSmtpSession session, SiteLease? lease, bool healthy, bool batchDone)
-    {
-        if (healthy && batchDone && lease is not null && session.Client.IsConnected
-            && session.Delivered < lease.Shaping.MessagesPerConnection && lease.Park(session))
+        if (lease?.TakeIdle() is not PooledSmtpSession idle)
         {
             return;
         }
 
+        if (fits(idle) && await idle.AliveAsync(cancellationToken))
+        {
+            await UseAsync(idle, remaining, results, lease, parkIn, cancellationToken);
+        }
+        else
+        {
+            await idle.DisposeAsync();
+        }
+    }
+
+    /// <summary>
+    /// Sends what remains over a session within its life (the lease's messagesPerConnection), then ends its part in
+    /// the batch: parked in <paramref name="parkIn"/> for the site's next batch when it is healthy, everything was sent
+    /// and it may carry more messages; otherwise QUIT. Returns why it stopped early, or null.
+    /// </summary>
+    public async Task<SmtpReply?> UseAsync(PooledSmtpSession session, Queue<BatchItem> remaining, List<MessageAttempt> results, SiteLease? lease,
+        SiteLease? parkIn, CancellationToken cancellationToken)
+    {
+        var perConnection = lease?.Shaping.MessagesPerConnection ?? int.MaxValue;
+        var before = results.Count;
+        var error = await RunAsync(session.Client, session.Host, session.Ip, remaining, results, cancellationToken,
+            Math.Max(0, perConnection - session.Delivered), quit: false);
+        session.Delivered += results.Count - before;
+        if (error is null && remaining.Count == 0 && parkIn is not null && session.Client.IsConnected
+            && session.Delivered < perConnection && parkIn.Park(session))
+        {
+            return null;
+        }
+
         await session.DisposeAsync();
+        return error;
     }
 }
