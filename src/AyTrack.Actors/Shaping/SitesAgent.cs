@@ -44,7 +44,7 @@ public sealed class SitesAgent : ReceiveActor
                 return;
             }
 
-            if (SiteNames.Problem(s.Site) is { } problem || s.Reason.Length > SiteNames.MaxReason
+            if (SiteNames.Problem(s.Site) is not null || !SiteNames.IsReason(s.Reason, SiteNames.MaxStoredReason)
                 || s.Until > _clock.GetUtcNow() + ShapingDuration.Max + TimeSpan.FromMinutes(5))
             {
                 _log.Warning("Ignored a site suspension from {0}: not a valid site, reason or end", s.Origin);
@@ -60,7 +60,7 @@ public sealed class SitesAgent : ReceiveActor
                 return;
             }
 
-            if (SiteNames.Problem(r.Site) is not null || r.Reason.Length > SiteNames.MaxReason)
+            if (SiteNames.Problem(r.Site) is not null || !SiteNames.IsReason(r.Reason, SiteNames.MaxStoredReason))
             {
                 _log.Warning("Ignored a site resume from {0}: not a valid site or reason", r.Origin);
                 return;

@@ -131,6 +131,9 @@ public static class SiteNames
     public const int MaxLength = 2048;
     public const int MaxReason = 200;
 
+    /// <summary>A reason as a node stores and sends it: the operator's words and who gave them ("… (by client from address)").</summary>
+    public const int MaxStoredReason = 400;
+
     /// <summary>
     /// Sites an operator may hold suspended or reduced on a node at once: each is a line of site-state.json written at
     /// every change, so 10,000 requests for 10,000 made-up sites must not grow it without end.
@@ -142,4 +145,7 @@ public static class SiteNames
         site is null || site.Length is 0 or > MaxLength || !site.All(c => char.IsAsciiLetterOrDigit(c) || c is '.' or '-' or ',' or ':' or '_' or '[' or ']')
             ? $"must be a site name as /api/sites lists it (host names joined by commas, or relay:host:port), at most {MaxLength} characters"
             : null;
+
+    /// <summary>Whether a reason fits on one line of at most <paramref name="max"/> characters (it goes into log lines).</summary>
+    public static bool IsReason(string? reason, int max) => reason is not null && reason.Length <= max && !reason.Any(char.IsControl);
 }

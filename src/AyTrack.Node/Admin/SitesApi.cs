@@ -74,7 +74,7 @@ public static class SitesApi
         }
 
         var reason = request.Reason?.Trim() ?? string.Empty;
-        if (reason.Length > SiteNames.MaxReason || reason.Any(char.IsControl))
+        if (!SiteNames.IsReason(reason, SiteNames.MaxReason))
         {
             errors["reason"] = [$"must be at most {SiteNames.MaxReason} characters on one line"];
         }

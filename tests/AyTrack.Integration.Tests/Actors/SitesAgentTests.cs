@@ -54,17 +54,20 @@ public sealed class SitesAgentTests() : TestKit("""
         agent.Tell(new SiteCommands.Suspend("mx.bad site.test", Then.AddHours(1), "spaces are not a site", Peer));
         agent.Tell(new SiteCommands.Suspend(new string('a', 3000), Then.AddHours(1), "too long", Peer));
         agent.Tell(new SiteCommands.Suspend("mx.a.test", Then.AddDays(60), "longer than any duration allows", Peer));
-        agent.Tell(new SiteCommands.Suspend("mx.a.test", Then.AddHours(1), new string('r', 201), Peer));
+        agent.Tell(new SiteCommands.Suspend("mx.a.test", Then.AddHours(1), new string('r', 401), Peer));
+        agent.Tell(new SiteCommands.Suspend("mx.a.test", Then.AddHours(1), "two lines\nforged log line", Peer));
         agent.Tell(new SiteCommands.Resume("mx.bad site.test", "resumed by admin", Peer));
         agent.Tell(new SiteCommands.Suspend("mx.a.test", Then.AddHours(1), "sent by this node, applied already", self));
-        agent.Tell(new SiteCommands.Suspend("mx.a.test", Then.AddHours(1), "provider asked", Peer));
+        // The operator's 200 characters and who gave them: what the API itself stores and sends.
+        var reason = new string('p', 200) + " (by aytrack-page from 2001:db8::1 (token admin))";
+        agent.Tell(new SiteCommands.Suspend("mx.a.test", Then.AddHours(1), reason, Peer));
         agent.Tell(new SiteCommands.Resume("mx.a.test", "resumed by admin", Peer));
 
         AwaitCondition(() => { lock (operations.Calls) { return operations.Calls.Count == 2; } });
         ExpectNoMsg(TimeSpan.FromMilliseconds(300));
         lock (operations.Calls)
         {
-            Assert.Equal([$"suspend mx.a.test until {Then.AddHours(1):O}: provider asked", "resume mx.a.test: resumed by admin"], operations.Calls);
+            Assert.Equal([$"suspend mx.a.test until {Then.AddHours(1):O}: {reason}", "resume mx.a.test: resumed by admin"], operations.Calls);
         }
     }
 }
