@@ -122,6 +122,17 @@ public sealed class LoopbackWorld : IAsyncDisposable
         return host;
     }
 
+    /// <summary>A domain whose one MX host (mx.&lt;domain&gt;) answers as the test scripts it (see <see cref="ScriptedHost"/>).</summary>
+    public ScriptedHost AddScriptedDomain(string domain, Func<string, string?> answer, string greeting = "220 scripted.test ESMTP\r\n")
+    {
+        var ip = NextAddress();
+        var host = new ScriptedHost(new IPEndPoint(ip, MxPort), answer, greeting);
+        _owned.Add(new DisposableAdapter(host));
+        Dns.AddAddress($"mx.{domain}", ip);
+        Dns.AddMx(domain, 10, $"mx.{domain}");
+        return host;
+    }
+
     /// <summary>A domain with one MX host (mx.&lt;domain&gt;) that accepts everything.</summary>
     public SmtpSink AddDomain(string domain, X509Certificate2? certificate = null)
     {

@@ -8,8 +8,6 @@ using AyTrack.Smtp.Dns;
 using AyTrack.Smtp.MtaSts;
 using AyTrack.Smtp.Logging;
 using AyTrack.Core.Spool;
-using MailKit.Net.Smtp;
-using MailKit.Security;
 using Microsoft.Extensions.Logging;
 
 namespace AyTrack.Smtp.Delivery;
@@ -168,28 +166,28 @@ public sealed class DirectMxTransport(
     }
 
     /// <summary>Opens an opportunistic session (RFC 7435): STARTTLS when offered, any certificate, plain text if TLS fails.</summary>
-    private async Task<(RecordingSmtpClient? Client, SmtpReply? Failure)> OpenOpportunisticAsync(string host, IPAddress ip, StsAttempt sts,
+    private async Task<(OutboundSmtpClient? Client, SmtpReply? Failure)> OpenOpportunisticAsync(string host, IPAddress ip, StsAttempt sts,
         EgressSource source, CancellationToken cancellationToken)
     {
-        RecordingSmtpClient client;
+        OutboundSmtpClient client;
         string? certificateProblem = null;
         try
         {
-            client = await SessionDelivery.OpenAsync(host, ip, options.MxPort, SecureSocketOptions.StartTlsWhenAvailable, (_, certificate, _, errors) =>
+            client = await SessionDelivery.OpenAsync(host, ip, options.MxPort, OutboundTls.WhenOffered, (_, certificate, _, errors) =>
             {
                 // Opportunistic: any certificate is accepted; a testing policy notes the ones enforce would refuse.
                 certificateProblem = sts.Policy is null ? null : _trust.Problem(host, certificate, errors);
                 return true;
             }, options, source.EhloName, cancellationToken, source.BindAddress);
         }
-        catch (SslHandshakeException tlsError)
+        catch (SmtpTlsException tlsError)
         {
             sts.WouldRefuse($"TLS with {host} [{ip}] failed: {tlsError.Message}");
             // Opportunistic TLS (RFC 7435 §6, Postfix "may"): a failed handshake falls back to plain text.
             logger.LogInformation("STARTTLS with {Host} [{Ip}] failed ({Error}); retrying in plain text", host, ip, tlsError.Message);
             try
             {
-                client = await SessionDelivery.OpenAsync(host, ip, options.MxPort, SecureSocketOptions.None, (_, _, _, _) => true, options,
+                client = await SessionDelivery.OpenAsync(host, ip, options.MxPort, OutboundTls.None, (_, _, _, _) => true, options,
                     source.EhloName, cancellationToken, source.BindAddress);
             }
             catch (Exception error) when (SessionDelivery.IsConnectionFailure(error))
@@ -221,25 +219,25 @@ public sealed class DirectMxTransport(
     /// RFC 8461 §5: a host of an enforced policy only over STARTTLS, with a certificate valid for its name (system
     /// trust or AyTrack:Delivery:TrustedCaPath). Any failure defers (the next host is tried); nothing goes in clear.
     /// </summary>
-    private async Task<(RecordingSmtpClient? Client, SmtpReply? Failure)> OpenEnforcedAsync(string host, IPAddress ip, StsAttempt sts,
+    private async Task<(OutboundSmtpClient? Client, SmtpReply? Failure)> OpenEnforcedAsync(string host, IPAddress ip, StsAttempt sts,
         EgressSource source, CancellationToken cancellationToken)
     {
         string? certificateProblem = null;
         try
         {
-            var client = await SessionDelivery.OpenAsync(host, ip, options.MxPort, SecureSocketOptions.StartTls, (_, certificate, _, errors) =>
+            var client = await SessionDelivery.OpenAsync(host, ip, options.MxPort, OutboundTls.StartTls, (_, certificate, _, errors) =>
             {
                 certificateProblem = _trust.Problem(host, certificate, errors);
                 return certificateProblem is null;
             }, options, source.EhloName, cancellationToken, source.BindAddress);
             return (client, null);
         }
-        catch (NotSupportedException)
+        catch (StartTlsUnavailableException)
         {
             logger.LogWarning("MTA-STS: {Host} [{Ip}] does not offer STARTTLS, which the enforced policy of {Domain} requires", host, ip, sts.Domain);
             return (null, new SmtpReply(451, "4.7.5", $"{host} [{ip}] does not offer STARTTLS, which the MTA-STS policy of {sts.Domain} requires; nothing was sent in clear"));
         }
-        catch (SslHandshakeException error)
+        catch (SmtpTlsException error)
         {
             var reason = certificateProblem ?? $"TLS with {host} [{ip}] failed: {error.Message}";
             logger.LogWarning("MTA-STS: {Reason}; the enforced policy of {Domain} defers delivery", reason, sts.Domain);
@@ -285,7 +283,7 @@ public sealed class DirectMxTransport(
         logger.LogInformation("Could not open a session with {Host} [{Ip}]: {Error}", host, ip, error.Message);
         return error switch
         {
-            SmtpCommandException command => SmtpReply.From((int)command.StatusCode, $"{host} [{ip}] said: {command.Message}"),
+            SmtpReplyException refused => SmtpReply.From(refused.Reply.Code, $"{host} [{ip}] said: {refused.Reply.Text}"),
             OperationCanceledException or TimeoutException => new SmtpReply(451, "4.4.2", $"Timed out connecting to {host} [{ip}]"),
             _ => new SmtpReply(451, "4.4.1", $"Connection to {host} [{ip}] failed: {error.Message}"),
         };

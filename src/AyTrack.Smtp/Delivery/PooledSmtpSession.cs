@@ -1,5 +1,4 @@
 using AyTrack.Core.Shaping;
-using MailKit.Net.Smtp;
 
 namespace AyTrack.Smtp.Delivery;
 
@@ -8,14 +7,14 @@ namespace AyTrack.Smtp.Delivery;
 /// site's idleConnectionTimeout), reused when the next batch needs the same thing (<see cref="Key"/>: route, host,
 /// address, source, TLS), and closed with QUIT otherwise.
 /// </summary>
-internal sealed class PooledSmtpSession(RecordingSmtpClient client, string key, string host, string ip) : IPooledSession
+internal sealed class PooledSmtpSession(OutboundSmtpClient client, string key, string host, string ip) : IPooledSession
 {
     private static readonly TimeSpan QuitTimeout = TimeSpan.FromSeconds(5);
 
     /// <summary>A parked session that does not answer NOOP this fast is not worth waiting for: a new one is opened.</summary>
     private static readonly TimeSpan NoOpTimeout = TimeSpan.FromSeconds(10);
 
-    public RecordingSmtpClient Client { get; } = client;
+    public OutboundSmtpClient Client { get; } = client;
 
     public string Key { get; } = key;
 
@@ -56,7 +55,7 @@ internal sealed class PooledSmtpSession(RecordingSmtpClient client, string key, 
             if (Client.IsConnected)
             {
                 using var timeout = new CancellationTokenSource(QuitTimeout);
-                await Client.DisconnectAsync(quit: true, timeout.Token);
+                await Client.QuitAsync(timeout.Token);
             }
         }
         catch (Exception error) when (SessionDelivery.IsConnectionFailure(error))
@@ -65,7 +64,7 @@ internal sealed class PooledSmtpSession(RecordingSmtpClient client, string key, 
         }
         finally
         {
-            Client.Dispose();
+            await Client.DisposeAsync();
         }
     }
 }

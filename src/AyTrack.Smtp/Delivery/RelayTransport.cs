@@ -10,7 +10,6 @@ using AyTrack.Core.Shaping;
 using AyTrack.Smtp.Dns;
 using AyTrack.Smtp.Logging;
 using AyTrack.Core.Spool;
-using MailKit.Security;
 using Microsoft.Extensions.Logging;
 
 namespace AyTrack.Smtp.Delivery;
@@ -184,16 +183,16 @@ public sealed class RelayTransport(
     /// Connects to one address of the external server and logs in when the settings have a user; a refused login
     /// (or a password that would go in clear) is final for the attempt, a connection failure tries the next address.
     /// </summary>
-    private async Task<(RecordingSmtpClient? Client, SmtpReply? Failure, bool Final)> OpenAuthenticatedAsync(RelaySettings relay,
+    private async Task<(OutboundSmtpClient? Client, SmtpReply? Failure, bool Final)> OpenAuthenticatedAsync(RelaySettings relay,
         IReadOnlyList<TrustedCertificate> trusted, IPAddress ip, EgressSource source, CancellationToken cancellationToken)
     {
         var validation = new CertificateCheck(relay.Host, trusted, health);
-        RecordingSmtpClient client;
+        OutboundSmtpClient client;
         try
         {
             client = await ConnectAsync(relay, ip, validation, source, cancellationToken);
         }
-        catch (Exception error) when (SessionDelivery.IsConnectionFailure(error) || error is NotSupportedException)
+        catch (Exception error) when (SessionDelivery.IsConnectionFailure(error))
         {
             var problem = Describe(relay, ip, error, validation);
             logger.LogWarning("External server {Host} [{Ip}]: {Problem}", relay.Host, ip, problem.Text);
@@ -205,7 +204,7 @@ public sealed class RelayTransport(
         {
             if (!client.IsSecure && !relay.AllowPlaintextAuth)
             {
-                client.Dispose();
+                await client.DisposeAsync();
                 var refused = new SmtpReply(451, "4.7.0",
                     $"Not sending the password for {relay.Host} over an unencrypted connection (set relay.tls, or relay.allowPlaintextAuth)");
                 health.Failed(RelayHealth.LoginRefused, refused.ToString());
@@ -216,9 +215,9 @@ public sealed class RelayTransport(
             {
                 await client.AuthenticateAsync(relay.Username, relay.Password.Reveal(), cancellationToken);
             }
-            catch (AuthenticationException error)
+            catch (SmtpLoginException error)
             {
-                client.Dispose();
+                await client.DisposeAsync();
                 // A refused login is the operator's to fix: the mail waits (deferred, not bounced) and the
                 // problem is loud in the log, /healthz and the queue view.
                 var refused = new SmtpReply(535, "5.7.8", $"{relay.Host} refused the login of '{relay.Username}': {error.Message}");
@@ -228,7 +227,7 @@ public sealed class RelayTransport(
             }
             catch (Exception error) when (SessionDelivery.IsConnectionFailure(error))
             {
-                client.Dispose();
+                await client.DisposeAsync();
                 var problem = Describe(relay, ip, error, validation);
                 health.Failed(RelayHealth.Unreachable, problem.ToString());
                 return (null, problem, false);
@@ -239,39 +238,39 @@ public sealed class RelayTransport(
         return (client, null, false);
     }
 
-    private async Task<RecordingSmtpClient> ConnectAsync(RelaySettings relay, IPAddress ip, CertificateCheck validation, EgressSource source,
+    private async Task<OutboundSmtpClient> ConnectAsync(RelaySettings relay, IPAddress ip, CertificateCheck validation, EgressSource source,
         CancellationToken cancellationToken)
     {
         var mode = relay.Tls switch
         {
-            RelayTls.SslOnConnect => SecureSocketOptions.SslOnConnect,
-            RelayTls.StartTls => SecureSocketOptions.StartTls,
-            _ => SecureSocketOptions.StartTlsWhenAvailable,
+            RelayTls.SslOnConnect => OutboundTls.Implicit,
+            RelayTls.StartTls => OutboundTls.StartTls,
+            _ => OutboundTls.WhenOffered,
         };
         try
         {
             return await OpenAsync(relay, ip, mode, relay.Tls == RelayTls.None ? null : validation, source, cancellationToken);
         }
-        catch (SslHandshakeException) when (relay.Tls == RelayTls.None)
+        catch (SmtpTlsException) when (relay.Tls == RelayTls.None)
         {
             // Opportunistic: a failed handshake falls back to plain text, as for direct MX delivery.
-            return await OpenAsync(relay, ip, SecureSocketOptions.None, null, source, cancellationToken);
+            return await OpenAsync(relay, ip, OutboundTls.None, null, source, cancellationToken);
         }
     }
 
-    private Task<RecordingSmtpClient> OpenAsync(RelaySettings relay, IPAddress ip, SecureSocketOptions mode, CertificateCheck? validation,
+    private Task<OutboundSmtpClient> OpenAsync(RelaySettings relay, IPAddress ip, OutboundTls mode, CertificateCheck? validation,
         EgressSource source, CancellationToken cancellationToken) =>
         SessionDelivery.OpenAsync(relay.Host, ip, relay.Port, mode, validation is null ? (_, _, _, _) => true : validation.Validate,
             options, source.EhloName, cancellationToken, source.BindAddress);
 
     private static SmtpReply Describe(RelaySettings relay, IPAddress ip, Exception error, CertificateCheck validation) => error switch
     {
-        NotSupportedException => new SmtpReply(451, "4.7.10",
+        StartTlsUnavailableException => new SmtpReply(451, "4.7.10",
             $"{relay.Host} [{ip}] does not offer STARTTLS, which relay.tls StartTls requires; nothing was sent in clear"),
-        SslHandshakeException when validation.Rejected is { } rejected => new SmtpReply(451, "4.7.5", rejected),
-        SslHandshakeException => new SmtpReply(451, "4.7.5", $"TLS with {relay.Host} [{ip}] failed: {error.Message}"),
+        SmtpTlsException when validation.Rejected is { } rejected => new SmtpReply(451, "4.7.5", rejected),
+        SmtpTlsException => new SmtpReply(451, "4.7.5", $"TLS with {relay.Host} [{ip}] failed: {error.Message}"),
         OperationCanceledException or TimeoutException => new SmtpReply(451, "4.4.2", $"Timed out connecting to {relay.Host} [{ip}]"),
-        MailKit.Net.Smtp.SmtpCommandException command => SmtpReply.From((int)command.StatusCode, $"{relay.Host} [{ip}] said: {command.Message}"),
+        SmtpReplyException refused => SmtpReply.From(refused.Reply.Code, $"{relay.Host} [{ip}] said: {refused.Reply.Text}"),
         _ => new SmtpReply(451, "4.4.1", $"Connection to {relay.Host} [{ip}] failed: {error.Message}"),
     };
 

@@ -6,11 +6,8 @@ using AyTrack.Core.Delivery;
 using AyTrack.Core.Shaping;
 using AyTrack.Smtp.Logging;
 using AyTrack.Core.Spool;
-using MailKit;
-using MailKit.Net.Smtp;
-using MailKit.Security;
+using AyTrack.Core.Smtp;
 using Microsoft.Extensions.Logging;
-using MimeKit;
 
 namespace AyTrack.Smtp.Delivery;
 
@@ -24,9 +21,10 @@ internal sealed class SessionDelivery(ISpool spool, DeliveryLog deliveryLog, ILo
 {
     /// <summary>
     /// Opens a session with <paramref name="host"/> at <paramref name="ip"/>: a TCP connection bounded by
-    /// AyTrack:Delivery:ConnectTimeout, then MailKit's greeting, EHLO and TLS as <paramref name="mode"/> asks.
+    /// AyTrack:Delivery:ConnectTimeout, then the greeting, EHLO and TLS as <paramref name="mode"/> asks, each step
+    /// bounded by AyTrack:Delivery:CommandTimeout.
     /// </summary>
-    public static async Task<RecordingSmtpClient> OpenAsync(string host, IPAddress ip, int port, SecureSocketOptions mode,
+    public static async Task<OutboundSmtpClient> OpenAsync(string host, IPAddress ip, int port, OutboundTls mode,
         RemoteCertificateValidationCallback validation, DeliveryOptions options, string heloName, CancellationToken cancellationToken,
         IPAddress? bind = null)
     {
@@ -37,9 +35,9 @@ internal sealed class SessionDelivery(ISpool spool, DeliveryLog deliveryLog, ILo
             throw new SocketException((int)SocketError.AddressFamilyNotSupported);
         }
 
-        // No Nagle: MailKit writes a message's data and its terminating dot in separate sends, and with Nagle the
-        // dot waits for the server's delayed ACK (40 ms on Linux) on every message.
-        var socket = new Socket(ip.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+        // No Nagle: a small command after a write the server has not acknowledged yet would wait for its delayed
+        // ACK (40 ms on Linux).
+        Socket? socket = new Socket(ip.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
         try
         {
             if (bind is not null)
@@ -53,28 +51,14 @@ internal sealed class SessionDelivery(ISpool spool, DeliveryLog deliveryLog, ILo
                 await socket.ConnectAsync(new IPEndPoint(ip, port), connectTimeout.Token);
             }
 
-            var client = new RecordingSmtpClient
-            {
-                LocalDomain = heloName,
-                Timeout = (int)options.CommandTimeout.TotalMilliseconds,
-                CheckCertificateRevocation = false,
-                ServerCertificateValidationCallback = validation,
-            };
-            try
-            {
-                await client.ConnectAsync(socket, host, port, mode, cancellationToken);
-            }
-            catch
-            {
-                client.Dispose();
-                throw;
-            }
-
-            return client;
+            // The client owns the socket from here, and closes it when it fails.
+            var connected = socket;
+            socket = null;
+            return await OutboundSmtpClient.ConnectAsync(connected, host, mode, validation, heloName, options.CommandTimeout, cancellationToken);
         }
         catch
         {
-            socket.Dispose();
+            socket?.Dispose();
             throw;
         }
     }
@@ -84,11 +68,17 @@ internal sealed class SessionDelivery(ISpool spool, DeliveryLog deliveryLog, ILo
     /// early (the session is then unusable), or null when it took everything or its capacity. With
     /// <paramref name="quit"/> the session ends with QUIT; otherwise the caller parks or closes it.
     /// </summary>
-    public async Task<SmtpReply?> RunAsync(RecordingSmtpClient client, string host, string ip, Queue<BatchItem> remaining,
+    public async Task<SmtpReply?> RunAsync(OutboundSmtpClient client, string host, string ip, Queue<BatchItem> remaining,
         List<MessageAttempt> results, CancellationToken cancellationToken, int capacity = int.MaxValue, bool quit = true)
     {
         for (var sent = 0; remaining.Count > 0 && sent < capacity; sent++)
         {
+            if (client.ClosedBecause is { } closed)
+            {
+                // The server ended the session (421): the rest try the next address, with its words as the reason.
+                return closed;
+            }
+
             var item = remaining.Peek();
             var outcome = await SendOneAsync(client, item, host, ip, cancellationToken);
             if (outcome is null)
@@ -112,7 +102,7 @@ internal sealed class SessionDelivery(ISpool spool, DeliveryLog deliveryLog, ILo
 
         try
         {
-            await client.DisconnectAsync(quit: true, cancellationToken);
+            await client.QuitAsync(cancellationToken);
         }
         catch (Exception error) when (IsConnectionFailure(error))
         {
@@ -122,7 +112,7 @@ internal sealed class SessionDelivery(ISpool spool, DeliveryLog deliveryLog, ILo
         return null;
     }
 
-    public async Task<MessageAttempt?> SendOneAsync(RecordingSmtpClient client, BatchItem item, string host, string ip,
+    public async Task<MessageAttempt?> SendOneAsync(OutboundSmtpClient client, BatchItem item, string host, string ip,
         CancellationToken cancellationToken)
     {
         SpooledMessage? spooled;
@@ -148,54 +138,47 @@ internal sealed class SessionDelivery(ISpool spool, DeliveryLog deliveryLog, ILo
         }
 
         // RFC 6531 §3.2: a message that needs SMTPUTF8 must not be downgraded silently for a server without it.
-        if (spooled.Envelope.SmtpUtf8 && !client.Capabilities.HasFlag(SmtpCapabilities.UTF8))
+        if (spooled.Envelope.SmtpUtf8 && !client.Offer.Has(SmtpExtensions.SmtpUtf8))
         {
             return Uniform(item, new SmtpReply(553, "5.6.7", $"{host} does not support SMTPUTF8, which this message requires"),
                 RecipientOutcome.Failed, host, ip);
         }
 
-        var format = FormatOptions.Default.Clone();
-        format.NewLineFormat = NewLineFormat.Dos;
-        format.International = spooled.Envelope.SmtpUtf8;
-        var sender = new MailboxAddress(string.Empty, spooled.Envelope.Sender);
-        var recipients = item.Recipients.Select(r => new MailboxAddress(string.Empty, r)).ToList();
-
-        client.BeginMessage(spooled.Envelope.Dsn);
+        TransactionResult sent;
         try
         {
-            // The body is already in memory: a synchronous, persistent parse leaves the parts' content in this
-            // buffer (MimeKit reads it from there while sending) instead of copying it into new streams.
-            using var body = new MemoryStream(spooled.Body, writable: false);
-            var message = MimeMessage.Load(ParserOptions.Default, body, persistent: true, cancellationToken);
-            var response = await client.SendAsync(format, message, sender, recipients, cancellationToken);
-            var accepted = SmtpReply.From(250, response);
-            var attempt = new MessageAttempt(item.Id, item.Recipients.Select(r => client.Refused.TryGetValue(r, out var refused)
-                ? Result(r, refused)
-                : new RecipientAttempt(r, RecipientOutcome.Delivered, accepted)).ToList(), host, ip)
-            {
-                MessageIdHeader = spooled.Envelope.MessageIdHeader,
-                User = spooled.Envelope.AuthenticatedUser,
-            };
-            await ReportRelayedAsync(client, spooled, attempt, host);
-            return attempt;
+            // The stored bytes go out as they were accepted (RFC 5321 §2.3.8: content is the client's; a relay passes
+            // it on), only dot-stuffed: no parse, no re-serialisation, a DKIM signature made at acceptance stays valid.
+            sent = await client.SendAsync(spooled.Envelope.Sender, item.Recipients, spooled.Body, spooled.Envelope.SmtpUtf8,
+                spooled.Envelope.Dsn, cancellationToken);
         }
-        catch (SmtpCommandException rejected)
+        catch (ArgumentException damaged)
         {
-            // MAIL FROM, all RCPTs or the DATA reply refused: recipients keep their own RCPT reply when they had one.
-            var reply = SmtpReply.From((int)rejected.StatusCode, rejected.Message);
-            return new MessageAttempt(item.Id, item.Recipients.Select(r => client.Refused.TryGetValue(r, out var refused)
-                ? Result(r, refused)
-                : new RecipientAttempt(r, FailureClassification.Classify(reply), reply)).ToList(), host, ip)
-            {
-                MessageIdHeader = spooled.Envelope.MessageIdHeader,
-                User = spooled.Envelope.AuthenticatedUser,
-            };
+            logger.LogError("Queued message {Id} has an envelope no SMTP command can carry ({Reason}); its recipients are held", item.Id, damaged.Message);
+            return Uniform(item, new SmtpReply(451, "4.3.0", "The message's envelope is damaged; held for an operator (see aytrack health)"),
+                RecipientOutcome.Held, host, ip);
         }
         catch (Exception error) when (IsConnectionFailure(error))
         {
             logger.LogInformation("Session with {Host} [{Ip}] broke: {Error}", host, ip, error.Message);
             return null;
         }
+
+        var attempt = new MessageAttempt(item.Id, item.Recipients.Select(r => sent.RecipientRefusals.TryGetValue(r, out var refused)
+            ? Result(r, refused)
+            : sent.Accepted is { } accepted
+                ? new RecipientAttempt(r, RecipientOutcome.Delivered, accepted)
+                : new RecipientAttempt(r, FailureClassification.Classify(sent.Refused!), sent.Refused!)).ToList(), host, ip)
+        {
+            MessageIdHeader = spooled.Envelope.MessageIdHeader,
+            User = spooled.Envelope.AuthenticatedUser,
+        };
+        if (sent.Accepted is not null)
+        {
+            await ReportRelayedAsync(client, spooled, attempt, host);
+        }
+
+        return attempt;
     }
 
     /// <summary>
@@ -203,9 +186,9 @@ internal sealed class SessionDelivery(ISpool spool, DeliveryLog deliveryLog, ILo
     /// not support DSN, get a "relayed" report now, because nobody further on will send one. A server with DSN got
     /// the request passed on and reports itself.
     /// </summary>
-    private async Task ReportRelayedAsync(RecordingSmtpClient client, SpooledMessage spooled, MessageAttempt attempt, string host)
+    private async Task ReportRelayedAsync(OutboundSmtpClient client, SpooledMessage spooled, MessageAttempt attempt, string host)
     {
-        if (spooled.Envelope.Dsn is not { } dsn || spooled.Envelope.Sender.Length == 0 || client.Capabilities.HasFlag(SmtpCapabilities.Dsn))
+        if (spooled.Envelope.Dsn is not { } dsn || spooled.Envelope.Sender.Length == 0 || client.Offer.Has(SmtpExtensions.Dsn))
         {
             return;
         }
@@ -222,7 +205,7 @@ internal sealed class SessionDelivery(ISpool spool, DeliveryLog deliveryLog, ILo
         try
         {
             var now = DateTimeOffset.UtcNow;
-            var report = AyTrack.Core.Bounces.DsnBuilder.BuildRelayed(spooled.Envelope, spooled.Body, relayed, client.LocalDomain ?? "localhost", now);
+            var report = AyTrack.Core.Bounces.DsnBuilder.BuildRelayed(spooled.Envelope, spooled.Body, relayed, client.LocalDomain, now);
             await AyTrack.Core.Bounces.DsnBuilder.QueueAsync(spool, spooled.Envelope, report, now);
             logger.LogInformation("Success notice (relayed) for {Count} recipient(s) of {Id} queued to <{Sender}>", relayed.Count,
                 spooled.Envelope.Id, spooled.Envelope.Sender);
@@ -235,14 +218,10 @@ internal sealed class SessionDelivery(ISpool spool, DeliveryLog deliveryLog, ILo
     }
 
     public static bool IsConnectionFailure(Exception error) =>
-        error is SocketException or IOException or SmtpProtocolException or ServiceNotConnectedException or TimeoutException
-            or SslHandshakeException or SmtpCommandException or OperationCanceledException or System.Security.Authentication.AuthenticationException;
+        error is SocketException or IOException or TimeoutException or SmtpTlsException or SmtpReplyException or StartTlsUnavailableException
+            or OperationCanceledException or ObjectDisposedException;
 
-    public static RecipientAttempt Result(string recipient, SmtpResponse response)
-    {
-        var reply = SmtpReply.From((int)response.StatusCode, response.Response);
-        return new RecipientAttempt(recipient, FailureClassification.Classify(reply), reply);
-    }
+    public static RecipientAttempt Result(string recipient, SmtpReply reply) => new(recipient, FailureClassification.Classify(reply), reply);
 
     public static MessageAttempt Uniform(BatchItem item, SmtpReply reply, RecipientOutcome outcome, string? host, string? ip) =>
         new(item.Id, item.Recipients.Select(r => new RecipientAttempt(r, outcome, reply)).ToList(), host, ip);
