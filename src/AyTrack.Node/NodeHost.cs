@@ -277,7 +277,8 @@ public static class NodeHost
             return;
         }
 
-        akka.WithSqlPersistence(PrepareJournal(options, dataDir), ProviderName.SQLiteMS, autoInitialize: true);
+        // One node's SQLite file: our own journal and snapshot store on Akka.Persistence.Sql's tables (SqliteJournal).
+        akka.AddHocon(SqliteJournal.Hocon(PrepareJournal(options, dataDir)), HoconAddMode.Prepend);
     }
 
     private static string SqliteJournalConnectionString(AyTrackOptions options, string dataDir) =>
