@@ -9,21 +9,18 @@ namespace AyTrack.Loopback;
 /// the command lines exactly as they arrived (the test sinks' library parses addresses; this one shows the wire). A
 /// mail that needs SMTPUTF8 must never be sent to it.
 /// </summary>
-public sealed class LegacyHost : IDisposable
+public sealed class LegacyHost : LoopbackTcpHost
 {
-    private readonly TcpListener _listener;
-    private readonly CancellationTokenSource _stop = new();
     private readonly List<string> _commands = [];
     private readonly string _ehlo;
     private int _mailCommands;
 
     /// <param name="extensions">More ESMTP extensions to advertise (DSN, for a next hop that takes RFC 3461's parameters).</param>
     public LegacyHost(IPEndPoint endpoint, params string[] extensions)
+        : base(endpoint)
     {
         _ehlo = string.Concat(new[] { "legacy.test", "8BITMIME" }.Concat(extensions).Select(e => $"250-{e}\r\n")) + "250 PIPELINING";
-        _listener = new TcpListener(endpoint);
-        _listener.Start();
-        _ = AcceptLoopAsync();
+        Accept();
     }
 
     /// <summary>How many MAIL commands it was sent.</summary>
@@ -44,31 +41,7 @@ public sealed class LegacyHost : IDisposable
     /// <summary>How many messages it accepted.</summary>
     public int Messages { get; private set; }
 
-    public void Dispose()
-    {
-        _stop.Cancel();
-        _listener.Stop();
-    }
-
-    private async Task AcceptLoopAsync()
-    {
-        while (!_stop.IsCancellationRequested)
-        {
-            TcpClient client;
-            try
-            {
-                client = await _listener.AcceptTcpClientAsync(_stop.Token);
-            }
-            catch (Exception error) when (error is OperationCanceledException or ObjectDisposedException or SocketException)
-            {
-                return;
-            }
-
-            _ = ServeAsync(client);
-        }
-    }
-
-    private async Task ServeAsync(TcpClient client)
+    protected override async Task ServeAsync(TcpClient client)
     {
         using (client)
         {
@@ -78,7 +51,7 @@ public sealed class LegacyHost : IDisposable
                 using var reader = new StreamReader(stream, Encoding.UTF8);
                 await using var writer = new StreamWriter(stream, Encoding.ASCII) { NewLine = "\r\n", AutoFlush = true };
                 await writer.WriteLineAsync("220 legacy.test ESMTP");
-                while (await reader.ReadLineAsync(_stop.Token) is { } line)
+                while (await reader.ReadLineAsync(Stopping) is { } line)
                 {
                     var verb = line.Split(' ')[0].ToUpperInvariant();
                     lock (_commands)
@@ -94,7 +67,7 @@ public sealed class LegacyHost : IDisposable
                     if (verb == "DATA")
                     {
                         await writer.WriteLineAsync("354 Go ahead");
-                        while (await reader.ReadLineAsync(_stop.Token) is { } data && data != ".")
+                        while (await reader.ReadLineAsync(Stopping) is { } data && data != ".")
                         {
                         }
 

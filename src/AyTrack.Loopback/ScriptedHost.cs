@@ -10,25 +10,22 @@ namespace AyTrack.Loopback;
 /// with 354 the host reads the message data up to the lone dot, keeps it exactly as it came over the wire, and asks
 /// <c>answer</c> about <see cref="EndOfData"/>. For what the well-behaved sinks cannot do: misbehave.
 /// </summary>
-public sealed class ScriptedHost : IDisposable
+public sealed class ScriptedHost : LoopbackTcpHost
 {
     /// <summary>The "command" <c>answer</c> is asked about once the data of a message has arrived.</summary>
     public const string EndOfData = "<end of data>";
 
-    private readonly TcpListener _listener;
-    private readonly CancellationTokenSource _stop = new();
     private readonly Func<string, string?> _answer;
     private readonly string _greeting;
     private readonly List<string> _commands = [];
     private readonly List<byte[]> _data = [];
 
     public ScriptedHost(IPEndPoint endpoint, Func<string, string?> answer, string greeting = "220 scripted.test ESMTP\r\n")
+        : base(endpoint)
     {
         _answer = answer;
         _greeting = greeting;
-        _listener = new TcpListener(endpoint);
-        _listener.Start();
-        _ = AcceptLoopAsync();
+        Accept();
     }
 
     /// <summary>Every command line received, in order.</summary>
@@ -55,31 +52,7 @@ public sealed class ScriptedHost : IDisposable
         }
     }
 
-    public void Dispose()
-    {
-        _stop.Cancel();
-        _listener.Stop();
-    }
-
-    private async Task AcceptLoopAsync()
-    {
-        while (!_stop.IsCancellationRequested)
-        {
-            TcpClient client;
-            try
-            {
-                client = await _listener.AcceptTcpClientAsync(_stop.Token);
-            }
-            catch (Exception error) when (error is OperationCanceledException or ObjectDisposedException or SocketException)
-            {
-                return;
-            }
-
-            _ = ServeAsync(client);
-        }
-    }
-
-    private async Task ServeAsync(TcpClient client)
+    protected override async Task ServeAsync(TcpClient client)
     {
         using (client)
         {
@@ -89,7 +62,7 @@ public sealed class ScriptedHost : IDisposable
                 await WriteAsync(stream, _greeting);
                 var line = new List<byte>();
                 var buffer = new byte[1];
-                while (await stream.ReadAsync(buffer, _stop.Token) == 1)
+                while (await stream.ReadAsync(buffer, Stopping) == 1)
                 {
                     line.Add(buffer[0]);
                     if (buffer[0] != (byte)'\n')
@@ -138,7 +111,7 @@ public sealed class ScriptedHost : IDisposable
     {
         var data = new List<byte>();
         var buffer = new byte[1];
-        while (await stream.ReadAsync(buffer, _stop.Token) == 1)
+        while (await stream.ReadAsync(buffer, Stopping) == 1)
         {
             data.Add(buffer[0]);
             if (data.Count == 3 && data[0] == (byte)'.' && data[1] == (byte)'\r' && data[2] == (byte)'\n'
@@ -153,6 +126,6 @@ public sealed class ScriptedHost : IDisposable
 
     private async Task WriteAsync(NetworkStream stream, string text)
     {
-        await stream.WriteAsync(Encoding.UTF8.GetBytes(text), _stop.Token);
+        await stream.WriteAsync(Encoding.UTF8.GetBytes(text), Stopping);
     }
 }

@@ -7,61 +7,45 @@ namespace AyTrack.Loopback;
 /// A host that accepts TCP connections and then either says nothing (a hung server) or closes at once (a server
 /// that drops connections): the failures a delivery engine must time out of or move past.
 /// </summary>
-public sealed class SilentHost : IDisposable
+public sealed class SilentHost : LoopbackTcpHost
 {
-    private readonly TcpListener _listener;
-    private readonly CancellationTokenSource _stop = new();
     private readonly List<TcpClient> _held = [];
+    private readonly bool _drop;
 
     public SilentHost(IPEndPoint endpoint, bool drop)
+        : base(endpoint)
     {
-        _listener = new TcpListener(endpoint);
-        _listener.Start();
-        Endpoint = (IPEndPoint)_listener.LocalEndpoint;
-        _ = AcceptLoopAsync(drop);
+        _drop = drop;
+        Accept();
     }
-
-    public IPEndPoint Endpoint { get; }
 
     public int Connections { get; private set; }
 
-    public void Dispose()
+    public override void Dispose()
     {
-        _stop.Cancel();
-        _listener.Stop();
+        base.Dispose();
         lock (_held)
         {
             _held.ForEach(c => c.Dispose());
         }
     }
 
-    private async Task AcceptLoopAsync(bool drop)
+    protected override Task ServeAsync(TcpClient client)
     {
-        while (!_stop.IsCancellationRequested)
+        lock (_held)
         {
-            TcpClient client;
-            try
-            {
-                client = await _listener.AcceptTcpClientAsync(_stop.Token);
-            }
-            catch (Exception error) when (error is OperationCanceledException or ObjectDisposedException or SocketException)
-            {
-                return;
-            }
-
             Connections++;
-            if (drop)
+            if (_drop)
             {
                 client.Client.LingerState = new LingerOption(true, 0);
                 client.Dispose();
             }
             else
             {
-                lock (_held)
-                {
-                    _held.Add(client);
-                }
+                _held.Add(client);
             }
         }
+
+        return Task.CompletedTask;
     }
 }

@@ -89,6 +89,7 @@ public sealed class OutboundProtocolTests
         Assert.Equal("RCPT TO:<never@b.test> NOTIFY=NEVER", OutboundCommands.RcptTo("never@b.test", full, dsn));
         Assert.Equal("RCPT TO:<utf@b.test> ORCPT=utf-8;j+C3+B6rg@old.test", OutboundCommands.RcptTo("utf@b.test", full, dsn));
         Assert.Equal("RCPT TO:<other@b.test>", OutboundCommands.RcptTo("other@b.test", full, dsn));
+        Assert.Equal("RCPT TO:<\"a>b\"@b.test>", OutboundCommands.RcptTo("\"a>b\"@b.test", full, dsn));
 
         // A server without the extensions gets none of their parameters.
         Assert.Equal("MAIL FROM:<>", OutboundCommands.MailFrom("", EhloOffer.Nothing, 120, eightBit: true, smtpUtf8: false, dsn));

@@ -225,7 +225,8 @@ public static class OutboundCommands
     /// </summary>
     private static void CheckPath(string address)
     {
-        if (address.AsSpan().IndexOfAnyInRange('\0', '\u001f') >= 0 || address.Contains('\u007f') || address.Contains('>') || address.Contains('<'))
+        // Only control characters can end a command line early; "<" and ">" are legal inside a quoted local part.
+        if (address.AsSpan().IndexOfAnyInRange('\0', '\u001f') >= 0 || address.Contains('\u007f'))
         {
             throw new ArgumentException("The address contains characters no SMTP path may contain", nameof(address));
         }
