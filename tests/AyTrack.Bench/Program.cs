@@ -13,11 +13,14 @@
 //           failures, stack traces logged, memory before and after, and a delivery afterwards.
 //
 //   dotnet run -c Release --project tests/AyTrack.Bench -- [relay|queued|all] [--messages 10000] [--sessions 20]
-//       [--domains 50] [--size 4096] [--queued 100000] [--queued-domains 1] [--warmup 0] [--postfix] [--no-reuse] [--tls] [--out bench-results]
+//       [--domains 50] [--size 4096] [--queued 100000] [--queued-domains 1] [--warmup 0] [--postfix] [--no-reuse] [--tls]
+//       [--postgres] [--out bench-results]
 //       [-- node configuration, e.g. --AyTrack:Settings:Timing:Threads=50]
 //
 // --postfix also sends the relay workload through Debian's Postfix (root, apt-get install postfix) to the same sinks:
 // the side-by-side figure the throughput target is stated against.
+// --postgres runs the relay node on a PostgreSQL of its own (started as the cluster tests start it: Debian's
+// postgresql package, a fresh cluster on a free port, fsync on) instead of the embedded SQLite: the cluster's store.
 // --warmup W first sends W messages of the same workload through each path (AyTrack, direct, Postfix) and waits until
 // they arrived, then measures: the steady state of a node that has been running, next to the default cold start
 // (where .NET is still compiling the hot paths).
@@ -85,7 +88,16 @@ static async Task<bool> RelayAsync(BenchSettings settings, object machine)
         Console.WriteLine("session reuse off");
     }
 
-    await using (var node = await NodeProcess.StartAsync(dataDir, [.. world.NodeArguments(dataDir), .. Quiet, .. reuse, .. settings.NodeArguments]))
+    await using var postgres = settings.Postgres ? await PostgresServer.StartAsync() : null;
+    string[] store = postgres is null
+        ? []
+        : ["--AyTrack:Persistence:Provider=postgresql", $"--AyTrack:Persistence:ConnectionString={await postgres.CreateDatabaseAsync("bench")}"];
+    if (postgres is not null)
+    {
+        Console.WriteLine("store: PostgreSQL");
+    }
+
+    await using (var node = await NodeProcess.StartAsync(dataDir, [.. world.NodeArguments(dataDir), .. Quiet, .. reuse, .. store, .. settings.NodeArguments]))
     {
         await WarmUpAsync(settings, sinks, _ => node.SmtpEndpoint);
         var cpuBefore = node.CpuTime;
@@ -318,6 +330,9 @@ internal sealed record BenchSettings(string Scenario, int Messages, int Sessions
     /// <summary>--postfix: also run the workload through Debian's Postfix (needs root and the postfix package).</summary>
     public bool Postfix { get; init; }
 
+    /// <summary>--postgres: the relay scenario's node stores its spool and journal in PostgreSQL (the cluster's store).</summary>
+    public bool Postgres { get; init; }
+
     /// <summary>--tls: the relay scenario's sinks offer STARTTLS, so sessions pay for handshakes.</summary>
     public bool Tls { get; init; }
 
@@ -372,6 +387,7 @@ internal sealed record BenchSettings(string Scenario, int Messages, int Sessions
             NoReuse = own.Contains("--no-reuse"),
             QueuedDomains = Math.Max(1, int.Parse(Value("--queued-domains", "1"))),
             Tls = own.Contains("--tls"),
+            Postgres = own.Contains("--postgres"),
             Warmup = int.Parse(Value("--warmup", "0")),
             Clients = int.Parse(Value("--clients", "20")),
             DataMb = int.Parse(Value("--data-mb", "200")),

@@ -35,7 +35,9 @@ internal sealed class SqliteJournalFile
             Execute(connection, Schema);
         }
 
-        _ = Task.Factory.StartNew(WriteLoopAsync, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default).Unwrap();
+        // A thread of its own: the writer blocks in SQLite (and its fsync) by nature, and a pool thread it needed to wake
+        // on would be one the node's busiest moments may not have to give; every write waits on this loop.
+        new Thread(WriteLoop) { IsBackground = true, Name = "aytrack-journal-writer" }.Start();
     }
 
     /// <summary>Akka.Persistence.Sql's schema for SQLite, created when absent (a new data directory).</summary>
@@ -93,12 +95,12 @@ internal sealed class SqliteJournalFile
         return pending.Done.Task;
     }
 
-    private async Task WriteLoopAsync()
+    private void WriteLoop()
     {
         using var connection = Open();
         var writer = new SqliteWriter(connection);
         var group = new List<PendingWrite>(MaxGroup);
-        while (await _pending.Reader.WaitToReadAsync())
+        while (_pending.Reader.WaitToReadAsync().AsTask().GetAwaiter().GetResult())
         {
             group.Clear();
             while (group.Count < MaxGroup && _pending.Reader.TryRead(out var next))
