@@ -7,7 +7,7 @@ namespace AyTrack.Core.Tests;
 
 public sealed class OutboundProtocolTests
 {
-    private static string Data(string body) => Encoding.UTF8.GetString(SmtpData.Encode(Encoding.UTF8.GetBytes(body)));
+    private static string Data(string body) => Encoding.UTF8.GetString(SmtpData.Pieces(Encoding.UTF8.GetBytes(body)).SelectMany(p => p.ToArray()).ToArray());
 
     [Theory]
     [InlineData("a\r\nb\r\n", "a\r\nb\r\n.\r\n")]

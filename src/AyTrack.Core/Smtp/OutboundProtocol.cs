@@ -1,4 +1,3 @@
-using System.Buffers;
 using System.Globalization;
 using System.Text;
 using AyTrack.Core.Delivery;
@@ -299,17 +298,5 @@ public static class SmtpData
         }
 
         yield return End;
-    }
-
-    /// <summary>The data written whole (tests, and small messages).</summary>
-    public static byte[] Encode(ReadOnlyMemory<byte> body)
-    {
-        var output = new ArrayBufferWriter<byte>(body.Length + 16);
-        foreach (var piece in Pieces(body))
-        {
-            output.Write(piece.Span);
-        }
-
-        return output.WrittenSpan.ToArray();
     }
 }
