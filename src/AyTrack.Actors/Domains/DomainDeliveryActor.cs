@@ -35,6 +35,7 @@ public sealed class DomainDeliveryActor : ReceivePersistentActor, IWithTimers
     private readonly IDeliveryLog? _deliveryLog;
     private readonly ILoggingAdapter _log = Context.GetLogger();
     private readonly InFlightBatches _inFlight = new();
+    private readonly DomainReachability _reachability = new();
     private readonly HashSet<string> _bouncesRequested = new(StringComparer.Ordinal);
     private readonly HashSet<string> _delayWarningsRequested = new(StringComparer.Ordinal);
     // Cancelled when the actor stops, so spool work it started does not outlive it.
@@ -76,8 +77,9 @@ public sealed class DomainDeliveryActor : ReceivePersistentActor, IWithTimers
         Command<DomainCommands.EnqueueBatch>(Handle);
         Command<DomainCommands.Wake>(_ =>
         {
-            // Woken after a settings change: the mode (and with it the site) may have changed.
+            // Woken after a settings change: the mode (and with it the site, or the relay) may have changed.
             _siteAt = DateTimeOffset.MinValue;
+            _reachability.Clear();
             RequestTick();
         });
         Command<SiteSlotFree>(_ => RequestTick());
@@ -112,7 +114,7 @@ public sealed class DomainDeliveryActor : ReceivePersistentActor, IWithTimers
         Command<ReportFigures>(_ => Report());
         Command<DomainQueries.GetMessages>(get => Sender.Tell(QueueStatusProjection.Messages(_domain, _state, Math.Clamp(get.Limit, 1, 1000))));
         Command<DomainQueries.GetQueue>(_ => Sender.Tell(QueueStatusProjection.From(_domain, _state, _inFlight.Count, _lastError,
-            _live.Current.Settings.Timing.RetryDays)));
+            _live.Current.Settings.Timing.RetryDays, _reachability.UnreachableUntil)));
         Command<SaveSnapshotSuccess>(s =>
         {
             // The snapshot holds everything: older events and snapshots only slow recovery down.
@@ -218,6 +220,14 @@ public sealed class DomainDeliveryActor : ReceivePersistentActor, IWithTimers
         }
 
         var now = _settings.Clock.GetUtcNow();
+        var wasWaiting = _reachability.Probing;
+        _reachability.Observe(delivered.Attempts, now, _settings.MinBackoff, Random.Shared);
+        if (_reachability.Probing && !wasWaiting)
+        {
+            _log.Info("{0} could not be reached ({1}); its mail waits until {2:u}, then one message goes first", _domain,
+                _reachability.Reason, _reachability.UnreachableUntil);
+        }
+
         RecordAttempts(delivered.BatchId, delivered.Attempts.Select(a => Attempted(a.Id, a.Results, a.RemoteHost, now)).ToList());
     }
 
@@ -237,6 +247,12 @@ public sealed class DomainDeliveryActor : ReceivePersistentActor, IWithTimers
 
     private void Handle(DomainCommands.QueueAction action)
     {
+        if (action.Operation is QueueOperation.Retry or QueueOperation.Release)
+        {
+            // "Try now" means now, also for a domain that was waiting out an unreachable interval.
+            _reachability.Clear();
+        }
+
         var events = _state.Act(action.Operation, action.Id, _settings.Clock.GetUtcNow(), _inFlight.MessageIds);
         var count = events.Sum(e => e.Recipients.Count);
         if (events.Count == 0)
@@ -382,6 +398,14 @@ public sealed class DomainDeliveryActor : ReceivePersistentActor, IWithTimers
                 blockedUntil = live.Schedule.NextChange(now);
             }
         }
+        else if (_reachability.Waiting(now))
+        {
+            // Unreachable at the last attempt: nothing starts until the interval is over, then one message goes first.
+            if (_state.NextBatch(1, busy, now).Count > 0)
+            {
+                blockedUntil = _reachability.UnreachableUntil;
+            }
+        }
         else
         {
             blockedUntil = Dispatch(now, busy);
@@ -397,7 +421,7 @@ public sealed class DomainDeliveryActor : ReceivePersistentActor, IWithTimers
         }
 
         var delayWarningHours = live.Settings.Timing.EffectiveDelayWarningHours;
-        foreach (var (messageId, recipients) in _state.DelayWarningsDue(now, delayWarningHours))
+        foreach (var (messageId, recipients) in _state.DelayWarningsDue(now, delayWarningHours, _reachability.Reason, busy))
         {
             if (_delayWarningsRequested.Add(messageId.Value))
             {
@@ -433,9 +457,9 @@ public sealed class DomainDeliveryActor : ReceivePersistentActor, IWithTimers
             return DispatchBySite(now, busy, shaping, router);
         }
 
-        while (_inFlight.Count < _settings.MaxConnections)
+        while (_inFlight.Count < _reachability.SessionLimit(_settings.MaxConnections))
         {
-            var batch = _state.NextBatch(_settings.BatchSize, busy, now);
+            var batch = _state.NextBatch(_reachability.BatchLimit(_settings.BatchSize), busy, now);
             if (batch.Count == 0)
             {
                 break;
@@ -483,9 +507,9 @@ public sealed class DomainDeliveryActor : ReceivePersistentActor, IWithTimers
         var site = _site;
         var self = Self;
         var key = _domain.Value;
-        while (true)
+        while (_inFlight.Count < _reachability.SessionLimit(int.MaxValue))
         {
-            var batch = _state.NextBatch(site.MessagesPerConnection, busy, now);
+            var batch = _state.NextBatch(_reachability.BatchLimit(site.MessagesPerConnection), busy, now);
             if (batch.Count == 0)
             {
                 return null;
@@ -508,6 +532,8 @@ public sealed class DomainDeliveryActor : ReceivePersistentActor, IWithTimers
 
             Send(allowed < batch.Count ? batch.Take(allowed).ToList() : batch, lease);
         }
+
+        return null;
     }
 
     /// <summary>Hands a batch to the worker pool; it is in flight (and out of the next batch) from now on.</summary>
@@ -581,7 +607,7 @@ public sealed class DomainDeliveryActor : ReceivePersistentActor, IWithTimers
 
     private void Report()
     {
-        var (pending, deferred, held, oldest) = QueueStatusProjection.Figures(_state);
+        var (pending, deferred, held, oldest) = QueueStatusProjection.Figures(_state, _reachability.Probing);
         _settings.Metrics?.Queues.Report(_domain.Value, new AyTrack.Core.Metrics.QueueGauges.QueueFigures(pending, deferred, held, oldest));
     }
 

@@ -108,7 +108,7 @@ public sealed record DomainQueueState(ImmutableSortedDictionary<string, QueuedMe
     };
 
     /// <summary>
-    /// The recipients an operator's action applies to (all messages, or one): retry takes deferred ones, hold takes
+    /// The recipients an operator's action applies to (all messages, or one): retry takes deferred and pending ones, hold takes
     /// those still trying, release takes held ones, delete and bounce take every recipient not already bouncing.
     /// </summary>
     public IReadOnlyList<DomainEvents.OperatorActed> Act(QueueOperation operation, QueueId? id, DateTimeOffset now, IReadOnlySet<string> inFlight)
@@ -124,7 +124,8 @@ public sealed record DomainQueueState(ImmutableSortedDictionary<string, QueuedMe
 
             var recipients = message.Recipients.Where(r => operation switch
             {
-                QueueOperation.Retry => r.Value.State == RecipientState.Deferred && !r.Value.Held,
+                // Pending ones too: behind a domain that could not be reached they wait as deferred ones do.
+                QueueOperation.Retry => r.Value.State is RecipientState.Deferred or RecipientState.Pending && !r.Value.Held,
                 QueueOperation.Hold => r.Value.State != RecipientState.Bouncing && !r.Value.Held,
                 QueueOperation.Release => r.Value.Held,
                 _ => r.Value.State != RecipientState.Bouncing,
@@ -196,7 +197,13 @@ public sealed record DomainQueueState(ImmutableSortedDictionary<string, QueuedMe
     /// Deferred recipients (not held) whose message arrived at least <paramref name="delayWarningHours"/> ago and who
     /// were not warned yet: each message's are warned together, once. Nothing when warnings are off (0).
     /// </summary>
-    public IReadOnlyList<(QueueId Id, IReadOnlyList<BounceRecipient> Recipients)> DelayWarningsDue(DateTimeOffset now, double delayWarningHours)
+    /// <param name="unreachable">
+    /// Why the domain could not be reached, while it waits out that interval (<see cref="DomainReachability"/>): its
+    /// recipients not tried yet are delayed as much as deferred ones, and are warned too, with this as the diagnostic.
+    /// </param>
+    /// <param name="inFlight">Messages in a session now: their pending recipients are being tried, not delayed.</param>
+    public IReadOnlyList<(QueueId Id, IReadOnlyList<BounceRecipient> Recipients)> DelayWarningsDue(DateTimeOffset now, double delayWarningHours,
+        string? unreachable = null, IReadOnlySet<string>? inFlight = null)
     {
         var due = new List<(QueueId, IReadOnlyList<BounceRecipient>)>();
         if (delayWarningHours <= 0)
@@ -212,9 +219,13 @@ public sealed record DomainQueueState(ImmutableSortedDictionary<string, QueuedMe
                 break;
             }
 
+            var waiting = unreachable is not null && inFlight?.Contains(message.Id.Value) != true;
             var delayed = message.Recipients
-                .Where(r => r.Value is { State: RecipientState.Deferred, Held: false, DelayWarned: false })
-                .Select(r => new BounceRecipient(r.Key, DelayStatus(r.Value.LastReply), r.Value.LastReply ?? string.Empty, r.Value.RemoteMta))
+                .Where(r => r.Value is { Held: false, DelayWarned: false } &&
+                            (r.Value.State == RecipientState.Deferred || (waiting && r.Value.State == RecipientState.Pending)))
+                .Select(r => r.Value.LastReply is null && r.Value.State == RecipientState.Pending
+                    ? new BounceRecipient(r.Key, DelayStatus(unreachable), unreachable ?? string.Empty, null)
+                    : new BounceRecipient(r.Key, DelayStatus(r.Value.LastReply), r.Value.LastReply ?? string.Empty, r.Value.RemoteMta))
                 .ToList();
             if (delayed.Count > 0)
             {

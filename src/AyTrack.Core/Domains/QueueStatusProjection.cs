@@ -5,20 +5,26 @@ namespace AyTrack.Core.Domains;
 /// <summary>What `aytrack queue show` and GET /api/queues report for one domain, read from its queue state.</summary>
 public static class QueueStatusProjection
 {
-    public static DomainQueries.QueueStatus From(RecipientDomain domain, DomainQueueState state, int sessions, string? lastError, double retryDays)
+    /// <param name="unreachableUntil">
+    /// Set while the domain could not be reached at its last attempt (<see cref="DomainReachability"/>): its
+    /// recipients not tried yet wait for that time as deferred ones wait for theirs, so they are counted as deferred,
+    /// and the domain's next attempt is no earlier than it.
+    /// </param>
+    public static DomainQueries.QueueStatus From(RecipientDomain domain, DomainQueueState state, int sessions, string? lastError, double retryDays,
+        DateTimeOffset? unreachableUntil = null)
     {
-        var recipients = state.Messages.Values.SelectMany(m => m.Recipients.Values).ToList();
-        return new DomainQueries.QueueStatus(
-            domain,
-            recipients.Count(r => r.State == RecipientState.Pending && !r.Held),
-            recipients.Count(r => r.State == RecipientState.Deferred && !r.Held),
-            sessions,
-            state.Messages.IsEmpty ? null : state.Messages.Values.Min(m => m.ArrivedAt),
-            lastError)
+        var (pending, deferred, held, oldest) = Figures(state, unreachableUntil is not null);
+        var next = state.NextWakeUp(retryDays);
+        if (unreachableUntil is { } until && pending + deferred > 0 && (next is null || next < until))
         {
-            Bouncing = recipients.Count(r => r.State == RecipientState.Bouncing),
-            Held = recipients.Count(r => r.Held),
-            NextAttempt = state.NextWakeUp(retryDays),
+            next = until;
+        }
+
+        return new DomainQueries.QueueStatus(domain, pending, deferred, sessions, oldest, lastError)
+        {
+            Bouncing = state.Messages.Values.Sum(m => m.Recipients.Values.Count(r => r.State == RecipientState.Bouncing)),
+            Held = held,
+            NextAttempt = next,
         };
     }
 
@@ -36,7 +42,8 @@ public static class QueueStatusProjection
     /// Pending, deferred and held recipients and the oldest arrival, in one pass without copying: what the node's
     /// metrics need from a domain once a second, even for a queue of a million messages.
     /// </summary>
-    public static (int Pending, int Deferred, int Held, DateTimeOffset? Oldest) Figures(DomainQueueState state)
+    /// <param name="unreachable">The domain is waiting out an unreachable interval: pending recipients count as deferred.</param>
+    public static (int Pending, int Deferred, int Held, DateTimeOffset? Oldest) Figures(DomainQueueState state, bool unreachable = false)
     {
         int pending = 0, deferred = 0, held = 0;
         DateTimeOffset? oldest = null;
@@ -49,9 +56,13 @@ public static class QueueStatusProjection
                 {
                     held++;
                 }
-                else if (recipient.State == RecipientState.Pending)
+                else if (recipient.State == RecipientState.Pending && !unreachable)
                 {
                     pending++;
+                }
+                else if (recipient.State == RecipientState.Pending)
+                {
+                    deferred++;
                 }
                 else if (recipient.State == RecipientState.Deferred)
                 {
