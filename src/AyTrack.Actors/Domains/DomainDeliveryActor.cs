@@ -24,6 +24,8 @@ public sealed class DomainDeliveryActor : ReceivePersistentActor, IWithTimers
     private static readonly TimeSpan IdleBeforePassivation = TimeSpan.FromMinutes(2);
     private static readonly TimeSpan BounceRetry = TimeSpan.FromSeconds(30);
     private static readonly TimeSpan BounceReplyTimeout = TimeSpan.FromSeconds(60);
+    // The safety net's look at a queue whose due mail waits for a session slot (the slot's release wakes it first).
+    private static readonly TimeSpan DueButBusyRecheck = TimeSpan.FromSeconds(5);
 
     private readonly RecipientDomain _domain;
     private readonly IActorRef _workers;
@@ -224,8 +226,8 @@ public sealed class DomainDeliveryActor : ReceivePersistentActor, IWithTimers
         _reachability.Observe(delivered.Attempts, now, _settings.MinBackoff, Random.Shared);
         if (_reachability.Probing && !wasWaiting)
         {
-            _log.Info("{0} could not be reached ({1}); its mail waits until {2:u}, then one message goes first", _domain,
-                _reachability.Reason, _reachability.UnreachableUntil);
+            _log.Info("{0} could not be reached ({1}); its mail waits until {2}, then one message goes first", _domain,
+                _reachability.Reason, _reachability.UnreachableUntil?.ToString("u", System.Globalization.CultureInfo.InvariantCulture));
         }
 
         RecordAttempts(delivered.BatchId, delivered.Attempts.Select(a => Attempted(a.Id, a.Results, a.RemoteHost, now)).ToList());
@@ -431,7 +433,15 @@ public sealed class DomainDeliveryActor : ReceivePersistentActor, IWithTimers
         }
 
         var wakeUp = _state.NextWakeUp(retryDays, delayWarningHours);
-        if (blockedUntil is { } blocked && (wakeUp is null || blocked < wakeUp))
+        if (wakeUp <= now)
+        {
+            // Due already and still here after Dispatch: in a session now, or waiting for a session slot (the domain's,
+            // its site's, a probe's), the rate cap, the schedule or an unreachable interval. Each of those wakes the
+            // actor itself (a batch's result, the site's free slot, blockedUntil); a timer due now would only look at
+            // the queue again and again while they are out — ten thousand domains doing that starve the node.
+            wakeUp = blockedUntil ?? now + DueButBusyRecheck;
+        }
+        else if (blockedUntil is { } blocked && (wakeUp is null || blocked < wakeUp))
         {
             wakeUp = blocked;
         }
