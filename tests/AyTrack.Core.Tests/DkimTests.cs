@@ -176,6 +176,28 @@ public sealed class DkimSigningTests
         Assert.Null(DkimMessageSigner.FromDomain(new MemoryStream("Subject: x\r\n\r\nFrom: a@example.test\r\n"u8.ToArray())));
     }
 
+    [Fact]
+    public void The_RSA_signature_made_with_dotnet_RSA_is_the_same_octets_BouncyCastle_makes()
+    {
+        // RSASSA-PKCS1-v1_5 is deterministic: the OpenSSL-backed signer must give exactly what MimeKit's own would.
+        var (keys, _) = KeysFor("example.test", ("s1", DkimAlgorithm.Rsa));
+        var key = Assert.Single(keys);
+        var data = Encoding.ASCII.GetBytes("from:A <a@example.test>\r\nsubject:hello\r\ndkim-signature:v=1; a=rsa-sha256; b=");
+        var bouncyCastle = new Org.BouncyCastle.Crypto.Signers.RsaDigestSigner(new Org.BouncyCastle.Crypto.Digests.Sha256Digest());
+        bouncyCastle.Init(true, key.PrivateKey);
+        bouncyCastle.BlockUpdate(data, 0, data.Length);
+
+        Assert.NotNull(key.Rsa);
+        var ours = new SystemRsaSha256Signer(key.Rsa);
+        ours.Init(true, key.PrivateKey);
+        ours.Update(data[0]);
+        ours.BlockUpdate(data, 1, 10);
+        ours.BlockUpdate(data.AsSpan(11));
+
+        Assert.Equal(bouncyCastle.GenerateSignature(), ours.GenerateSignature());
+        Assert.Null(KeysFor("example.test", ("e1", DkimAlgorithm.Ed25519)).Item1[0].Rsa);
+    }
+
     private static (IReadOnlyList<DkimSigningKey>, TxtLocator) KeysFor(string domain, params (string Selector, DkimAlgorithm Algorithm)[] specs)
     {
         var locator = new TxtLocator();

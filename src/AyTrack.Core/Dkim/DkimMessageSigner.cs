@@ -6,7 +6,12 @@ using Org.BouncyCastle.Crypto;
 namespace AyTrack.Core.Dkim;
 
 /// <summary>A key ready to sign: its entry and its opened private key.</summary>
-public sealed record DkimSigningKey(DkimKeyEntry Entry, AsymmetricKeyParameter PrivateKey);
+public sealed record DkimSigningKey(DkimKeyEntry Entry, AsymmetricKeyParameter PrivateKey)
+{
+    /// <summary>An RSA key for .NET's RSA (<see cref="SystemRsaDkimSigner"/>), converted once when the key is opened.</summary>
+    public RsaSigningPool? Rsa { get; } =
+        PrivateKey is Org.BouncyCastle.Crypto.Parameters.RsaPrivateCrtKeyParameters crt ? new(Org.BouncyCastle.Security.DotNetUtilities.ToRSAParameters(crt)) : null;
+}
 
 /// <summary>
 /// Signs a message with MimeKit's <see cref="DkimSigner"/> and returns only the <c>DKIM-Signature</c> header lines, to
@@ -54,12 +59,12 @@ public static class DkimMessageSigner
         var output = new StringBuilder();
         foreach (var key in keys)
         {
-            var signer = new DkimSigner(key.PrivateKey, key.Entry.Domain, key.Entry.Selector,
-                key.Entry.Algorithm == DkimAlgorithm.Rsa ? DkimSignatureAlgorithm.RsaSha256 : DkimSignatureAlgorithm.Ed25519Sha256)
-            {
-                HeaderCanonicalizationAlgorithm = DkimCanonicalizationAlgorithm.Relaxed,
-                BodyCanonicalizationAlgorithm = DkimCanonicalizationAlgorithm.Relaxed,
-            };
+            var signer = key.Entry.Algorithm == DkimAlgorithm.Rsa && key.Rsa is { } rsa
+                ? new SystemRsaDkimSigner(key.PrivateKey, rsa, key.Entry.Domain, key.Entry.Selector)
+                : new DkimSigner(key.PrivateKey, key.Entry.Domain, key.Entry.Selector,
+                    key.Entry.Algorithm == DkimAlgorithm.Rsa ? DkimSignatureAlgorithm.RsaSha256 : DkimSignatureAlgorithm.Ed25519Sha256);
+            signer.HeaderCanonicalizationAlgorithm = DkimCanonicalizationAlgorithm.Relaxed;
+            signer.BodyCanonicalizationAlgorithm = DkimCanonicalizationAlgorithm.Relaxed;
             var copy = parsed.Headers.Count;
             signer.Sign(options, parsed, present);
             // MimeKit inserts the new field at the top; keep the text and take it out again so that the next key
