@@ -68,6 +68,34 @@ public sealed class DomainReachabilityTests
     }
 
     [Fact]
+    public void After_a_restart_a_domain_whose_last_deferral_reached_no_host_starts_with_one_message()
+    {
+        DomainQueueState Deferred(SmtpReply reply, string? host) => DomainQueueState.Empty
+            .Apply(new DomainEvents.MessageEnqueued(new QueueId("a"), Domain, ["a@down.test"], T0))
+            .Apply(new DomainEvents.MessageEnqueued(new QueueId("b"), Domain, ["b@down.test"], T0))
+            .Apply(new DomainEvents.AttemptCompleted(new QueueId("a"), [new RecipientAttempt("a@down.test", RecipientOutcome.Deferred, reply)], T0)
+                { RetryAt = T0.AddMinutes(5), RemoteHost = host });
+
+        var down = new DomainReachability();
+        down.Recovered(Deferred(Refused, null), T0.AddMinutes(1));
+        Assert.True(down.Probing);
+        Assert.False(down.Waiting(T0.AddMinutes(1)));
+        Assert.Equal(1, down.BatchLimit(50));
+        Assert.Equal(Refused.ToString(), down.Reason);
+
+        // The server answered (greylisting), or our own policy deferred it, or nothing was deferred: nothing assumed.
+        var greylisted = new DomainReachability();
+        greylisted.Recovered(Deferred(SmtpReply.From(450, "4.2.0 greylisted"), "mx.down.test"), T0.AddMinutes(1));
+        Assert.False(greylisted.Probing);
+        var policy = new DomainReachability();
+        policy.Recovered(Deferred(new SmtpReply(451, "4.7.5", "MTA-STS policy of down.test: not met"), null), T0.AddMinutes(1));
+        Assert.False(policy.Probing);
+        var fresh = new DomainReachability();
+        fresh.Recovered(DomainQueueState.Empty.Apply(new DomainEvents.MessageEnqueued(new QueueId("a"), Domain, ["a@down.test"], T0)), T0);
+        Assert.False(fresh.Probing);
+    }
+
+    [Fact]
     public void Recipients_not_tried_while_the_domain_waits_count_as_deferred_and_the_next_attempt_is_the_end_of_the_wait()
     {
         var state = DomainQueueState.Empty

@@ -168,7 +168,9 @@ public sealed class DomainDeliveryActor : ReceivePersistentActor, IWithTimers
 
     protected override void OnReplaySuccess()
     {
-        // Recovery re-arms the retry timer and sends again what was pending when the node stopped (at-least-once).
+        // Recovery re-arms the retry timer and sends again what was pending when the node stopped (at-least-once); a
+        // domain that was unreachable then starts with one message instead of its whole queue.
+        _reachability.Recovered(_state, _settings.Clock.GetUtcNow());
         RequestTick();
     }
 

@@ -194,8 +194,9 @@ public sealed record DomainQueueState(ImmutableSortedDictionary<string, QueuedMe
     }
 
     /// <summary>
-    /// Deferred recipients (not held) whose message arrived at least <paramref name="delayWarningHours"/> ago and who
-    /// were not warned yet: each message's are warned together, once. Nothing when warnings are off (0).
+    /// Deferred recipients (not held; behind an unreachable domain, pending ones too) whose message arrived at least
+    /// <paramref name="delayWarningHours"/> ago and who were not warned yet: each message's are warned together, once.
+    /// Nothing when warnings are off (0).
     /// </summary>
     /// <param name="unreachable">
     /// Why the domain could not be reached, while it waits out that interval (<see cref="DomainReachability"/>): its

@@ -55,6 +55,32 @@ public sealed class DomainReachability
         }
     }
 
+    /// <summary>
+    /// After a restart (or a shard's move), what the journal says about the domain: when its most recently deferred
+    /// recipient reached no host (no remote MTA, not a policy deferral), the first session after recovery is a probe of
+    /// one message instead of a full round of the queue. Otherwise nothing is assumed.
+    /// </summary>
+    public void Recovered(DomainQueueState state, DateTimeOffset now)
+    {
+        RecipientStatus? latest = null;
+        foreach (var message in state.Messages.Values)
+        {
+            foreach (var status in message.Recipients.Values)
+            {
+                if (status is { State: RecipientState.Deferred, Held: false } && (latest is null || status.NextAttemptAt > latest.NextAttemptAt))
+                {
+                    latest = status;
+                }
+            }
+        }
+
+        if (latest is { RemoteMta: null, LastReply: { } reply } && !IsPolicyDeferral(reply))
+        {
+            UnreachableUntil = now;
+            Reason = reply;
+        }
+    }
+
     /// <summary>An operator's retry or release, or a settings change (the route may be different now): try at once.</summary>
     public void Clear()
     {
@@ -72,4 +98,7 @@ public sealed class DomainReachability
     public static bool ReachedNoHost(IReadOnlyList<MessageAttempt> attempts) =>
         attempts.Count > 0 && attempts.All(a => a.RemoteHost is null && a.Results.All(r =>
             r.Outcome == RecipientOutcome.Deferred && r.Reply.Enhanced?.StartsWith("4.7.", StringComparison.Ordinal) != true));
+
+    // A stored reply reads "451 4.7.5 …": the enhanced code follows the basic one.
+    private static bool IsPolicyDeferral(string reply) => reply.Length > 8 && reply.AsSpan(4).StartsWith("4.7.", StringComparison.Ordinal);
 }
