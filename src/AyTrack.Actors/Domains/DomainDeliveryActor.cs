@@ -224,9 +224,9 @@ public sealed class DomainDeliveryActor : ReceivePersistentActor, IWithTimers
         }
 
         var now = _settings.Clock.GetUtcNow();
-        var wasWaiting = _reachability.Probing;
+        var wasProbing = _reachability.Probing;
         _reachability.Observe(delivered.Attempts, now, _settings.MinBackoff, Random.Shared);
-        if (_reachability.Probing && !wasWaiting)
+        if (_reachability.Probing && !wasProbing)
         {
             _log.Info("{0} could not be reached ({1}); its mail waits until {2}, then one message goes first", _domain,
                 _reachability.Reason, _reachability.UnreachableUntil?.ToString("u", System.Globalization.CultureInfo.InvariantCulture));

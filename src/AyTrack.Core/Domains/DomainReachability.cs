@@ -10,8 +10,8 @@ namespace AyTrack.Core.Domains;
 /// temporarily), the domain waits <c>MinBackoff</c> (±10 %); then one message goes as a probe, and only a probe that
 /// reaches a server opens the domain to full sessions again. Messages not tried meanwhile keep their state: no
 /// attempt is counted and nothing is written for them, which is what keeps a retry round over a million queued
-/// messages for ten thousand dead domains from costing a million journal writes. Kept in memory only, as Postfix
-/// keeps it: after a restart the first attempt finds out again.
+/// messages for ten thousand dead domains from costing a million journal writes. Kept in memory, as Postfix keeps it;
+/// after a restart <see cref="Recovered"/> reads what the journal says about the last attempt.
 /// </summary>
 public sealed class DomainReachability
 {
@@ -74,7 +74,8 @@ public sealed class DomainReachability
             }
         }
 
-        if (latest is { RemoteMta: null, LastReply: { } reply } && !IsPolicyDeferral(reply))
+        if (latest is { RemoteMta: null, LastReply: { } reply } &&
+            !(reply.Length > 4 && int.TryParse(reply.AsSpan(0, 3), out var code) && IsPolicyDeferral(SmtpReply.From(code, reply[4..]))))
         {
             UnreachableUntil = now;
             Reason = reply;
@@ -92,13 +93,12 @@ public sealed class DomainReachability
     /// A session that reached no host: every recipient deferred and no attempt names a remote host (the transports
     /// name the host that answered whenever one did, and none when no MX, relay or DNS answer could be had). A deferral
     /// for our own security policy (4.7.X, RFC 3463 §3.8: an MTA-STS policy the hosts do not meet, a password that
-    /// would go in clear) is not the domain being down: the policy can change with the next DNS answer, so the next message
-    /// is tried as it comes.
+    /// would go in clear) is not the domain being down: the policy can change with the next DNS answer, so the next
+    /// message is tried as it comes.
     /// </summary>
     public static bool ReachedNoHost(IReadOnlyList<MessageAttempt> attempts) =>
         attempts.Count > 0 && attempts.All(a => a.RemoteHost is null && a.Results.All(r =>
-            r.Outcome == RecipientOutcome.Deferred && r.Reply.Enhanced?.StartsWith("4.7.", StringComparison.Ordinal) != true));
+            r.Outcome == RecipientOutcome.Deferred && !IsPolicyDeferral(r.Reply)));
 
-    // A stored reply reads "451 4.7.5 …": the enhanced code follows the basic one.
-    private static bool IsPolicyDeferral(string reply) => reply.Length > 8 && reply.AsSpan(4).StartsWith("4.7.", StringComparison.Ordinal);
+    private static bool IsPolicyDeferral(SmtpReply reply) => reply.Enhanced?.StartsWith("4.7.", StringComparison.Ordinal) == true;
 }
