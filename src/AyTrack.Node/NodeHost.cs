@@ -4,7 +4,6 @@ using Akka.Cluster.Hosting;
 using Akka.Cluster.Hosting.SBR;
 using Akka.Event;
 using Akka.Hosting;
-using Akka.Persistence.Sql.Hosting;
 using Akka.Remote.Hosting;
 using AyTrack.Actors;
 using AyTrack.Core.Configuration;
@@ -22,7 +21,6 @@ using AyTrack.Smtp.Logging;
 using AyTrack.Smtp.MtaSts;
 using AyTrack.Core.Spool;
 using AyTrack.Spool;
-using LinqToDB;
 using Microsoft.Extensions.Options;
 using Microsoft.Data.Sqlite;
 
@@ -269,16 +267,11 @@ public static class NodeHost
 
     private static void ConfigurePersistence(AkkaConfigurationBuilder akka, AyTrackOptions options, string dataDir)
     {
-        if (UsesPostgres(options))
-        {
-            // Nodes starting together may race to create the journal's tables; the loser's CREATE fails and
-            // Akka.Persistence.Sql only warns (warn-on-auto-init-fail = true), the tables being there by then.
-            akka.WithSqlPersistence(options.Persistence.ConnectionString, ProviderName.PostgreSQL15, autoInitialize: true);
-            return;
-        }
-
-        // One node's SQLite file: our own journal and snapshot store on Akka.Persistence.Sql's tables (SqliteJournal).
-        akka.AddHocon(SqliteJournal.Hocon(PrepareJournal(options, dataDir)), HoconAddMode.Prepend);
+        // Our own journal and snapshot store on Akka.Persistence.Sql's tables (AyTrackJournal): one node's SQLite file, or
+        // the cluster's PostgreSQL database (nodes starting together serialise creating its tables).
+        akka.AddHocon(UsesPostgres(options)
+            ? AyTrackJournal.Hocon("postgresql", options.Persistence.ConnectionString)
+            : AyTrackJournal.Hocon("sqlite", PrepareJournal(options, dataDir)), HoconAddMode.Prepend);
     }
 
     private static string SqliteJournalConnectionString(AyTrackOptions options, string dataDir) =>

@@ -8,7 +8,7 @@ namespace AyTrack.Spool;
 /// does not fail its neighbours: after a failed batch each write is committed alone and only the bad one reports.
 /// </summary>
 /// <typeparam name="TWrite">What one write needs (a connection and transaction of the spool's database).</typeparam>
-internal sealed class GroupCommitWriter<TWrite> : IAsyncDisposable
+public sealed class GroupCommitWriter<TWrite> : IAsyncDisposable
 {
     private const int MaxOperationsPerCommit = 256;
 

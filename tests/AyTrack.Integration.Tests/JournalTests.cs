@@ -1,6 +1,7 @@
 using Akka.Actor;
 using Akka.Configuration;
 using Akka.Persistence;
+using Akka.Persistence.Journal;
 using AyTrack.Node.Storage;
 using Microsoft.Data.Sqlite;
 using Xunit;
@@ -8,29 +9,24 @@ using Xunit;
 namespace AyTrack.Integration.Tests;
 
 /// <summary>
-/// The node's SQLite journal and snapshot store: they read what Akka.Persistence.Sql wrote into a data directory (an
-/// upgrade loses nothing) and write rows it reads back (a downgrade neither), keep each actor's events in order under
-/// concurrent writers, and never reuse a sequence number after a deletion.
+/// The node's journal and snapshot store, on one node's SQLite file and on the cluster's PostgreSQL: they read what
+/// Akka.Persistence.Sql wrote (an upgrade loses nothing) and write rows it reads back (a downgrade neither), keep each
+/// actor's events in order under concurrent writers sharing commits, and never reuse a sequence number after a deletion.
 /// </summary>
-public sealed class SqliteJournalTests : IDisposable
+public abstract class JournalContract
 {
-    private readonly string _dir = Directory.CreateTempSubdirectory("aytrack-journal").FullName;
+    /// <summary>The provider's name in our journal's configuration and in Akka.Persistence.Sql's.</summary>
+    protected abstract (string Ours, string AkkaPersistenceSql) Provider { get; }
 
-    private string ConnectionString => new SqliteConnectionStringBuilder { DataSource = Path.Combine(_dir, "journal.db"), DefaultTimeout = 30 }.ToString();
+    protected abstract string ConnectionString { get; }
 
-    public void Dispose()
-    {
-        SqliteConnection.ClearAllPools();
-        Directory.Delete(_dir, recursive: true);
-    }
-
-    private ActorSystem Ours() => ActorSystem.Create("ours", ConfigurationFactory.ParseString(SqliteJournal.Hocon(ConnectionString)));
+    private ActorSystem Ours() => ActorSystem.Create("ours", ConfigurationFactory.ParseString(AyTrackJournal.Hocon(Provider.Ours, ConnectionString)));
 
     private ActorSystem AkkaPersistenceSql() => ActorSystem.Create("sql", ConfigurationFactory.ParseString($$"""
         akka.persistence.journal.plugin = "akka.persistence.journal.sql"
-        akka.persistence.journal.sql { connection-string = "{{ConnectionString}}", provider-name = "SQLite.MS", auto-initialize = true }
+        akka.persistence.journal.sql { connection-string = "{{ConnectionString}}", provider-name = "{{Provider.AkkaPersistenceSql}}", auto-initialize = true }
         akka.persistence.snapshot-store.plugin = "akka.persistence.snapshot-store.sql"
-        akka.persistence.snapshot-store.sql { connection-string = "{{ConnectionString}}", provider-name = "SQLite.MS", auto-initialize = true }
+        akka.persistence.snapshot-store.sql { connection-string = "{{ConnectionString}}", provider-name = "{{Provider.AkkaPersistenceSql}}", auto-initialize = true }
         """).WithFallback(Akka.Persistence.Sql.SqlPersistence.DefaultConfiguration));
 
     private static async Task<Notes.State> WriteAsync(ActorSystem system, string id, params object[] commands)
@@ -116,6 +112,26 @@ public sealed class SqliteJournalTests : IDisposable
         await ours.Terminate();
     }
 
+    [Fact]
+    public async Task A_tagged_event_is_recovered_as_its_payload_and_its_tag_row_names_it()
+    {
+        using (var ours = Ours())
+        {
+            await WriteAsync(ours, "domain-t", "plain", new Notes.TaggedNote("marked", "audit"));
+            Assert.Equal(["plain", "marked"], (await ReadAsync(ours, "domain-t")).Notes);
+            await ours.Terminate();
+        }
+
+        var database = Provider.Ours == "sqlite" ? JournalDatabase.Sqlite(ConnectionString) : JournalDatabase.Postgres(ConnectionString);
+        await using var connection = (await database.OpenAsync(CancellationToken.None))!;
+        await using var command = connection.CreateCommand();
+        command.CommandText = """
+            SELECT t.sequence_nr FROM tags t JOIN journal j ON j.ordering = t.ordering_id
+            WHERE t.tag = 'audit' AND t.persistence_id = 'domain-t' AND j.persistence_id = 'domain-t' AND j.sequence_number = t.sequence_nr
+            """;
+        Assert.Equal(2L, Convert.ToInt64(await command.ExecuteScalarAsync()));
+    }
+
     /// <summary>A persistent actor that keeps notes: each string command is an event, snapshots and deletions on request.</summary>
     private sealed class Notes : ReceivePersistentActor, IWithUnboundedStash
     {
@@ -141,6 +157,11 @@ public sealed class SqliteJournalTests : IDisposable
             Command<string>(note => Persist(note, n =>
             {
                 _notes.Add(n);
+                Sender.Tell(Current());
+            }));
+            Command<TaggedNote>(note => Persist(new Tagged(note.Note, [note.Tag]), _ =>
+            {
+                _notes.Add(note.Note);
                 Sender.Tell(Current());
             }));
             Command<Snap>(_ =>
@@ -185,5 +206,33 @@ public sealed class SqliteJournalTests : IDisposable
         }
 
         public sealed record DeleteTo(long SequenceNr);
+
+        public sealed record TaggedNote(string Note, string Tag);
     }
+}
+
+public sealed class SqliteJournalTests : JournalContract, IDisposable
+{
+    private readonly string _dir = Directory.CreateTempSubdirectory("aytrack-journal").FullName;
+
+    protected override (string Ours, string AkkaPersistenceSql) Provider => ("sqlite", "SQLite.MS");
+
+    protected override string ConnectionString => new SqliteConnectionStringBuilder { DataSource = Path.Combine(_dir, "journal.db"), DefaultTimeout = 30 }.ToString();
+
+    public void Dispose()
+    {
+        SqliteConnection.ClearAllPools();
+        Directory.Delete(_dir, recursive: true);
+    }
+}
+
+public sealed class PostgresJournalTests(PostgresFixture postgres) : JournalContract, IClassFixture<PostgresFixture>
+{
+    private string? _database;
+
+    protected override (string Ours, string AkkaPersistenceSql) Provider => ("postgresql", "PostgreSQL.15");
+
+    // A database of its own per test (each test is a new instance of this class).
+    protected override string ConnectionString =>
+        _database ??= postgres.Server.CreateDatabaseAsync("journal_" + Guid.NewGuid().ToString("N")).GetAwaiter().GetResult();
 }
