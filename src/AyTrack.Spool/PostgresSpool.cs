@@ -21,13 +21,13 @@ public sealed class PostgresSpool : ISpool
 
     private readonly NpgsqlDataSource _dataSource;
     private readonly string _node;
-    private readonly GroupCommitWriter<Tx> _writes;
+    private readonly GroupCommitWriter<SpoolBatch> _writes;
 
     private PostgresSpool(NpgsqlDataSource dataSource, string node)
     {
         _dataSource = dataSource;
         _node = node;
-        _writes = new GroupCommitWriter<Tx>(CommitAsync, () => OutboxChanged?.Invoke());
+        _writes = new GroupCommitWriter<SpoolBatch>(CommitAsync, () => OutboxChanged?.Invoke());
     }
 
     public event Action? OutboxChanged;
@@ -35,7 +35,7 @@ public sealed class PostgresSpool : ISpool
     /// <param name="node">This node's stable name (host:port), so its own unclaimed outbox rows stay its own across restarts.</param>
     public static async Task<PostgresSpool> OpenAsync(string connectionString, string node, CancellationToken cancellationToken = default)
     {
-        var dataSource = NpgsqlDataSource.Create(connectionString);
+        var dataSource = PostgresDataSource.Create(connectionString);
         try
         {
             await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
@@ -85,28 +85,25 @@ public sealed class PostgresSpool : ISpool
         // Small bodies are sent as one array; a large one as a stream that Npgsql copies to the socket, so it is never
         // gathered into one array in memory.
         var small = content.AsArray(SpoolQueries.InlineBodyLimit);
-        return _writes.WriteAsync(async tx =>
+        return WriteAsync(batch =>
         {
-            await using (var insert = tx.Command("""
+            var insert = batch.Add("""
                 INSERT INTO aytrack_spool_messages(id, sender, received_at, smtputf8, message_id, size, body, dsn, auth_user)
                 VALUES (@id, @sender, @received, @utf8, @mid, @size, @body, @dsn, @user)
-                """))
-            {
-                insert.Parameters.AddWithValue("dsn", NpgsqlDbType.Text, (object?)SpoolQueries.DsnToJson(envelope.Dsn) ?? DBNull.Value);
-                insert.Parameters.AddWithValue("user", NpgsqlDbType.Text, (object?)envelope.AuthenticatedUser ?? DBNull.Value);
-                insert.Parameters.AddWithValue("id", envelope.Id.Value);
-                insert.Parameters.AddWithValue("sender", envelope.Sender);
-                insert.Parameters.AddWithValue("received", envelope.ReceivedAt.ToUnixTimeMilliseconds());
-                insert.Parameters.AddWithValue("utf8", envelope.SmtpUtf8);
-                insert.Parameters.AddWithValue("mid", NpgsqlDbType.Text, (object?)envelope.MessageIdHeader ?? DBNull.Value);
-                insert.Parameters.AddWithValue("size", content.Length);
-                await using var stream = small is null ? content.OpenRead() : null;
-                insert.Parameters.AddWithValue("body", NpgsqlDbType.Bytea, (object?)small ?? stream!);
-                await insert.ExecuteNonQueryAsync();
-            }
+                """);
+            insert.Parameters.AddWithValue("dsn", NpgsqlDbType.Text, (object?)SpoolQueries.DsnToJson(envelope.Dsn) ?? DBNull.Value);
+            insert.Parameters.AddWithValue("user", NpgsqlDbType.Text, (object?)envelope.AuthenticatedUser ?? DBNull.Value);
+            insert.Parameters.AddWithValue("id", envelope.Id.Value);
+            insert.Parameters.AddWithValue("sender", envelope.Sender);
+            insert.Parameters.AddWithValue("received", envelope.ReceivedAt.ToUnixTimeMilliseconds());
+            insert.Parameters.AddWithValue("utf8", envelope.SmtpUtf8);
+            insert.Parameters.AddWithValue("mid", NpgsqlDbType.Text, (object?)envelope.MessageIdHeader ?? DBNull.Value);
+            insert.Parameters.AddWithValue("size", content.Length);
+            // A stream is read when the batch is sent (and opened again if the group is retried one write at a time).
+            insert.Parameters.AddWithValue("body", NpgsqlDbType.Bytea, (object?)small ?? batch.Own(content.OpenRead()));
 
             // One statement for all recipients: unnest pairs the two arrays row by row.
-            await using var rcpt = tx.Command("""
+            var rcpt = batch.Add("""
                 INSERT INTO aytrack_spool_recipients(message_id, address, domain, claimed_by)
                 SELECT @id, a, d, @node FROM unnest(@addresses, @domains) AS r(a, d)
                 ON CONFLICT DO NOTHING
@@ -115,7 +112,6 @@ public sealed class PostgresSpool : ISpool
             rcpt.Parameters.AddWithValue("node", _node);
             rcpt.Parameters.AddWithValue("addresses", envelope.Recipients.Select(r => r.Address).ToArray());
             rcpt.Parameters.AddWithValue("domains", envelope.Recipients.Select(r => r.Domain.Value).ToArray());
-            await rcpt.ExecuteNonQueryAsync();
         }, outboxChanged: true, cancellationToken);
     }
 
@@ -162,9 +158,9 @@ public sealed class PostgresSpool : ISpool
     }
 
     public Task MarkDispatchedAsync(IReadOnlyCollection<OutboxEntry> entries, CancellationToken cancellationToken) =>
-        _writes.WriteAsync(async tx =>
+        WriteAsync(batch =>
         {
-            await using var command = tx.Command("""
+            var command = batch.Add("""
                 UPDATE aytrack_spool_recipients r SET dispatched = true
                 FROM unnest(@ids, @addresses) AS d(id, address)
                 WHERE r.message_id = d.id AND r.address = d.address
@@ -172,7 +168,6 @@ public sealed class PostgresSpool : ISpool
             var pairs = entries.SelectMany(e => e.Recipients.Select(r => (Id: e.Id.Value, Address: r))).ToList();
             command.Parameters.AddWithValue("ids", pairs.Select(p => p.Id).ToArray());
             command.Parameters.AddWithValue("addresses", pairs.Select(p => p.Address).ToArray());
-            await command.ExecuteNonQueryAsync();
         }, outboxChanged: false, cancellationToken);
 
     public async Task<SpooledMessage?> LoadAsync(QueueId id, CancellationToken cancellationToken)
@@ -207,19 +202,18 @@ public sealed class PostgresSpool : ISpool
     }
 
     public Task MarkFinalAsync(QueueId id, IReadOnlyCollection<string> recipients, CancellationToken cancellationToken) =>
-        _writes.WriteAsync(async tx =>
+        WriteAsync(batch =>
         {
             // The message row is locked first: two nodes finishing the last recipients of one message (at two
             // domains) would otherwise each see the other's recipient as not final and neither would remove it.
-            await using var command = tx.Command("""
-                SELECT 1 FROM aytrack_spool_messages WHERE id = @id FOR UPDATE;
-                UPDATE aytrack_spool_recipients SET final = true WHERE message_id = @id AND address = ANY(@addresses);
+            batch.Add("SELECT 1 FROM aytrack_spool_messages WHERE id = @id FOR UPDATE").Parameters.AddWithValue("id", id.Value);
+            var mark = batch.Add("UPDATE aytrack_spool_recipients SET final = true WHERE message_id = @id AND address = ANY(@addresses)");
+            mark.Parameters.AddWithValue("id", id.Value);
+            mark.Parameters.AddWithValue("addresses", recipients.ToArray());
+            batch.Add("""
                 DELETE FROM aytrack_spool_messages WHERE id = @id
-                    AND NOT EXISTS (SELECT 1 FROM aytrack_spool_recipients WHERE message_id = @id AND NOT final);
-                """);
-            command.Parameters.AddWithValue("id", id.Value);
-            command.Parameters.AddWithValue("addresses", recipients.ToArray());
-            await command.ExecuteNonQueryAsync();
+                    AND NOT EXISTS (SELECT 1 FROM aytrack_spool_recipients WHERE message_id = @id AND NOT final)
+                """).Parameters.AddWithValue("id", id.Value);
         }, outboxChanged: false, cancellationToken);
 
     public async Task<SpoolCounts> CountAsync(CancellationToken cancellationToken)
@@ -254,15 +248,13 @@ public sealed class PostgresSpool : ISpool
 
     public async Task<int> RequeueDispatchedAsync(CancellationToken cancellationToken)
     {
-        var count = 0;
-        await _writes.WriteAsync(async tx =>
+        NpgsqlBatchCommand? command = null;
+        await WriteAsync(batch =>
         {
-            await using var command = tx.Command(
-                "UPDATE aytrack_spool_recipients SET dispatched = false, claimed_by = @me, claimed_at = now() WHERE dispatched AND NOT final");
+            command = batch.Add("UPDATE aytrack_spool_recipients SET dispatched = false, claimed_by = @me, claimed_at = now() WHERE dispatched AND NOT final");
             command.Parameters.AddWithValue("me", _node);
-            count = await command.ExecuteNonQueryAsync();
         }, true, cancellationToken);
-        return count;
+        return command!.RecordsAffected;
     }
 
     public async Task<string?> CheckIntegrityAsync(CancellationToken cancellationToken)
@@ -284,12 +276,11 @@ public sealed class PostgresSpool : ISpool
     public async Task ProbeAsync(CancellationToken cancellationToken)
     {
         var at = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
-        await _writes.WriteAsync(async tx =>
+        await WriteAsync(batch =>
         {
-            await using var command = tx.Command("INSERT INTO aytrack_spool_probe(node, at) VALUES (@node, @at) ON CONFLICT (node) DO UPDATE SET at = @at");
+            var command = batch.Add("INSERT INTO aytrack_spool_probe(node, at) VALUES (@node, @at) ON CONFLICT (node) DO UPDATE SET at = @at");
             command.Parameters.AddWithValue("node", _node);
             command.Parameters.AddWithValue("at", at);
-            await command.ExecuteNonQueryAsync();
         }, false, cancellationToken);
 
         await using var read = _dataSource.CreateCommand("SELECT at FROM aytrack_spool_probe WHERE node = @node");
@@ -306,21 +297,60 @@ public sealed class PostgresSpool : ISpool
         await _dataSource.DisposeAsync();
     }
 
-    private async Task CommitAsync(IReadOnlyList<Func<Tx, Task>> writes)
-    {
-        // A pooled connection per batch: a connection broken by a database restart is simply not reused.
-        await using var connection = await _dataSource.OpenConnectionAsync();
-        await using var transaction = await connection.BeginTransactionAsync();
-        foreach (var write in writes)
+    private Task WriteAsync(Action<SpoolBatch> work, bool outboxChanged, CancellationToken cancellationToken) =>
+        _writes.WriteAsync(batch =>
         {
-            await write(new Tx(connection, transaction));
-        }
+            work(batch);
+            return Task.CompletedTask;
+        }, outboxChanged, cancellationToken);
 
-        await transaction.CommitAsync();
+    private async Task CommitAsync(IReadOnlyList<Func<SpoolBatch, Task>> writes)
+    {
+        // A pooled connection per group: one broken by a database restart is simply not reused. The group's statements
+        // go in one round trip, which PostgreSQL runs as one implicit transaction: all of them or none, durable (with
+        // synchronous_commit on, the server's default) when it answers.
+        await using var connection = await _dataSource.OpenConnectionAsync();
+        await using var batch = new NpgsqlBatch(connection);
+        var group = new SpoolBatch(batch);
+        try
+        {
+            foreach (var write in writes)
+            {
+                await write(group);
+            }
+
+            await batch.ExecuteNonQueryAsync();
+        }
+        finally
+        {
+            await group.DisposeAsync();
+        }
     }
 
-    private readonly record struct Tx(NpgsqlConnection Connection, NpgsqlTransaction Transaction)
+    /// <summary>The statements of one group commit, and the body streams they read.</summary>
+    private sealed class SpoolBatch(NpgsqlBatch batch) : IAsyncDisposable
     {
-        public NpgsqlCommand Command(string sql) => new(sql, Connection, Transaction);
+        private readonly List<Stream> _streams = [];
+
+        public NpgsqlBatchCommand Add(string sql)
+        {
+            var command = new NpgsqlBatchCommand(sql);
+            batch.BatchCommands.Add(command);
+            return command;
+        }
+
+        public Stream Own(Stream stream)
+        {
+            _streams.Add(stream);
+            return stream;
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            foreach (var stream in _streams)
+            {
+                await stream.DisposeAsync();
+            }
+        }
     }
 }

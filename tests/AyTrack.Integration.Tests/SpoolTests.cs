@@ -69,6 +69,36 @@ public abstract class SpoolContract
     }
 
     [Fact]
+    public async Task A_message_over_the_inline_limit_is_stored_whole_even_when_its_commit_is_retried()
+    {
+        await using var spool = await OpenAsync("node-a:1");
+        // Bodies over 1 MiB (the spools' inline limit) are streamed to the database rather than copied into one array.
+        var piece = Enumerable.Range(0, 256 * 1024).Select(i => (byte)('a' + i % 26)).ToArray();
+        var content = MessageContent.FromPieces(Enumerable.Repeat<ReadOnlyMemory<byte>>(piece, 12).ToList());
+        Assert.True(content.Length > 1024 * 1024);
+
+        // Queued together, the three usually share a commit, which the duplicate id fails; each write is then committed
+        // alone, the large one reading its body a second time.
+        var large = QueueId.New();
+        var duplicate = QueueId.New();
+        var writes = new[]
+        {
+            spool.AcceptAsync(new SpoolEnvelope(duplicate, "app@sender.test", [EmailAddress.Parse("x@big.test")], DateTimeOffset.UtcNow, false, null),
+                "x"u8.ToArray(), CancellationToken.None),
+            spool.AcceptAsync(new SpoolEnvelope(large, "app@sender.test", [EmailAddress.Parse("big@big.test")], DateTimeOffset.UtcNow, false, null),
+                content, CancellationToken.None),
+            spool.AcceptAsync(new SpoolEnvelope(duplicate, "app@sender.test", [EmailAddress.Parse("y@big.test")], DateTimeOffset.UtcNow, false, null),
+                "y"u8.ToArray(), CancellationToken.None),
+        };
+        await Assert.ThrowsAnyAsync<Exception>(() => Task.WhenAll(writes));
+        Assert.True(writes[1].IsCompletedSuccessfully);
+
+        var loaded = await spool.LoadAsync(large, CancellationToken.None);
+        Assert.Equal(content.Length, loaded!.Body.Length);
+        Assert.True(Enumerable.Range(0, 12).All(i => loaded.Body.AsSpan(i * piece.Length, piece.Length).SequenceEqual(piece)));
+    }
+
+    [Fact]
     public async Task A_messages_dsn_request_comes_back_with_it()
     {
         await using var spool = await OpenAsync("node-a:1");

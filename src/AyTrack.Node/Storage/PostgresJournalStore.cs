@@ -54,16 +54,7 @@ internal sealed class PostgresJournalStore : JournalStore
 
     public static PostgresJournalStore Open(string connectionString)
     {
-        // The same few statements run thousands of times a second: Npgsql prepares them after their first uses unless the
-        // operator's connection string says otherwise.
-        var builder = new NpgsqlConnectionStringBuilder(connectionString);
-        if (!connectionString.Contains("Max Auto Prepare", StringComparison.OrdinalIgnoreCase) &&
-            !connectionString.Contains("MaxAutoPrepare", StringComparison.OrdinalIgnoreCase))
-        {
-            builder.MaxAutoPrepare = 16;
-        }
-
-        var dataSource = NpgsqlDataSource.Create(builder.ConnectionString);
+        var dataSource = PostgresDataSource.Create(connectionString);
         try
         {
             using var connection = dataSource.OpenConnection();

@@ -1,0 +1,24 @@
+using Npgsql;
+
+namespace AyTrack.Spool;
+
+/// <summary>How the node connects to PostgreSQL, for the spool and the journal alike.</summary>
+public static class PostgresDataSource
+{
+    /// <summary>
+    /// A data source for the operator's connection string. The same few statements run thousands of times a second, so
+    /// Npgsql prepares them after their first uses (server-side, per connection) unless the connection string says
+    /// otherwise (<c>Max Auto Prepare</c>).
+    /// </summary>
+    public static NpgsqlDataSource Create(string connectionString)
+    {
+        var builder = new NpgsqlConnectionStringBuilder(connectionString);
+        if (!connectionString.Contains("Max Auto Prepare", StringComparison.OrdinalIgnoreCase) &&
+            !connectionString.Contains("MaxAutoPrepare", StringComparison.OrdinalIgnoreCase))
+        {
+            builder.MaxAutoPrepare = 32;
+        }
+
+        return NpgsqlDataSource.Create(builder.ConnectionString);
+    }
+}
