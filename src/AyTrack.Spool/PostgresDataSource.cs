@@ -13,8 +13,9 @@ public static class PostgresDataSource
     public static NpgsqlDataSource Create(string connectionString)
     {
         var builder = new NpgsqlConnectionStringBuilder(connectionString);
-        if (!connectionString.Contains("Max Auto Prepare", StringComparison.OrdinalIgnoreCase) &&
-            !connectionString.Contains("MaxAutoPrepare", StringComparison.OrdinalIgnoreCase))
+        // The keywords as the operator wrote them (Npgsql's builder reports every known one as present).
+        var given = new System.Data.Common.DbConnectionStringBuilder { ConnectionString = connectionString };
+        if (!given.Keys.Cast<string>().Any(k => k.Replace(" ", "", StringComparison.Ordinal).Equals("MaxAutoPrepare", StringComparison.OrdinalIgnoreCase)))
         {
             builder.MaxAutoPrepare = 32;
         }

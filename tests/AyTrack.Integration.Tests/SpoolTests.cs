@@ -230,3 +230,16 @@ public sealed class PostgresSpoolTests(PostgresFixture postgres) : SpoolContract
         Assert.Equal(new SpoolCounts(0, 0, 0), await a.CountAsync(CancellationToken.None));
     }
 }
+
+public sealed class PostgresDataSourceTests
+{
+    [Theory]
+    [InlineData("Host=127.0.0.1;Database=mail", 32)]
+    [InlineData("Host=127.0.0.1;Database=mail;Max Auto Prepare=0", 0)]
+    [InlineData("Host=127.0.0.1;Database=mail;maxautoprepare=5", 5)]
+    public void Statements_are_auto_prepared_unless_the_connection_string_says_otherwise(string connectionString, int expected)
+    {
+        using var dataSource = PostgresDataSource.Create(connectionString);
+        Assert.Equal(expected, new NpgsqlConnectionStringBuilder(dataSource.ConnectionString).MaxAutoPrepare);
+    }
+}
