@@ -32,14 +32,28 @@ public sealed class BounceCategoryTests
             ["spam@cats.test"] = new((SmtpReplyCode)550, "5.7.1 Our system has detected that this message is likely unsolicited mail"),
             ["auth@cats.test"] = new((SmtpReplyCode)550, "5.7.26 This mail is unauthenticated"),
             ["full@cats.test"] = new((SmtpReplyCode)452, "4.2.2 The email account that you tried to reach is over quota"),
+            ["policy@more.test"] = new((SmtpReplyCode)554, "5.7.9 Message not accepted for policy reasons"),
+            ["content@more.test"] = new((SmtpReplyCode)554, "5.6.0 Message content rejected"),
+            ["tls@more.test"] = new((SmtpReplyCode)530, "5.7.10 Must issue a STARTTLS command first"),
+            ["route@other.test"] = new((SmtpReplyCode)550, "5.4.4 Unable to route to the recipient's domain"),
+            ["odd@other.test"] = new((SmtpReplyCode)550, "5.3.2 System not accepting network messages"),
         };
-        cats.RecipientReply = r => replies.GetValueOrDefault(r);
+        // Spread over three sinks: the sink library quits a session after five refused commands (SmtpServer's MaxRetryCount).
+        foreach (var domain in new[] { cats, world.AddDomain("more.test"), world.AddDomain("other.test") })
+        {
+            domain.RecipientReply = r => replies.GetValueOrDefault(r);
+        }
+
+        // A domain whose MX refuses connections: the failure is AyTrack's own (4.4.1), categorised like a reply.
+        world.Dns.AddMx("down.test", 10, "mx.down.test");
+        world.AddDownHost("mx.down.test");
         var slow = world.AddDomain("slow.test");
         slow.RecipientReply = _ => new SmtpResponse((SmtpReplyCode)421, "4.7.28 unusual rate of unsolicited mail from your IP");
         await using var node = await TestNode.StartAsync(world);
 
         await node.SendAsync(TestNode.NewMessage("app@sender.test", replies.Keys, "categories"));
         await node.SendAsync(TestNode.NewMessage("app@sender.test", ["x@slow.test"], "rate limited"));
+        await node.SendAsync(TestNode.NewMessage("app@sender.test", ["x@down.test"], "refused"));
 
         var expected = new Dictionary<string, (string Outcome, string Category)>
         {
@@ -48,7 +62,13 @@ public sealed class BounceCategoryTests
             ["spam@cats.test"] = ("failed", "SpamBlock"),
             ["auth@cats.test"] = ("failed", "AuthenticationFailure"),
             ["full@cats.test"] = ("deferred", "MailboxFull"),
+            ["policy@more.test"] = ("failed", "PolicyBlock"),
+            ["content@more.test"] = ("failed", "ContentRejected"),
+            ["tls@more.test"] = ("failed", "TlsFailure"),
+            ["route@other.test"] = ("failed", "DnsFailure"),
+            ["odd@other.test"] = ("failed", "Other"),
             ["x@slow.test"] = ("deferred", "RateLimited"),
+            ["x@down.test"] = ("deferred", "ConnectionFailure"),
         };
         foreach (var (recipient, (outcome, category)) in expected)
         {
