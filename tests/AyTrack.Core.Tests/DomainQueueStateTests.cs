@@ -56,6 +56,45 @@ public sealed class DomainQueueStateTests
     }
 
     [Fact]
+    public void Pending_bounces_follow_every_change_and_survive_a_rebuild_from_the_messages()
+    {
+        var state = DomainQueueState.Empty;
+        var ids = Enumerable.Range(0, 50).Select(i => new QueueId($"q{i:D2}")).ToList();
+        foreach (var id in ids)
+        {
+            state = state.Apply(new DomainEvents.MessageEnqueued(id, Domain, ["a@alpha.test", "b@alpha.test"], T0));
+        }
+
+        // One recipient of q07 fails, q31 expires whole, q44 is bounced by the operator; the rest stay.
+        state = state.Apply(new DomainEvents.AttemptCompleted(ids[7], [new RecipientAttempt("a@alpha.test", RecipientOutcome.Failed, SmtpReply.From(550, "5.1.1 unknown"))], T0));
+        state = state.Apply(new DomainEvents.RecipientsExpired(ids[31], ["a@alpha.test", "b@alpha.test"], T0));
+        state = state.Apply(new DomainEvents.OperatorActed(ids[44], QueueOperation.Bounce, ["b@alpha.test"], T0));
+        Assert.Equal(["q07", "q31", "q44"], state.PendingBounces().Select(p => p.Id.Value));
+        Assert.Equal(["a@alpha.test", "b@alpha.test"], state.PendingBounces()[1].Recipients.Select(r => r.Recipient));
+
+        // A snapshot restores the messages only; what is pending is found again from them.
+        var rebuilt = new DomainQueueState(state.Messages);
+        Assert.Equal(state.PendingBounces(), rebuilt.PendingBounces(), new PendingComparer());
+
+        // Queued bounces leave: q31 is gone, q07 and q44 keep their other recipient and are no longer pending.
+        foreach (var (id, recipients) in state.PendingBounces())
+        {
+            rebuilt = rebuilt.Apply(new DomainEvents.BouncesQueued(id, recipients.Select(r => r.Recipient).ToList(), T0));
+        }
+
+        Assert.Empty(rebuilt.PendingBounces());
+        Assert.Equal(49, rebuilt.Messages.Count);
+    }
+
+    private sealed class PendingComparer : IEqualityComparer<(QueueId Id, IReadOnlyList<BounceRecipient> Recipients)>
+    {
+        public bool Equals((QueueId Id, IReadOnlyList<BounceRecipient> Recipients) x, (QueueId Id, IReadOnlyList<BounceRecipient> Recipients) y) =>
+            x.Id == y.Id && x.Recipients.SequenceEqual(y.Recipients);
+
+        public int GetHashCode((QueueId Id, IReadOnlyList<BounceRecipient> Recipients) obj) => obj.Id.GetHashCode();
+    }
+
+    [Fact]
     public void A_message_whose_recipients_are_all_final_is_gone()
     {
         var id = new QueueId("q1");

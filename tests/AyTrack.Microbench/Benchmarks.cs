@@ -109,6 +109,9 @@ public class QueueStateBenchmarks
     public DateTimeOffset? NextWakeUp() => _state.NextWakeUp(5);
 
     [Benchmark]
+    public int PendingBounces() => _state.PendingBounces().Count;
+
+    [Benchmark]
     public int Expired() => _state.Expired(_now, 5, new HashSet<string>()).Count;
 
     [Benchmark]

@@ -65,6 +65,14 @@ public sealed record DomainQueueState(ImmutableSortedDictionary<string, QueuedMe
         ImmutableSortedDictionary.CreateRange(ArrivalComparer, Messages.Values.Select(m => KeyValuePair.Create((m.ArrivedAt, m.Id.Value), m)));
 
     /// <summary>
+    /// The ids of messages with a recipient whose bounce still has to be queued, so that the actor's look for them after
+    /// every event does not read a queue of 100,000 deferred messages. Kept with <see cref="Messages"/> like
+    /// <see cref="Arrival"/>.
+    /// </summary>
+    private ImmutableSortedSet<string> Bouncing { get; init; } =
+        ImmutableSortedSet.CreateRange(StringComparer.Ordinal, Messages.Values.Where(HasBouncing).Select(m => m.Id.Value));
+
+    /// <summary>
     /// Enqueuing is idempotent: the outbox may repeat it after a crash, so recipients already queued are ignored and
     /// only new ones become an event (null when there is nothing new).
     /// </summary>
@@ -177,21 +185,19 @@ public sealed record DomainQueueState(ImmutableSortedDictionary<string, QueuedMe
     public IReadOnlyList<(QueueId Id, IReadOnlyList<BounceRecipient> Recipients)> PendingBounces()
     {
         var pending = new List<(QueueId, IReadOnlyList<BounceRecipient>)>();
-        foreach (var (_, message) in Messages)
+        foreach (var id in Bouncing)
         {
-            List<BounceRecipient>? bouncing = null;
+            var message = Messages[id];
+            var bouncing = new List<BounceRecipient>();
             foreach (var (name, status) in message.Recipients)
             {
                 if (status.State == RecipientState.Bouncing)
                 {
-                    (bouncing ??= []).Add(new BounceRecipient(name, status.Status ?? "5.0.0", status.LastReply ?? string.Empty, status.RemoteMta));
+                    bouncing.Add(new BounceRecipient(name, status.Status ?? "5.0.0", status.LastReply ?? string.Empty, status.RemoteMta));
                 }
             }
 
-            if (bouncing is not null)
-            {
-                pending.Add((message.Id, bouncing));
-            }
+            pending.Add((message.Id, bouncing));
         }
 
         return pending;
@@ -328,11 +334,7 @@ public sealed record DomainQueueState(ImmutableSortedDictionary<string, QueuedMe
             recipients = recipients.SetItem(r, NotTried);
         }
 
-        return this with
-        {
-            Messages = Messages.SetItem(e.Id.Value, message with { Recipients = recipients }),
-            Arrival = Arrival.SetItem((message.ArrivedAt, message.Id.Value), message with { Recipients = recipients }),
-        };
+        return With(message, recipients);
     }
 
     private DomainQueueState ApplyAttempt(DomainEvents.AttemptCompleted e)
@@ -405,10 +407,33 @@ public sealed record DomainQueueState(ImmutableSortedDictionary<string, QueuedMe
     {
         if (recipients.IsEmpty)
         {
-            return this with { Messages = Messages.Remove(message.Id.Value), Arrival = Arrival.Remove((message.ArrivedAt, message.Id.Value)) };
+            return this with
+            {
+                Messages = Messages.Remove(message.Id.Value),
+                Arrival = Arrival.Remove((message.ArrivedAt, message.Id.Value)),
+                Bouncing = Bouncing.Remove(message.Id.Value),
+            };
         }
 
         var changed = message with { Recipients = recipients };
-        return this with { Messages = Messages.SetItem(message.Id.Value, changed), Arrival = Arrival.SetItem((message.ArrivedAt, message.Id.Value), changed) };
+        return this with
+        {
+            Messages = Messages.SetItem(message.Id.Value, changed),
+            Arrival = Arrival.SetItem((message.ArrivedAt, message.Id.Value), changed),
+            Bouncing = HasBouncing(changed) ? Bouncing.Add(message.Id.Value) : Bouncing.Remove(message.Id.Value),
+        };
+    }
+
+    private static bool HasBouncing(QueuedMessage message)
+    {
+        foreach (var (_, status) in message.Recipients)
+        {
+            if (status.State == RecipientState.Bouncing)
+            {
+                return true;
+            }
+        }
+
+        return false;
     }
 }
