@@ -96,6 +96,7 @@ public sealed class StorageHealthTests
     public async Task A_database_that_goes_away_makes_the_node_down_until_it_is_back()
     {
         await using var world = LoopbackWorld.Create();
+        var after = world.AddDomain("after.test");
         await using var cluster = await TestCluster.StartAsync(world, 1, "--AyTrack:Storage:ProbeInterval=00:00:01");
         using var anonymous = new HttpClient { BaseAddress = cluster.Nodes[0].Process.AdminUrl };
 
@@ -116,6 +117,18 @@ public sealed class StorageHealthTests
         await cluster.Postgres.RestartAsync();
         await Eventually.UntilAsync(async () => (await (await anonymous.GetAsync("/healthz")).Content
             .ReadFromJsonAsync<HealthSummary>(AyTrack.Cli.AdminClient.Json))!.Status == "ok", TimeSpan.FromSeconds(60));
+
+        // The pooled connections (and the statements prepared on them) died with the server: mail accepted now goes
+        // through the spool and the journal on new ones.
+        using (var smtp = new MailKit.Net.Smtp.SmtpClient())
+        {
+            var endpoint = cluster.Nodes[0].SmtpEndpoint;
+            await smtp.ConnectAsync(endpoint.Address.ToString(), endpoint.Port, MailKit.Security.SecureSocketOptions.None);
+            await smtp.SendAsync(TestNode.NewMessage("app@sender.test", ["bob@after.test"], "after the restart"));
+            await smtp.DisconnectAsync(true);
+        }
+
+        Assert.Equal("after the restart", Assert.Single(await after.WaitForAsync(1, TimeSpan.FromSeconds(60))).Parse().Subject);
     }
 
     [Fact]
