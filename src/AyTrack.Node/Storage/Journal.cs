@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using System.Collections.Immutable;
+using System.Data.Common;
 using Akka.Actor;
 using Akka.Configuration;
 using Akka.Persistence;
@@ -64,6 +65,16 @@ internal abstract class JournalStore
 
     /// <summary>Stops taking writes; those already waiting are finished.</summary>
     public abstract void Close();
+
+    /// <summary>An event row read as <c>sequence_number, created, message, manifest, identifier, writer_uuid</c>.</summary>
+    protected static StoredEvent ReadEvent(DbDataReader reader) =>
+        new(reader.GetInt64(0), reader.GetInt64(1), reader.GetFieldValue<byte[]>(2), reader.IsDBNull(3) ? string.Empty : reader.GetString(3),
+            reader.IsDBNull(4) ? 0 : reader.GetInt32(4), reader.IsDBNull(5) ? null : reader.GetString(5));
+
+    /// <summary>A snapshot row read as <c>sequence_number, created, snapshot, manifest, serializer_id</c>.</summary>
+    protected static StoredSnapshot ReadSnapshot(DbDataReader reader) =>
+        new(reader.GetInt64(0), reader.GetInt64(1), reader.GetFieldValue<byte[]>(2), reader.IsDBNull(3) ? string.Empty : reader.GetString(3),
+            reader.IsDBNull(4) ? 0 : reader.GetInt32(4));
 }
 
 internal sealed record JournalRow(long Created, string PersistenceId, long SequenceNr, byte[] Message, string Manifest, int Identifier,

@@ -102,8 +102,7 @@ internal sealed class PostgresJournalStore : JournalStore
         await using var reader = await command.ExecuteReaderAsync(cancellationToken);
         while (await reader.ReadAsync(cancellationToken))
         {
-            onEvent(new StoredEvent(reader.GetInt64(0), reader.GetInt64(1), reader.GetFieldValue<byte[]>(2), reader.IsDBNull(3) ? string.Empty : reader.GetString(3),
-                reader.IsDBNull(4) ? 0 : reader.GetInt32(4), reader.IsDBNull(5) ? null : reader.GetString(5)));
+            onEvent(ReadEvent(reader));
         }
     }
 
@@ -125,8 +124,7 @@ internal sealed class PostgresJournalStore : JournalStore
         AddCriteria(command.Parameters, criteria);
         await using var reader = await command.ExecuteReaderAsync(cancellationToken);
         return await reader.ReadAsync(cancellationToken)
-            ? new StoredSnapshot(reader.GetInt64(0), reader.GetInt64(1), reader.GetFieldValue<byte[]>(2), reader.IsDBNull(3) ? string.Empty : reader.GetString(3),
-                reader.IsDBNull(4) ? 0 : reader.GetInt32(4))
+            ? ReadSnapshot(reader)
             : null;
     }
 

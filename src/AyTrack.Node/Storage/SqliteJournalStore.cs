@@ -93,8 +93,7 @@ internal sealed class SqliteJournalStore : JournalStore
         await using var reader = await command.ExecuteReaderAsync(cancellationToken);
         while (await reader.ReadAsync(cancellationToken))
         {
-            onEvent(new StoredEvent(reader.GetInt64(0), reader.GetInt64(1), (byte[])reader[2], reader.IsDBNull(3) ? string.Empty : reader.GetString(3),
-                reader.IsDBNull(4) ? 0 : reader.GetInt32(4), reader.IsDBNull(5) ? null : reader.GetString(5)));
+            onEvent(ReadEvent(reader));
         }
     }
 
@@ -119,8 +118,7 @@ internal sealed class SqliteJournalStore : JournalStore
         command.Parameters.AddWithValue("$pid", persistenceId);
         await using var reader = await command.ExecuteReaderAsync(cancellationToken);
         return await reader.ReadAsync(cancellationToken)
-            ? new StoredSnapshot(reader.GetInt64(0), reader.GetInt64(1), (byte[])reader[2], reader.IsDBNull(3) ? string.Empty : reader.GetString(3),
-                reader.IsDBNull(4) ? 0 : reader.GetInt32(4))
+            ? ReadSnapshot(reader)
             : null;
     }
 
