@@ -13,7 +13,7 @@ using AyTrack.Core.Spool;
 namespace AyTrack.Actors.Domains;
 
 /// <summary>
-/// Owns one recipient domain's queue: a Cluster Sharding entity whose state is persisted (Akka.Persistence.Sql).
+/// Owns one recipient domain's queue: a Cluster Sharding entity whose state is persisted (the node's journal, AyTrackJournal).
 /// It accepts recipients from the outbox (idempotently), hands batches to the SMTP worker pool — at most
 /// <see cref="DomainActorSettings.MaxConnections"/> sessions at once for this destination, whatever the pool size —
 /// persists every result, retries deferred recipients on a timer (RFC 5321 §4.5.4.1), expires them after

@@ -100,7 +100,7 @@ public sealed class StorageMonitor(ISpool spool, JournalDatabase journal, Storag
 
     private async Task ReadJournalAsync(CancellationToken cancellationToken)
     {
-        // Reading the catalogue proves the database is there and readable (the journal's tables appear at its first write).
+        // Reading the catalogue proves the database is there and readable (the journal's tables may not be there yet).
         await using var connection = await journal.OpenAsync(cancellationToken)
                                      ?? throw new FileNotFoundException($"{journal.Describe()} does not exist");
         await journal.HasTablesAsync(connection, cancellationToken, "journal");

@@ -5,8 +5,8 @@ using Npgsql;
 namespace AyTrack.Node.Storage;
 
 /// <summary>
-/// The journal's database as the node itself reads it, beside Akka.Persistence.Sql: the SQLite file of one node or the
-/// PostgreSQL database of a cluster, with the few differences between them in one place. Used to find sealed settings
+/// The journal's database as the node itself reads it, beside the journal (AyTrackJournal): the SQLite file of one node
+/// or the PostgreSQL database of a cluster, with the few differences between them in one place. Used to find sealed settings
 /// before a secrets key is made, to tell whether domain queues must be rebuilt from the spool, and by the storage
 /// probe and integrity check.
 /// </summary>
@@ -54,7 +54,7 @@ public sealed class JournalDatabase
         return connection;
     }
 
-    /// <summary>Whether every one of these tables exists (Akka.Persistence.Sql creates them at its first write).</summary>
+    /// <summary>Whether every one of these tables exists (the journal creates them when it first opens the database).</summary>
     public async Task<bool> HasTablesAsync(DbConnection connection, CancellationToken cancellationToken, params string[] tables)
     {
         await using var command = connection.CreateCommand();
