@@ -42,6 +42,12 @@ public abstract class SpoolContract
 
         await spool.MarkFinalAsync(id, ["a@one.test", "b@one.test"], CancellationToken.None);
         Assert.Equal(["two.test"], (await spool.PendingDomainsAsync(CancellationToken.None)).Select(d => d.Value));
+
+        // A lost journal: what was handed to domain actors goes back to the outbox, counted (only c is not final).
+        Assert.Equal(1, await spool.RequeueDispatchedAsync(CancellationToken.None));
+        var requeued = Assert.Single(await spool.ReadOutboxAsync(100, CancellationToken.None));
+        Assert.Equal(["c@two.test"], requeued.Recipients);
+        await spool.MarkDispatchedAsync([requeued], CancellationToken.None);
         Assert.NotNull(await spool.LoadAsync(id, CancellationToken.None));
 
         await spool.MarkFinalAsync(id, ["c@two.test"], CancellationToken.None);
