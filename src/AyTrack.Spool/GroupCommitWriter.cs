@@ -3,11 +3,11 @@ using System.Threading.Channels;
 namespace AyTrack.Spool;
 
 /// <summary>
-/// Group commit for a spool: every write goes through one loop that commits whatever has queued up in a single
-/// transaction, so many accepted messages share one fsync while none is acknowledged before it. A failing write
+/// Group commit for a spool (and the cluster's journal): every write goes through one loop that commits whatever has
+/// queued up in a single transaction, so many accepted messages share one fsync while none is acknowledged before it. A failing write
 /// does not fail its neighbours: after a failed batch each write is committed alone and only the bad one reports.
 /// </summary>
-/// <typeparam name="TWrite">What one write needs (a connection and transaction of the spool's database).</typeparam>
+/// <typeparam name="TWrite">What one write needs (a transaction of the database, or a batch that becomes one).</typeparam>
 public sealed class GroupCommitWriter<TWrite> : IAsyncDisposable
 {
     private const int MaxOperationsPerCommit = 256;
