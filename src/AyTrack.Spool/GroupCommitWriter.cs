@@ -37,6 +37,14 @@ public sealed class GroupCommitWriter<TWrite> : IAsyncDisposable
         return operation.Completion.Task;
     }
 
+    /// <summary>A write that only prepares its statements (a batch sent at commit), with nothing to await.</summary>
+    public Task WriteAsync(Action<TWrite> write, bool outboxChanged, CancellationToken cancellationToken) =>
+        WriteAsync(batch =>
+        {
+            write(batch);
+            return Task.CompletedTask;
+        }, outboxChanged, cancellationToken);
+
     public async ValueTask DisposeAsync()
     {
         _writes.Writer.TryComplete();

@@ -85,7 +85,7 @@ public sealed class PostgresSpool : ISpool
         // Small bodies are sent as one array; a large one as a stream that Npgsql copies to the socket, so it is never
         // gathered into one array in memory.
         var small = content.AsArray(SpoolQueries.InlineBodyLimit);
-        return WriteAsync(batch =>
+        return _writes.WriteAsync(batch =>
         {
             var insert = batch.Add("""
                 INSERT INTO aytrack_spool_messages(id, sender, received_at, smtputf8, message_id, size, body, dsn, auth_user)
@@ -158,7 +158,7 @@ public sealed class PostgresSpool : ISpool
     }
 
     public Task MarkDispatchedAsync(IReadOnlyCollection<OutboxEntry> entries, CancellationToken cancellationToken) =>
-        WriteAsync(batch =>
+        _writes.WriteAsync(batch =>
         {
             var command = batch.Add("""
                 UPDATE aytrack_spool_recipients r SET dispatched = true
@@ -202,7 +202,7 @@ public sealed class PostgresSpool : ISpool
     }
 
     public Task MarkFinalAsync(QueueId id, IReadOnlyCollection<string> recipients, CancellationToken cancellationToken) =>
-        WriteAsync(batch =>
+        _writes.WriteAsync(batch =>
         {
             // The message row is locked first: two nodes finishing the last recipients of one message (at two
             // domains) would otherwise each see the other's recipient as not final and neither would remove it.
@@ -249,7 +249,7 @@ public sealed class PostgresSpool : ISpool
     public async Task<int> RequeueDispatchedAsync(CancellationToken cancellationToken)
     {
         NpgsqlBatchCommand? command = null;
-        await WriteAsync(batch =>
+        await _writes.WriteAsync(batch =>
         {
             command = batch.Add("UPDATE aytrack_spool_recipients SET dispatched = false, claimed_by = @me, claimed_at = now() WHERE dispatched AND NOT final");
             command.Parameters.AddWithValue("me", _node);
@@ -276,7 +276,7 @@ public sealed class PostgresSpool : ISpool
     public async Task ProbeAsync(CancellationToken cancellationToken)
     {
         var at = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
-        await WriteAsync(batch =>
+        await _writes.WriteAsync(batch =>
         {
             var command = batch.Add("INSERT INTO aytrack_spool_probe(node, at) VALUES (@node, @at) ON CONFLICT (node) DO UPDATE SET at = @at");
             command.Parameters.AddWithValue("node", _node);
@@ -296,13 +296,6 @@ public sealed class PostgresSpool : ISpool
         await _writes.DisposeAsync();
         await _dataSource.DisposeAsync();
     }
-
-    private Task WriteAsync(Action<SpoolBatch> work, bool outboxChanged, CancellationToken cancellationToken) =>
-        _writes.WriteAsync(batch =>
-        {
-            work(batch);
-            return Task.CompletedTask;
-        }, outboxChanged, cancellationToken);
 
     private async Task CommitAsync(IReadOnlyList<Func<SpoolBatch, Task>> writes)
     {

@@ -49,13 +49,46 @@ internal abstract class JournalStore
     public abstract Task DeleteToAsync(string persistenceId, long toSequenceNr);
 
     /// <summary>An actor's events that are not deleted, in order.</summary>
-    public abstract Task ReplayAsync(string persistenceId, long fromSequenceNr, long toSequenceNr, long max, Action<StoredEvent> onEvent, CancellationToken cancellationToken);
+    public async Task ReplayAsync(string persistenceId, long fromSequenceNr, long toSequenceNr, long max, Action<StoredEvent> onEvent,
+        CancellationToken cancellationToken)
+    {
+        await using var connection = await OpenReaderAsync(cancellationToken);
+        await using var command = Command(connection, """
+            SELECT sequence_number, created, message, manifest, identifier, writer_uuid FROM journal
+            WHERE persistence_id = @pid AND NOT deleted AND sequence_number >= @from AND sequence_number <= @to
+            ORDER BY sequence_number LIMIT @max
+            """, ("@pid", persistenceId), ("@from", fromSequenceNr), ("@to", toSequenceNr), ("@max", max));
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        while (await reader.ReadAsync(cancellationToken))
+        {
+            onEvent(new StoredEvent(reader.GetInt64(0), reader.GetInt64(1), reader.GetFieldValue<byte[]>(2), reader.IsDBNull(3) ? string.Empty : reader.GetString(3),
+                reader.IsDBNull(4) ? 0 : reader.GetInt32(4), reader.IsDBNull(5) ? null : reader.GetString(5)));
+        }
+    }
 
     /// <summary>The highest sequence number ever written for the actor (deleted rows included), 0 for none.</summary>
-    public abstract Task<long> ReadHighestSequenceNrAsync(string persistenceId, CancellationToken cancellationToken);
+    public async Task<long> ReadHighestSequenceNrAsync(string persistenceId, CancellationToken cancellationToken)
+    {
+        await using var connection = await OpenReaderAsync(cancellationToken);
+        await using var command = Command(connection, "SELECT MAX(sequence_number) FROM journal WHERE persistence_id = @pid", ("@pid", persistenceId));
+        return await command.ExecuteScalarAsync(cancellationToken) is long highest ? highest : 0;
+    }
 
     /// <summary>The newest snapshot of the actor that meets the criteria.</summary>
-    public abstract Task<StoredSnapshot?> LoadSnapshotAsync(string persistenceId, SnapshotSelectionCriteria criteria, CancellationToken cancellationToken);
+    public async Task<StoredSnapshot?> LoadSnapshotAsync(string persistenceId, SnapshotSelectionCriteria criteria, CancellationToken cancellationToken)
+    {
+        await using var connection = await OpenReaderAsync(cancellationToken);
+        await using var command = Command(connection, """
+            SELECT sequence_number, created, snapshot, manifest, serializer_id FROM snapshot
+            WHERE persistence_id = @pid AND sequence_number <= @maxSeq AND sequence_number >= @minSeq AND created <= @maxTs AND created >= @minTs
+            ORDER BY sequence_number DESC LIMIT 1
+            """, [("@pid", persistenceId), .. Criteria(criteria)]);
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        return await reader.ReadAsync(cancellationToken)
+            ? new StoredSnapshot(reader.GetInt64(0), reader.GetInt64(1), reader.GetFieldValue<byte[]>(2), reader.IsDBNull(3) ? string.Empty : reader.GetString(3),
+                reader.IsDBNull(4) ? 0 : reader.GetInt32(4))
+            : null;
+    }
 
     public abstract Task SaveSnapshotAsync(string persistenceId, StoredSnapshot snapshot);
 
@@ -66,15 +99,33 @@ internal abstract class JournalStore
     /// <summary>Stops taking writes; those already waiting are finished.</summary>
     public abstract void Close();
 
-    /// <summary>An event row read as <c>sequence_number, created, message, manifest, identifier, writer_uuid</c>.</summary>
-    protected static StoredEvent ReadEvent(DbDataReader reader) =>
-        new(reader.GetInt64(0), reader.GetInt64(1), reader.GetFieldValue<byte[]>(2), reader.IsDBNull(3) ? string.Empty : reader.GetString(3),
-            reader.IsDBNull(4) ? 0 : reader.GetInt32(4), reader.IsDBNull(5) ? null : reader.GetString(5));
+    /// <summary>
+    /// A connection to read on, apart from the writer's. The reads above are one SQL text for both databases: both
+    /// drivers take <c>@name</c> parameters, and <c>NOT deleted</c> reads SQLite's 0/1 column as PostgreSQL's boolean.
+    /// </summary>
+    protected abstract Task<DbConnection> OpenReaderAsync(CancellationToken cancellationToken);
 
-    /// <summary>A snapshot row read as <c>sequence_number, created, snapshot, manifest, serializer_id</c>.</summary>
-    protected static StoredSnapshot ReadSnapshot(DbDataReader reader) =>
-        new(reader.GetInt64(0), reader.GetInt64(1), reader.GetFieldValue<byte[]>(2), reader.IsDBNull(3) ? string.Empty : reader.GetString(3),
-            reader.IsDBNull(4) ? 0 : reader.GetInt32(4));
+    /// <summary>A snapshot selection as the parameters <c>@maxSeq</c>, <c>@minSeq</c>, <c>@maxTs</c> and <c>@minTs</c>.</summary>
+    protected static (string Name, object Value)[] Criteria(SnapshotSelectionCriteria criteria) =>
+    [
+        ("@maxSeq", criteria.MaxSequenceNr), ("@minSeq", criteria.MinSequenceNr),
+        ("@maxTs", criteria.MaxTimeStamp.Ticks), ("@minTs", criteria.MinTimestamp?.Ticks ?? 0L),
+    ];
+
+    private static DbCommand Command(DbConnection connection, string sql, params (string Name, object Value)[] parameters)
+    {
+        var command = connection.CreateCommand();
+        command.CommandText = sql;
+        foreach (var (name, value) in parameters)
+        {
+            var parameter = command.CreateParameter();
+            parameter.ParameterName = name;
+            parameter.Value = value;
+            command.Parameters.Add(parameter);
+        }
+
+        return command;
+    }
 }
 
 internal sealed record JournalRow(long Created, string PersistenceId, long SequenceNr, byte[] Message, string Manifest, int Identifier,

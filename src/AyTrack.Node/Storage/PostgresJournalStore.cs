@@ -87,47 +87,6 @@ internal sealed class PostgresJournalStore : JournalStore
             """, ("pid", persistenceId), ("to", toSequenceNr));
     });
 
-    public override async Task ReplayAsync(string persistenceId, long fromSequenceNr, long toSequenceNr, long max, Action<StoredEvent> onEvent,
-        CancellationToken cancellationToken)
-    {
-        await using var command = _dataSource.CreateCommand("""
-            SELECT sequence_number, created, message, manifest, identifier, writer_uuid FROM journal
-            WHERE persistence_id = @pid AND NOT deleted AND sequence_number >= @from AND sequence_number <= @to
-            ORDER BY sequence_number LIMIT @max
-            """);
-        command.Parameters.AddWithValue("pid", persistenceId);
-        command.Parameters.AddWithValue("from", fromSequenceNr);
-        command.Parameters.AddWithValue("to", toSequenceNr);
-        command.Parameters.AddWithValue("max", max);
-        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
-        while (await reader.ReadAsync(cancellationToken))
-        {
-            onEvent(ReadEvent(reader));
-        }
-    }
-
-    public override async Task<long> ReadHighestSequenceNrAsync(string persistenceId, CancellationToken cancellationToken)
-    {
-        await using var command = _dataSource.CreateCommand("SELECT MAX(sequence_number) FROM journal WHERE persistence_id = @pid");
-        command.Parameters.AddWithValue("pid", persistenceId);
-        return await command.ExecuteScalarAsync(cancellationToken) is long highest ? highest : 0;
-    }
-
-    public override async Task<StoredSnapshot?> LoadSnapshotAsync(string persistenceId, SnapshotSelectionCriteria criteria, CancellationToken cancellationToken)
-    {
-        await using var command = _dataSource.CreateCommand("""
-            SELECT sequence_number, created, snapshot, manifest, serializer_id FROM snapshot
-            WHERE persistence_id = @pid AND sequence_number <= @maxSeq AND sequence_number >= @minSeq AND created <= @maxTs AND created >= @minTs
-            ORDER BY sequence_number DESC LIMIT 1
-            """);
-        command.Parameters.AddWithValue("pid", persistenceId);
-        AddCriteria(command.Parameters, criteria);
-        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
-        return await reader.ReadAsync(cancellationToken)
-            ? ReadSnapshot(reader)
-            : null;
-    }
-
     public override Task SaveSnapshotAsync(string persistenceId, StoredSnapshot snapshot) => WriteAsync(batch =>
         batch.Add("""
             INSERT INTO snapshot (persistence_id, sequence_number, created, snapshot, manifest, serializer_id)
@@ -141,15 +100,15 @@ internal sealed class PostgresJournalStore : JournalStore
         batch.Add("DELETE FROM snapshot WHERE persistence_id = @pid AND sequence_number = @seq", ("pid", persistenceId), ("seq", sequenceNr)));
 
     public override Task DeleteSnapshotsAsync(string persistenceId, SnapshotSelectionCriteria criteria) => WriteAsync(batch =>
-    {
-        var command = batch.Add("""
+        batch.Add("""
             DELETE FROM snapshot WHERE persistence_id = @pid AND sequence_number <= @maxSeq AND sequence_number >= @minSeq
                 AND created <= @maxTs AND created >= @minTs
-            """, ("pid", persistenceId));
-        AddCriteria(command.Parameters, criteria);
-    });
+            """, [("pid", persistenceId), .. Criteria(criteria)]));
 
     public override void Close() => _ = CloseAsync();
+
+    protected override async Task<System.Data.Common.DbConnection> OpenReaderAsync(CancellationToken cancellationToken) =>
+        await _dataSource.OpenConnectionAsync(cancellationToken);
 
     private async Task CloseAsync()
     {
@@ -157,19 +116,7 @@ internal sealed class PostgresJournalStore : JournalStore
         await _dataSource.DisposeAsync();
     }
 
-    private static void AddCriteria(NpgsqlParameterCollection parameters, SnapshotSelectionCriteria criteria)
-    {
-        parameters.AddWithValue("maxSeq", criteria.MaxSequenceNr);
-        parameters.AddWithValue("minSeq", criteria.MinSequenceNr);
-        parameters.AddWithValue("maxTs", criteria.MaxTimeStamp.Ticks);
-        parameters.AddWithValue("minTs", criteria.MinTimestamp?.Ticks ?? 0L);
-    }
-
-    private Task WriteAsync(Action<Batch> work) => _writes.WriteAsync(batch =>
-    {
-        work(batch);
-        return Task.CompletedTask;
-    }, outboxChanged: false, CancellationToken.None);
+    private Task WriteAsync(Action<Batch> work) => _writes.WriteAsync(work, outboxChanged: false, CancellationToken.None);
 
     private async Task CommitAsync(IReadOnlyList<Func<Batch, Task>> writes)
     {

@@ -58,6 +58,9 @@ internal sealed class SqliteJournalStore : JournalStore
     /// <summary>Stops taking writes; the writer finishes those already waiting and closes its connection.</summary>
     public override void Close() => _pending.Writer.TryComplete();
 
+    protected override Task<System.Data.Common.DbConnection> OpenReaderAsync(CancellationToken cancellationToken) =>
+        Task.FromResult<System.Data.Common.DbConnection>(Open());
+
     private SqliteConnection Open()
     {
         var connection = new SqliteConnection(_connectionString);
@@ -76,52 +79,6 @@ internal sealed class SqliteJournalStore : JournalStore
     public override Task DeleteToAsync(string persistenceId, long toSequenceNr) =>
         WriteAsync(writer => writer.DeleteTo(persistenceId, toSequenceNr));
 
-    public override async Task ReplayAsync(string persistenceId, long fromSequenceNr, long toSequenceNr, long max, Action<StoredEvent> onEvent,
-        CancellationToken cancellationToken)
-    {
-        await using var connection = Open();
-        await using var command = connection.CreateCommand();
-        command.CommandText = """
-            SELECT sequence_number, created, message, manifest, identifier, writer_uuid FROM journal
-            WHERE persistence_id = $pid AND deleted = 0 AND sequence_number >= $from AND sequence_number <= $to
-            ORDER BY sequence_number LIMIT $max
-            """;
-        command.Parameters.AddWithValue("$pid", persistenceId);
-        command.Parameters.AddWithValue("$from", fromSequenceNr);
-        command.Parameters.AddWithValue("$to", toSequenceNr);
-        command.Parameters.AddWithValue("$max", max);
-        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
-        while (await reader.ReadAsync(cancellationToken))
-        {
-            onEvent(ReadEvent(reader));
-        }
-    }
-
-    public override async Task<long> ReadHighestSequenceNrAsync(string persistenceId, CancellationToken cancellationToken)
-    {
-        await using var connection = Open();
-        await using var command = connection.CreateCommand();
-        command.CommandText = "SELECT MAX(sequence_number) FROM journal WHERE persistence_id = $pid";
-        command.Parameters.AddWithValue("$pid", persistenceId);
-        return await command.ExecuteScalarAsync(cancellationToken) is long highest ? highest : 0;
-    }
-
-    public override async Task<StoredSnapshot?> LoadSnapshotAsync(string persistenceId, SnapshotSelectionCriteria criteria, CancellationToken cancellationToken)
-    {
-        await using var connection = Open();
-        await using var command = connection.CreateCommand();
-        command.CommandText = $"""
-            SELECT sequence_number, created, snapshot, manifest, serializer_id FROM snapshot
-            WHERE persistence_id = $pid {Where(command, criteria)}
-            ORDER BY sequence_number DESC LIMIT 1
-            """;
-        command.Parameters.AddWithValue("$pid", persistenceId);
-        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
-        return await reader.ReadAsync(cancellationToken)
-            ? ReadSnapshot(reader)
-            : null;
-    }
-
     public override Task SaveSnapshotAsync(string persistenceId, StoredSnapshot snapshot) =>
         WriteAsync(writer => writer.SaveSnapshot(persistenceId, snapshot));
 
@@ -131,19 +88,9 @@ internal sealed class SqliteJournalStore : JournalStore
 
     public override Task DeleteSnapshotsAsync(string persistenceId, SnapshotSelectionCriteria criteria) =>
         WriteAsync(writer => writer.Execute("""
-            DELETE FROM snapshot WHERE persistence_id = $pid AND sequence_number <= $maxSeq AND sequence_number >= $minSeq
-                AND created <= $maxTs AND created >= $minTs
-            """, ("$pid", persistenceId), ("$maxSeq", criteria.MaxSequenceNr), ("$minSeq", criteria.MinSequenceNr),
-            ("$maxTs", criteria.MaxTimeStamp.Ticks), ("$minTs", criteria.MinTimestamp?.Ticks ?? 0L)));
-
-    private static string Where(SqliteCommand command, SnapshotSelectionCriteria criteria)
-    {
-        command.Parameters.AddWithValue("$maxSeq", criteria.MaxSequenceNr);
-        command.Parameters.AddWithValue("$minSeq", criteria.MinSequenceNr);
-        command.Parameters.AddWithValue("$maxTs", criteria.MaxTimeStamp.Ticks);
-        command.Parameters.AddWithValue("$minTs", criteria.MinTimestamp?.Ticks ?? 0L);
-        return "AND sequence_number <= $maxSeq AND sequence_number >= $minSeq AND created <= $maxTs AND created >= $minTs";
-    }
+            DELETE FROM snapshot WHERE persistence_id = @pid AND sequence_number <= @maxSeq AND sequence_number >= @minSeq
+                AND created <= @maxTs AND created >= @minTs
+            """, [("@pid", persistenceId), .. Criteria(criteria)]));
 
     /// <summary>Runs <paramref name="work"/> in a write transaction, with whatever other writes are waiting.</summary>
     private Task WriteAsync(Action<SqliteWriter> work)
