@@ -23,6 +23,8 @@ public sealed class AkkaLogBridge : ActorBase, IRequiresMessageQueue<ILoggerMess
     private readonly Dictionary<string, ILogger> _loggers = new(StringComparer.Ordinal);
     private readonly Dictionary<string, DateTime> _singletonWarnings = new(StringComparer.Ordinal);
     private readonly TimeSpan _singletonFailurePeriod;
+    private CoordinatedShutdown? _shutdown;
+    private readonly bool _deadLettersDuringShutdown;
 
     public AkkaLogBridge()
     {
@@ -30,6 +32,7 @@ public sealed class AkkaLogBridge : ActorBase, IRequiresMessageQueue<ILoggerMess
                          ?? throw new InvalidOperationException($"{nameof(AkkaLogBridgeSetup)} is missing from the actor system's setup");
         _singletonFailurePeriod = Context.System.Settings.Config.GetTimeSpan(
             "akka.cluster.singleton-proxy.singleton-identification-failure-period", TimeSpan.FromSeconds(30), allowInfinite: false);
+        _deadLettersDuringShutdown = Context.System.Settings.LogDeadLettersDuringShutdown;
     }
 
     protected override bool Receive(object message)
@@ -82,6 +85,10 @@ public sealed class AkkaLogBridge : ActorBase, IRequiresMessageQueue<ILoggerMess
         {
             level = MsLogLevel.Debug;
         }
+        else if (level == MsLogLevel.Information && !_deadLettersDuringShutdown && IsDeadLetterReport(text) && IsShuttingDown())
+        {
+            level = MsLogLevel.Debug;
+        }
 
         logger.Log(level, log.Cause, "[{Source}] {Message}", log.LogSource, text);
     }
@@ -104,6 +111,23 @@ public sealed class AkkaLogBridge : ActorBase, IRequiresMessageQueue<ILoggerMess
         _singletonWarnings[log.LogSource] = now;
         return !periodic;
     }
+
+    /// <summary>
+    /// Akka.NET's dead-letter listener reports each undelivered message as a plain Info line. With
+    /// <c>akka.log-dead-letters-during-shutdown = off</c> it stops only when the actor system is finally terminated,
+    /// at the very end of coordinated shutdown; the phases before that (leaving the cluster, stopping shards and the
+    /// replicator) leave timer ticks for actors that are already gone, which it still reports. Once a coordinated
+    /// shutdown has begun, such a report is expected and logged at Debug: the rule Akka.NET means to apply, from the
+    /// moment the node starts stopping (Apache Pekko changed its listener the same way).
+    /// </summary>
+    public static bool IsDeadLetterReport(string text) =>
+        text.Contains(" dead letters encountered", StringComparison.Ordinal);
+
+    /// <summary>
+    /// Looked up at the first dead-letter report rather than in the constructor: the logger starts before the actor
+    /// system's extensions, and must not be the one to start coordinated shutdown's.
+    /// </summary>
+    private bool IsShuttingDown() => (_shutdown ??= CoordinatedShutdown.Get(Context.System)).ShutdownReason is not null;
 
     /// <summary>
     /// A real identification failure repeats once a failure period; a warning without one a period before it (the
