@@ -26,6 +26,12 @@ public sealed class PostfixRelay : IAsyncDisposable
     /// <summary>The certificate Postfix presents (self-signed, CN=postfix.relay.test).</summary>
     public X509Certificate2 Certificate { get; }
 
+    /// <summary>
+    /// CPU used so far by this Postfix: its master and every daemon under it, with the daemons it has already reaped.
+    /// </summary>
+    public TimeSpan CpuTime =>
+        ProcessTreeCpu.Read(int.Parse(File.ReadAllText(Path.Combine(_dir, "queue", "pid", "master.pid")).Trim(), System.Globalization.CultureInfo.InvariantCulture));
+
     public string MailLog => File.Exists(Path.Combine(_dir, "maillog")) ? File.ReadAllText(Path.Combine(_dir, "maillog")) : string.Empty;
 
     public static Task<PostfixRelay> StartAsync(IPEndPoint onwardTo) => StartAsync([("*", onwardTo)]);

@@ -45,6 +45,8 @@ public sealed class AkkaLogBridgeTests
         var config = ConfigurationFactory.ParseString($"akka.loggers = [\"{typeof(AkkaLogBridge).AssemblyQualifiedName}\"]");
         var system = ActorSystem.Create("bridge", BootstrapSetup.Create().WithConfig(config).And(new AkkaLogBridgeSetup(factory)));
 
+        // The listener subscribes to dead letters when it starts, after the system is created: one it answers has.
+        await system.ActorSelection("/system/deadLetterListener").Ask<ActorIdentity>(new Identify(null), Patience);
         system.DeadLetters.Tell(new SentWhileRunning());
         await Eventually.UntilAsync(() => lines.Any(line => line.Text.Contains(nameof(SentWhileRunning))), Patience);
 
