@@ -29,8 +29,34 @@ public sealed class PostfixRelay : IAsyncDisposable
     /// <summary>
     /// CPU used so far by this Postfix: its master and every daemon under it, with the daemons it has already reaped.
     /// </summary>
-    public TimeSpan CpuTime =>
-        ProcessTreeCpu.Read(int.Parse(File.ReadAllText(Path.Combine(_dir, "queue", "pid", "master.pid")).Trim(), System.Globalization.CultureInfo.InvariantCulture));
+    public TimeSpan CpuTime => ProcessTreeCpu.Read(MasterPid());
+
+    /// <summary>
+    /// This instance's master process: the one named "master" working in this instance's queue directory (the master
+    /// changes into it at start). Its pid file cannot be read from .NET, which would take a shared lock on a file the
+    /// master keeps locked.
+    /// </summary>
+    private int MasterPid()
+    {
+        var queue = Path.Combine(_dir, "queue");
+        foreach (var process in Directory.EnumerateDirectories("/proc"))
+        {
+            try
+            {
+                if (int.TryParse(Path.GetFileName(process), out var pid) && File.ReadAllText(Path.Combine(process, "comm")).Trim() == "master" &&
+                    Directory.ResolveLinkTarget(Path.Combine(process, "cwd"), returnFinalTarget: false)?.FullName == queue)
+                {
+                    return pid;
+                }
+            }
+            catch (Exception error) when (error is IOException or UnauthorizedAccessException)
+            {
+                // Ended while the list was read.
+            }
+        }
+
+        throw new InvalidOperationException($"no Postfix master process works in {queue}");
+    }
 
     public string MailLog => File.Exists(Path.Combine(_dir, "maillog")) ? File.ReadAllText(Path.Combine(_dir, "maillog")) : string.Empty;
 
