@@ -397,7 +397,7 @@ public sealed class DomainDeliveryActor : ReceivePersistentActor, IWithTimers
         if (!live.Schedule.IsOpen(now))
         {
             // Outside every sending window nothing starts; mail keeps queuing and moves at the next opening.
-            if (_state.NextBatch(1, busy, now).Count > 0)
+            if (_state.HasDue(busy, now))
             {
                 blockedUntil = live.Schedule.NextChange(now);
             }
@@ -405,7 +405,7 @@ public sealed class DomainDeliveryActor : ReceivePersistentActor, IWithTimers
         else if (_reachability.Waiting(now))
         {
             // Unreachable at the last attempt: nothing starts until the interval is over, then one message goes first.
-            if (_state.NextBatch(1, busy, now).Count > 0)
+            if (_state.HasDue(busy, now))
             {
                 blockedUntil = _reachability.UnreachableUntil;
             }
@@ -500,7 +500,7 @@ public sealed class DomainDeliveryActor : ReceivePersistentActor, IWithTimers
     {
         if (_site is null || now - _siteAt >= _settings.SiteRefresh)
         {
-            if (_state.NextBatch(1, busy, now).Count > 0 && !_siteLookup)
+            if (_state.HasDue(busy, now) && !_siteLookup)
             {
                 // The site must be known before a session is given out: the MX lookup runs beside the actor.
                 _siteLookup = true;
@@ -521,8 +521,9 @@ public sealed class DomainDeliveryActor : ReceivePersistentActor, IWithTimers
         var key = _domain.Value;
         while (_inFlight.Count < _reachability.SessionLimit(int.MaxValue))
         {
-            var batch = _state.NextBatch(_reachability.BatchLimit(site.MessagesPerConnection), busy, now);
-            if (batch.Count == 0)
+            // The batch is made only once a slot is granted: with the site full (the usual case under load) a look
+            // would otherwise build one of up to messagesPerConnection items at every event, only to drop it.
+            if (!_state.HasDue(busy, now))
             {
                 return null;
             }
@@ -533,6 +534,8 @@ public sealed class DomainDeliveryActor : ReceivePersistentActor, IWithTimers
                 // Full: woken when a slot frees. Suspended: woken at its end (or by an operator's resume).
                 return grant.RetryAt;
             }
+
+            var batch = _state.NextBatch(_reachability.BatchLimit(site.MessagesPerConnection), busy, now);
 
             var (bySite, untilNext) = shaping.Limiter.TakeMessages(site.Site, site.MaxMessageRateOnNode(shaping.UpNodes), batch.Count);
             var allowed = bySite == 0 ? 0 : _rate.TryTake(bySite, now);

@@ -38,7 +38,76 @@ public sealed record RecipientStatus(RecipientState State, int Attempts, string?
 /// <summary>A recipient whose delivery status notification must be sent.</summary>
 public sealed record BounceRecipient(string Recipient, string Status, string Diagnostic, string? RemoteMta);
 
-public sealed record QueuedMessage(QueueId Id, DateTimeOffset ArrivedAt, ImmutableSortedDictionary<string, RecipientStatus> Recipients);
+public sealed record QueuedMessage(QueueId Id, DateTimeOffset ArrivedAt, ImmutableSortedDictionary<string, RecipientStatus> Recipients)
+{
+    private readonly ImmutableSortedDictionary<string, RecipientStatus> _recipients = Recipients;
+
+    public ImmutableSortedDictionary<string, RecipientStatus> Recipients
+    {
+        get => _recipients;
+        init
+        {
+            _recipients = value;
+            Summary = RecipientSummary.Of(value);
+        }
+    }
+
+    /// <summary>
+    /// What the queue's looks ask of the recipients, worked out when they change (and with <c>with</c>, whose
+    /// copy would otherwise keep the old one) rather than at every look, which reads every queued message.
+    /// </summary>
+    public RecipientSummary Summary { get; private init; } = RecipientSummary.Of(Recipients);
+}
+
+/// <summary>A message's recipients as the domain actor's looks at its queue see them.</summary>
+/// <param name="EarliestDue">
+/// When the first of its recipients may be tried: <see cref="DateTimeOffset.MinValue"/> when one is pending, else
+/// the earliest retry time of a deferred one; null when none can be (all held, bouncing, or deferred without a time).
+/// </param>
+/// <param name="EarliestRetry">The earliest retry time of a deferred, not held recipient.</param>
+/// <param name="HasDeferred">A recipient is deferred and not held: the message waits on time (retry, expiry).</param>
+/// <param name="HasDeferredUnwarned">… and its sender has not been warned of the delay yet.</param>
+/// <param name="HasPendingUnwarned">A recipient not tried yet, not held, not warned (delayed behind an unreachable domain).</param>
+/// <param name="HasBouncing">A recipient's bounce still has to be queued.</param>
+public readonly record struct RecipientSummary(DateTimeOffset? EarliestDue, DateTimeOffset? EarliestRetry, bool HasDeferred,
+    bool HasDeferredUnwarned, bool HasPendingUnwarned, bool HasBouncing)
+{
+    public static RecipientSummary Of(ImmutableSortedDictionary<string, RecipientStatus> recipients)
+    {
+        DateTimeOffset? due = null, retry = null;
+        bool deferred = false, deferredUnwarned = false, pendingUnwarned = false, bouncing = false;
+        foreach (var (_, status) in recipients)
+        {
+            if (status.State == RecipientState.Bouncing)
+            {
+                bouncing = true;
+                continue;
+            }
+
+            if (status.Held)
+            {
+                continue;
+            }
+
+            if (status.State == RecipientState.Pending)
+            {
+                due = DateTimeOffset.MinValue;
+                pendingUnwarned |= !status.DelayWarned;
+                continue;
+            }
+
+            deferred = true;
+            deferredUnwarned |= !status.DelayWarned;
+            if (status.NextAttemptAt is { } next)
+            {
+                retry = retry is null || next < retry ? next : retry;
+                due = due is null || next < due ? next : due;
+            }
+        }
+
+        return new RecipientSummary(due, retry, deferred, deferredUnwarned, pendingUnwarned, bouncing);
+    }
+}
 
 /// <summary>
 /// The persisted state of one recipient domain's queue. Pure: commands become events through
@@ -231,6 +300,11 @@ public sealed record DomainQueueState(ImmutableSortedDictionary<string, QueuedMe
             }
 
             var waiting = unreachable is not null && inFlight?.Contains(message.Id.Value) != true;
+            if (!message.Summary.HasDeferredUnwarned && !(waiting && message.Summary.HasPendingUnwarned))
+            {
+                continue;
+            }
+
             var delayed = message.Recipients
                 .Where(r => r.Value is { Held: false, DelayWarned: false } &&
                             (r.Value.State == RecipientState.Deferred || (waiting && r.Value.State == RecipientState.Pending)))
@@ -256,22 +330,22 @@ public sealed record DomainQueueState(ImmutableSortedDictionary<string, QueuedMe
         DateTimeOffset? earliest = null;
         foreach (var (_, message) in Messages)
         {
-            var expiry = RetrySchedule.ExpiresAt(message.ArrivedAt, retryDays);
-            foreach (var (_, status) in message.Recipients)
+            // Per recipient the time is min(its retry, the message's expiry, the warning if it was not warned), so
+            // over the message it is min(the earliest retry, expiry, the warning if any was not warned).
+            var summary = message.Summary;
+            if (!summary.HasDeferred)
             {
-                if (status.State != RecipientState.Deferred || status.Held)
-                {
-                    continue;
-                }
-
-                var due = status.NextAttemptAt is { } next && next < expiry ? next : expiry;
-                if (delayWarningHours > 0 && !status.DelayWarned && message.ArrivedAt.AddHours(delayWarningHours) is var warning && warning < due)
-                {
-                    due = warning;
-                }
-
-                earliest = earliest is null || due < earliest ? due : earliest;
+                continue;
             }
+
+            var expiry = RetrySchedule.ExpiresAt(message.ArrivedAt, retryDays);
+            var due = summary.EarliestRetry is { } next && next < expiry ? next : expiry;
+            if (delayWarningHours > 0 && summary.HasDeferredUnwarned && message.ArrivedAt.AddHours(delayWarningHours) is var warning && warning < due)
+            {
+                due = warning;
+            }
+
+            earliest = earliest is null || due < earliest ? due : earliest;
         }
 
         return earliest;
@@ -283,6 +357,20 @@ public sealed record DomainQueueState(ImmutableSortedDictionary<string, QueuedMe
         enhanced.StartsWith('4')
             ? enhanced
             : "4.0.0";
+
+    /// <summary>Whether <see cref="NextBatch"/> would find anything: stops at the first message with a due recipient.</summary>
+    public bool HasDue(IReadOnlySet<string> inFlight, DateTimeOffset now)
+    {
+        foreach (var (_, message) in Arrival)
+        {
+            if (message.Summary.EarliestDue is { } earliest && earliest <= now && !inFlight.Contains(message.Id.Value))
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
 
     /// <summary>
     /// The next messages to hand to a session: pending recipients and deferred ones whose retry time has come,
@@ -298,7 +386,7 @@ public sealed record DomainQueueState(ImmutableSortedDictionary<string, QueuedMe
                 break;
             }
 
-            if (inFlight.Contains(message.Id.Value))
+            if (message.Summary.EarliestDue is not { } earliest || earliest > now || inFlight.Contains(message.Id.Value))
             {
                 continue;
             }
@@ -424,16 +512,5 @@ public sealed record DomainQueueState(ImmutableSortedDictionary<string, QueuedMe
         };
     }
 
-    private static bool HasBouncing(QueuedMessage message)
-    {
-        foreach (var (_, status) in message.Recipients)
-        {
-            if (status.State == RecipientState.Bouncing)
-            {
-                return true;
-            }
-        }
-
-        return false;
-    }
+    private static bool HasBouncing(QueuedMessage message) => message.Summary.HasBouncing;
 }
