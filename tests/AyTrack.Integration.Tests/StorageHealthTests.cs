@@ -12,7 +12,7 @@ namespace AyTrack.Integration.Tests;
 /// until it is back.
 /// </summary>
 [System.Runtime.Versioning.UnsupportedOSPlatform("windows")]
-public sealed class StorageHealthTests
+public sealed class StorageHealthTests(Xunit.Abstractions.ITestOutputHelper output)
 {
     private const UnixFileMode OwnerOnlyFile = UnixFileMode.UserRead | UnixFileMode.UserWrite;
 
@@ -128,7 +128,15 @@ public sealed class StorageHealthTests
             await smtp.DisconnectAsync(true);
         }
 
-        Assert.Equal("after the restart", Assert.Single(await after.WaitForAsync(1, TimeSpan.FromSeconds(60))).Parse().Subject);
+        try
+        {
+            Assert.Equal("after the restart", Assert.Single(await after.WaitForAsync(1, TimeSpan.FromSeconds(60))).Parse().Subject);
+        }
+        catch (TimeoutException)
+        {
+            output.WriteLine(NodeProcess.ReadLogs(cluster.Nodes[0].Process.DataDir));
+            throw;
+        }
     }
 
     [Fact]

@@ -59,28 +59,64 @@ public sealed record QueuedMessage(QueueId Id, DateTimeOffset ArrivedAt, Immutab
     public RecipientSummary Summary { get; private init; } = RecipientSummary.Of(Recipients);
 }
 
-/// <summary>A message's recipients as the domain actor's looks at its queue see them.</summary>
-/// <param name="EarliestDue">
-/// When the first of its recipients may be tried: <see cref="DateTimeOffset.MinValue"/> when one is pending, else
-/// the earliest retry time of a deferred one; null when none can be (all held, bouncing, or deferred without a time).
-/// </param>
-/// <param name="EarliestRetry">The earliest retry time of a deferred, not held recipient.</param>
-/// <param name="HasDeferred">A recipient is deferred and not held: the message waits on time (retry, expiry).</param>
-/// <param name="HasDeferredUnwarned">… and its sender has not been warned of the delay yet.</param>
-/// <param name="HasPendingUnwarned">A recipient not tried yet, not held, not warned (delayed behind an unreachable domain).</param>
-/// <param name="HasBouncing">A recipient's bounce still has to be queued.</param>
-public readonly record struct RecipientSummary(DateTimeOffset? EarliestDue, DateTimeOffset? EarliestRetry, bool HasDeferred,
-    bool HasDeferredUnwarned, bool HasPendingUnwarned, bool HasBouncing)
+/// <summary>
+/// A message's recipients as the domain actor's looks at its queue see them. Kept with every queued message, so it is
+/// compact (24 bytes: two instants as UTC ticks and a set of flags; a million queued messages carry it).
+/// </summary>
+public readonly record struct RecipientSummary
 {
+    private const long None = long.MaxValue;
+
+    private readonly long _due;
+    private readonly long _retry;
+    private readonly Flags _flags;
+
+    private RecipientSummary(long due, long retry, Flags flags)
+    {
+        _due = due;
+        _retry = retry;
+        _flags = flags;
+    }
+
+    [Flags]
+    private enum Flags : byte
+    {
+        Deferred = 1,
+        DeferredUnwarned = 2,
+        PendingUnwarned = 4,
+        Bouncing = 8,
+    }
+
+    /// <summary>
+    /// When the first of its recipients may be tried: <see cref="DateTimeOffset.MinValue"/> when one is pending, else
+    /// the earliest retry time of a deferred one; null when none can be (all held, bouncing, or deferred without a time).
+    /// </summary>
+    public DateTimeOffset? EarliestDue => _due == None ? null : new DateTimeOffset(_due, TimeSpan.Zero);
+
+    /// <summary>The earliest retry time of a deferred, not held recipient.</summary>
+    public DateTimeOffset? EarliestRetry => _retry == None ? null : new DateTimeOffset(_retry, TimeSpan.Zero);
+
+    /// <summary>A recipient is deferred and not held: the message waits on time (retry, expiry).</summary>
+    public bool HasDeferred => (_flags & Flags.Deferred) != 0;
+
+    /// <summary>… and its sender has not been warned of the delay yet.</summary>
+    public bool HasDeferredUnwarned => (_flags & Flags.DeferredUnwarned) != 0;
+
+    /// <summary>A recipient not tried yet, not held, not warned (delayed behind an unreachable domain).</summary>
+    public bool HasPendingUnwarned => (_flags & Flags.PendingUnwarned) != 0;
+
+    /// <summary>A recipient's bounce still has to be queued.</summary>
+    public bool HasBouncing => (_flags & Flags.Bouncing) != 0;
+
     public static RecipientSummary Of(ImmutableSortedDictionary<string, RecipientStatus> recipients)
     {
-        DateTimeOffset? due = null, retry = null;
-        bool deferred = false, deferredUnwarned = false, pendingUnwarned = false, bouncing = false;
+        long due = None, retry = None;
+        var flags = default(Flags);
         foreach (var (_, status) in recipients)
         {
             if (status.State == RecipientState.Bouncing)
             {
-                bouncing = true;
+                flags |= Flags.Bouncing;
                 continue;
             }
 
@@ -91,21 +127,20 @@ public readonly record struct RecipientSummary(DateTimeOffset? EarliestDue, Date
 
             if (status.State == RecipientState.Pending)
             {
-                due = DateTimeOffset.MinValue;
-                pendingUnwarned |= !status.DelayWarned;
+                due = DateTimeOffset.MinValue.UtcTicks;
+                flags |= status.DelayWarned ? 0 : Flags.PendingUnwarned;
                 continue;
             }
 
-            deferred = true;
-            deferredUnwarned |= !status.DelayWarned;
+            flags |= Flags.Deferred | (status.DelayWarned ? 0 : Flags.DeferredUnwarned);
             if (status.NextAttemptAt is { } next)
             {
-                retry = retry is null || next < retry ? next : retry;
-                due = due is null || next < due ? next : due;
+                retry = Math.Min(retry, next.UtcTicks);
+                due = Math.Min(due, next.UtcTicks);
             }
         }
 
-        return new RecipientSummary(due, retry, deferred, deferredUnwarned, pendingUnwarned, bouncing);
+        return new RecipientSummary(due, retry, flags);
     }
 }
 
