@@ -91,14 +91,14 @@ public static class AyTrackActors
             })
             .WithDistributedPubSub(role: "delivery")
             .WithSingleton<ConfigActor>("config",
-                (_, _, resolver) => ConfigActor.Props(options.Settings, configuredSettingPaths, resolver.GetService<SecretBox>(),
-                    resolver.GetService<TimeProvider>()),
+                (_, _, resolver) => RestartedWhenStopped(ConfigActor.Props(options.Settings, configuredSettingPaths, resolver.GetService<SecretBox>(),
+                    resolver.GetService<TimeProvider>()), "config"),
                 new ClusterSingletonOptions { Role = "delivery" }, createProxyToo: true)
             .WithSingleton<DkimKeysActor>("dkim",
-                (_, _, resolver) => DkimKeysActor.Props(resolver.GetService<TimeProvider>()),
+                (_, _, resolver) => RestartedWhenStopped(DkimKeysActor.Props(resolver.GetService<TimeProvider>()), "dkim"),
                 new ClusterSingletonOptions { Role = "delivery" }, createProxyToo: true)
             .WithSingleton<UsersActor>("users",
-                (_, _, resolver) => UsersActor.Props(resolver.GetService<TimeProvider>()),
+                (_, _, resolver) => RestartedWhenStopped(UsersActor.Props(resolver.GetService<TimeProvider>()), "users"),
                 new ClusterSingletonOptions { Role = "delivery" }, createProxyToo: true)
             .WithActors((system, registry, resolver) =>
             {
@@ -115,4 +115,14 @@ public static class AyTrackActors
                 registry.Register<SettingsAgent>(agent);
             });
     }
+
+    /// <summary>
+    /// A persistent singleton under a back-off supervisor. A write its journal refuses (the database down for a moment)
+    /// stops a persistent actor, and a cluster singleton manager does not start a singleton that stopped by itself: the
+    /// node's settings, DKIM keys or submission users would stay unreachable until the node restarted. Started again
+    /// after 1 s, doubling to 30 s while it keeps failing, it recovers from the journal like any restart; the agents
+    /// ask again until it answers.
+    /// </summary>
+    private static Props RestartedWhenStopped(Props singleton, string name) =>
+        Akka.Pattern.BackoffSupervisor.Props(singleton, name, TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(30), 0.2);
 }

@@ -140,6 +140,27 @@ public sealed class StorageHealthTests(Xunit.Abstractions.ITestOutputHelper outp
     }
 
     [Fact]
+    public async Task A_settings_change_refused_while_the_database_is_down_is_taken_once_it_is_back()
+    {
+        // The settings actor's write fails while PostgreSQL is away, which stops it; the node must not be left without
+        // it (no settings change, no settings for a node that joins) until someone restarts the node.
+        await using var world = LoopbackWorld.Create();
+        await using var cluster = await TestCluster.StartAsync(world, 1);
+        var node = cluster.Nodes[0];
+        await Eventually.UntilAsync(async () => (await node.PatchAsync("/api/settings", """{"timing":{"retryDays":4}}""")).IsSuccessStatusCode,
+            TimeSpan.FromSeconds(60));
+
+        await cluster.Postgres.StopAsync();
+        Assert.False((await node.PatchAsync("/api/settings", """{"timing":{"retryDays":3}}""")).IsSuccessStatusCode);
+
+        await cluster.Postgres.RestartAsync();
+        await Eventually.UntilAsync(async () => (await node.PatchAsync("/api/settings", """{"timing":{"retryDays":2}}""")).IsSuccessStatusCode,
+            TimeSpan.FromSeconds(90));
+        var settings = await node.GetAsync<System.Text.Json.Nodes.JsonObject>("/api/settings");
+        Assert.Equal(2, (double)settings["timing"]!["retryDays"]!);
+    }
+
+    [Fact]
     public async Task A_lost_journal_is_rebuilt_from_the_spool_and_its_mail_delivered()
     {
         await using var world = LoopbackWorld.Create();
