@@ -16,6 +16,7 @@ public sealed class PostfixRelay : IAsyncDisposable
     public const int Port = 10587;
 
     private readonly string _dir;
+    private int? _masterPid;
 
     private PostfixRelay(string dir, X509Certificate2 certificate)
     {
@@ -29,7 +30,7 @@ public sealed class PostfixRelay : IAsyncDisposable
     /// <summary>
     /// CPU used so far by this Postfix: its master and every daemon under it, with the daemons it has already reaped.
     /// </summary>
-    public TimeSpan CpuTime => ProcessTreeCpu.Read(MasterPid());
+    public TimeSpan CpuTime => ProcessTreeCpu.Read(_masterPid ??= MasterPid());
 
     /// <summary>
     /// This instance's master process: the one named "master" working in this instance's queue directory (the master
@@ -39,12 +40,11 @@ public sealed class PostfixRelay : IAsyncDisposable
     private int MasterPid()
     {
         var queue = Path.Combine(_dir, "queue");
-        foreach (var process in Directory.EnumerateDirectories("/proc"))
+        foreach (var pid in ProcessTreeCpu.Named("master"))
         {
             try
             {
-                if (int.TryParse(Path.GetFileName(process), out var pid) && File.ReadAllText(Path.Combine(process, "comm")).Trim() == "master" &&
-                    Directory.ResolveLinkTarget(Path.Combine(process, "cwd"), returnFinalTarget: false)?.FullName == queue)
+                if (Directory.ResolveLinkTarget($"/proc/{pid}/cwd", returnFinalTarget: false)?.FullName == queue)
                 {
                     return pid;
                 }

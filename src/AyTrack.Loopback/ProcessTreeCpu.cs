@@ -42,9 +42,12 @@ public static class ProcessTreeCpu
         return TimeSpan.FromSeconds(ticks / TicksPerSecond);
     }
 
-    private static Dictionary<int, (int Parent, long Ticks)> ReadAll()
+    /// <summary>The processes whose command name (<c>/proc/PID/comm</c>, as <c>stat</c> gives it) is <paramref name="name"/>.</summary>
+    public static IEnumerable<int> Named(string name) => ReadAll().Where(p => p.Value.Name == name).Select(p => p.Key);
+
+    private static Dictionary<int, (int Parent, long Ticks, string Name)> ReadAll()
     {
-        var stats = new Dictionary<int, (int, long)>();
+        var stats = new Dictionary<int, (int, long, string)>();
         foreach (var directory in Directory.EnumerateDirectories("/proc"))
         {
             if (!int.TryParse(Path.GetFileName(directory), NumberStyles.None, CultureInfo.InvariantCulture, out var pid))
@@ -63,10 +66,11 @@ public static class ProcessTreeCpu
             }
 
             // The command name (field 2) is in parentheses and may hold spaces: the fields after it start at the last ')'.
-            var fields = text[(text.LastIndexOf(')') + 2)..].Split(' ');
+            var close = text.LastIndexOf(')');
+            var fields = text[(close + 2)..].Split(' ');
             var parent = int.Parse(fields[1], CultureInfo.InvariantCulture);
             var ticks = Enumerable.Range(11, 4).Sum(i => long.Parse(fields[i], CultureInfo.InvariantCulture));
-            stats[pid] = (parent, ticks);
+            stats[pid] = (parent, ticks, text[(text.IndexOf('(') + 1)..close]);
         }
 
         return stats;

@@ -174,7 +174,7 @@ public sealed record DomainQueueState(ImmutableSortedDictionary<string, QueuedMe
     /// <see cref="Arrival"/>.
     /// </summary>
     private ImmutableSortedSet<string> Bouncing { get; init; } =
-        ImmutableSortedSet.CreateRange(StringComparer.Ordinal, Messages.Values.Where(HasBouncing).Select(m => m.Id.Value));
+        ImmutableSortedSet.CreateRange(StringComparer.Ordinal, Messages.Values.Where(m => m.Summary.HasBouncing).Select(m => m.Id.Value));
 
     /// <summary>
     /// Enqueuing is idempotent: the outbox may repeat it after a crash, so recipients already queued are ignored and
@@ -398,7 +398,7 @@ public sealed record DomainQueueState(ImmutableSortedDictionary<string, QueuedMe
     {
         foreach (var (_, message) in Arrival)
         {
-            if (message.Summary.EarliestDue is { } earliest && earliest <= now && !inFlight.Contains(message.Id.Value))
+            if (IsDue(message, inFlight, now))
             {
                 return true;
             }
@@ -406,6 +406,10 @@ public sealed record DomainQueueState(ImmutableSortedDictionary<string, QueuedMe
 
         return false;
     }
+
+    /// <summary>A recipient of the message may be tried now, and the message is not in a session.</summary>
+    private static bool IsDue(QueuedMessage message, IReadOnlySet<string> inFlight, DateTimeOffset now) =>
+        message.Summary.EarliestDue is { } earliest && earliest <= now && !inFlight.Contains(message.Id.Value);
 
     /// <summary>
     /// The next messages to hand to a session: pending recipients and deferred ones whose retry time has come,
@@ -421,7 +425,7 @@ public sealed record DomainQueueState(ImmutableSortedDictionary<string, QueuedMe
                 break;
             }
 
-            if (message.Summary.EarliestDue is not { } earliest || earliest > now || inFlight.Contains(message.Id.Value))
+            if (!IsDue(message, inFlight, now))
             {
                 continue;
             }
@@ -543,9 +547,7 @@ public sealed record DomainQueueState(ImmutableSortedDictionary<string, QueuedMe
         {
             Messages = Messages.SetItem(message.Id.Value, changed),
             Arrival = Arrival.SetItem((message.ArrivedAt, message.Id.Value), changed),
-            Bouncing = HasBouncing(changed) ? Bouncing.Add(message.Id.Value) : Bouncing.Remove(message.Id.Value),
+            Bouncing = changed.Summary.HasBouncing ? Bouncing.Add(message.Id.Value) : Bouncing.Remove(message.Id.Value),
         };
     }
-
-    private static bool HasBouncing(QueuedMessage message) => message.Summary.HasBouncing;
 }
