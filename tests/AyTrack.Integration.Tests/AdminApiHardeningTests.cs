@@ -40,19 +40,31 @@ public sealed class AdminApiHardeningTests
         var clients = new List<System.Net.Sockets.TcpClient>();
         try
         {
-            // Three connections that start a request and never finish it hold every slot.
-            for (var i = 0; i < 3; i++)
-            {
-                var client = new System.Net.Sockets.TcpClient();
-                await client.ConnectAsync(node.AdminUrl.Host, node.AdminUrl.Port);
-                await client.GetStream().WriteAsync("GET /healthz HTTP/1.1\r\nHost: x\r\n"u8.ToArray());
-                clients.Add(client);
-            }
-
-            // Kestrel counts a connection once it has accepted it, which happens beside this test: wait until the
-            // fourth is refused rather than assume when.
+            // Three connections that start a request and never finish it hold every slot, and a fourth is refused.
+            // Kestrel counts a connection, and frees the slot of one that closed (such as the start's health probe),
+            // beside this test: under load the probe's slot can still be taken when the third arrives, and that
+            // third is then the one refused. So each round replaces any held connection the server has closed, and
+            // the fourth is tried only while all three are open.
             await Eventually.UntilAsync(async () =>
             {
+                clients.RemoveAll(c =>
+                {
+                    var closed = IsClosedByServer(c);
+                    if (closed)
+                    {
+                        c.Dispose();
+                    }
+
+                    return closed;
+                });
+                while (clients.Count < 3)
+                {
+                    var client = new System.Net.Sockets.TcpClient();
+                    await client.ConnectAsync(node.AdminUrl.Host, node.AdminUrl.Port);
+                    await client.GetStream().WriteAsync("GET /healthz HTTP/1.1\r\nHost: x\r\n"u8.ToArray());
+                    clients.Add(client);
+                }
+
                 using var fresh = new HttpClient { BaseAddress = node.AdminUrl, Timeout = TimeSpan.FromSeconds(5) };
                 try
                 {
@@ -61,7 +73,7 @@ public sealed class AdminApiHardeningTests
                 }
                 catch (HttpRequestException)
                 {
-                    return true;
+                    return clients.TrueForAll(c => !IsClosedByServer(c));
                 }
             }, TimeSpan.FromSeconds(30));
         }
@@ -335,6 +347,12 @@ public sealed class AdminApiHardeningTests
 
         return node.Http.SendAsync(request);
     }
+
+    /// <summary>
+    /// Whether the server has ended a held connection: it is readable at once only when the server closed it or
+    /// answered it (Kestrel answers a request whose headers never finish only to end it).
+    /// </summary>
+    private static bool IsClosedByServer(System.Net.Sockets.TcpClient client) => client.Client.Poll(0, System.Net.Sockets.SelectMode.SelectRead);
 
     private sealed class ManualTime(DateTimeOffset start) : TimeProvider
     {
