@@ -93,8 +93,8 @@ public sealed class BounceCategoryTests
         var bounced = await DeliveryLogReader.WaitForAsync(node.DataDir, "nouser@cats.test", Patience, outcome: "bounced");
         Assert.Equal("InvalidRecipient", bounced.GetProperty("category").GetString());
 
-        var queue = await node.Http.GetFromJsonAsync<DomainQueue>("/api/queues/slow.test");
-        Assert.Equal("RateLimited", queue!.LastCategory);
+        var queue = await node.WaitForSettledQueueAsync("slow.test", q => q.Deferred == 1, Patience);
+        Assert.Equal("RateLimited", queue.LastCategory);
         var output = new StringWriter();
         Assert.Equal(0, await AyTrackCli.RunAsync(["queue", "show", "slow.test", "--url", node.AdminUrl.ToString(), "--token", node.Token], output, new StringWriter()));
         Assert.Matches(@"CATEGORY[\s\S]*slow\.test.*RateLimited", output.ToString());

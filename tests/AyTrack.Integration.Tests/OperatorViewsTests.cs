@@ -29,6 +29,7 @@ public sealed class OperatorViewsTests
         await alpha.WaitForAsync(1, Patience);
         await DeliveryLogReader.WaitForAsync(node.DataDir, "first@slow.test", Patience, "deferred");
         await DeliveryLogReader.WaitForAsync(node.DataDir, "second@slow.test", Patience, "deferred");
+        await node.WaitForSettledQueueAsync("slow.test", q => q.Deferred == 2, Patience);
 
         var list = (await node.Http.GetFromJsonAsync<DomainMessages>("/api/queues/slow.test/messages"))!;
         Assert.Equal(2, list.Total);

@@ -187,6 +187,8 @@ public sealed class PageTests(PageFixture fixture) : IClassFixture<PageFixture>
     {
         await Node.SendAsync(TestNode.NewMessage("app@sender.test", ["someone@slow.test"], "Stuck for a while"));
         await DeliveryLogReader.WaitForAsync(Node.DataDir, "someone@slow.test", Patience, "deferred");
+        // A hold leaves a message in its session alone: hold once the domain has the attempt's result.
+        await Node.WaitForSettledQueueAsync("slow.test", q => q.Deferred == 1, Patience);
         var (context, page) = await SignedInAsync();
         await page.GetByRole(AriaRole.Button, new() { Name = "Queues" }).ClickAsync();
 

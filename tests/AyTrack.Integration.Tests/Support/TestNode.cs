@@ -1,5 +1,7 @@
 using System.Net;
 using System.Net.Http.Headers;
+using System.Net.Http.Json;
+using AyTrack.Contracts;
 using AyTrack.Loopback;
 using AyTrack.Node;
 using AyTrack.Node.Admin;
@@ -87,6 +89,22 @@ public sealed class TestNode : IAsyncDisposable
         var error = new StringWriter();
         var exit = await AyTrack.Cli.AyTrackCli.RunAsync([.. args, "--url", AdminUrl.ToString(), "--token", Token], output, error, new StringReader(stdin));
         return (exit, output.ToString(), error.ToString());
+    }
+
+    /// <summary>
+    /// Waits until the domain's queue, as GET /api/queues/{domain} shows it, has no session open and satisfies
+    /// <paramref name="condition"/>, and returns it. A delivery-log line is written as a session ends, before the domain
+    /// has taken its results: a test that read the log and then the queue (or acted on it) would race that hand-over.
+    /// </summary>
+    public async Task<DomainQueue> WaitForSettledQueueAsync(string domain, Func<DomainQueue, bool> condition, TimeSpan timeout)
+    {
+        DomainQueue? queue = null;
+        await Eventually.UntilAsync(async () =>
+        {
+            queue = await Http.GetFromJsonAsync<DomainQueue>($"/api/queues/{domain}", AyTrack.Cli.AdminClient.Json);
+            return queue!.Sessions == 0 && condition(queue);
+        }, timeout);
+        return queue!;
     }
 
     /// <summary>Changes the node's settings with a JSON merge patch, as an operator would, and insists it is accepted.</summary>
