@@ -29,7 +29,7 @@ public abstract class JournalContract
         akka.persistence.snapshot-store.sql { connection-string = "{{ConnectionString}}", provider-name = "{{Provider.AkkaPersistenceSql}}", auto-initialize = true }
         """).WithFallback(Akka.Persistence.Sql.SqlPersistence.DefaultConfiguration));
 
-    private static async Task<Notes.State> WriteAsync(ActorSystem system, string id, params object[] commands)
+    protected static async Task<Notes.State> WriteAsync(ActorSystem system, string id, params object[] commands)
     {
         var actor = system.ActorOf(Props.Create(() => new Notes(id)));
         Notes.State state = null!;
@@ -42,7 +42,7 @@ public abstract class JournalContract
         return state;
     }
 
-    private static Task<Notes.State> ReadAsync(ActorSystem system, string id) => WriteAsync(system, id, Notes.Get.Instance);
+    protected static Task<Notes.State> ReadAsync(ActorSystem system, string id) => WriteAsync(system, id, Notes.Get.Instance);
 
     [Fact]
     public async Task Rows_written_by_Akka_Persistence_Sql_are_recovered_and_continued_and_the_other_way_round()
@@ -133,7 +133,7 @@ public abstract class JournalContract
     }
 
     /// <summary>A persistent actor that keeps notes: each string command is an event, snapshots and deletions on request.</summary>
-    private sealed class Notes : ReceivePersistentActor, IWithUnboundedStash
+    protected sealed class Notes : ReceivePersistentActor, IWithUnboundedStash
     {
         private readonly List<string> _notes = [];
         private bool _fromSnapshot;
@@ -235,4 +235,27 @@ public sealed class PostgresJournalTests(PostgresFixture postgres) : JournalCont
     // A database of its own per test (each test is a new instance of this class).
     protected override string ConnectionString =>
         _database ??= postgres.Server.CreateDatabaseAsync("journal_" + Guid.NewGuid().ToString("N")).GetAwaiter().GetResult();
+
+    [Fact]
+    public async Task A_journal_first_used_while_the_database_is_away_serves_once_it_is_back()
+    {
+        // The first persistent actor creates the journal and snapshot plugins; Akka.Persistence never creates a plugin
+        // again once its constructor has failed, so a database away at that moment must fail operations, not the plugin.
+        await using var server = await AyTrack.Loopback.PostgresServer.StartAsync();
+        var connectionString = await server.CreateDatabaseAsync("journal");
+        await server.StopAsync();
+        using var system = ActorSystem.Create("outage", ConfigurationFactory.ParseString(AyTrackJournal.Hocon("postgresql", connectionString)));
+
+        var during = system.ActorOf(Props.Create(() => new Notes("domain-o")));
+        using (var stopped = new CancellationTokenSource(TimeSpan.FromSeconds(30)))
+        {
+            // Its recovery cannot read the journal: a persistent actor stops then (its parent starts it again later).
+            Assert.True(await during.WatchAsync(stopped.Token));
+        }
+
+        await server.RestartAsync();
+        Assert.Equal(["after"], (await WriteAsync(system, "domain-o", "after")).Notes);
+        Assert.Equal(["after"], (await ReadAsync(system, "domain-o")).Notes);
+        await system.Terminate();
+    }
 }

@@ -31,7 +31,7 @@ internal abstract class JournalStore
                 JournalStore store = key.Item1 switch
                 {
                     "sqlite" => new SqliteJournalStore(key.Item2),
-                    "postgresql" => PostgresJournalStore.Open(key.Item2),
+                    "postgresql" => new PostgresJournalStore(key.Item2),
                     _ => throw new ConfigurationException($"journal provider '{key.Item1}' is not sqlite or postgresql"),
                 };
                 system.RegisterOnTermination(store.Close);

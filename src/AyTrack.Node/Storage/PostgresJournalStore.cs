@@ -45,34 +45,20 @@ internal sealed class PostgresJournalStore : JournalStore
 
     private readonly NpgsqlDataSource _dataSource;
     private readonly GroupCommitWriter<Batch> _writes;
+    private readonly SemaphoreSlim _schemaLock = new(1, 1);
+    private volatile bool _schemaReady;
 
-    private PostgresJournalStore(NpgsqlDataSource dataSource)
+    /// <summary>
+    /// The store, without touching the database: the tables are created by the first operation that reaches it. The
+    /// journal and snapshot plugin actors build their store in their constructors, and Akka.Persistence never creates a
+    /// plugin again once its constructor has thrown: a database away at that moment (a node starting during an outage,
+    /// or in the seconds after) would otherwise leave the node without a journal until it restarts, healthy by every
+    /// probe while nothing is delivered. A failed operation fails only itself; its actor retries.
+    /// </summary>
+    public PostgresJournalStore(string connectionString)
     {
-        _dataSource = dataSource;
+        _dataSource = PostgresDataSource.Create(connectionString);
         _writes = new GroupCommitWriter<Batch>(CommitAsync, () => { });
-    }
-
-    public static PostgresJournalStore Open(string connectionString)
-    {
-        var dataSource = PostgresDataSource.Create(connectionString);
-        try
-        {
-            using var connection = dataSource.OpenConnection();
-            using var transaction = connection.BeginTransaction();
-            using (var command = new NpgsqlCommand(Schema, connection, transaction))
-            {
-                command.Parameters.AddWithValue("key", SchemaLockKey);
-                command.ExecuteNonQuery();
-            }
-
-            transaction.Commit();
-            return new PostgresJournalStore(dataSource);
-        }
-        catch
-        {
-            dataSource.Dispose();
-            throw;
-        }
     }
 
     public override Task InsertAsync(IReadOnlyList<JournalRow> rows) => WriteAsync(batch => batch.Rows.AddRange(rows));
@@ -108,7 +94,53 @@ internal sealed class PostgresJournalStore : JournalStore
     public override void Close() => _ = CloseAsync();
 
     protected override async Task<System.Data.Common.DbConnection> OpenReaderAsync(CancellationToken cancellationToken) =>
-        await _dataSource.OpenConnectionAsync(cancellationToken);
+        await OpenAsync(cancellationToken);
+
+    /// <summary>A pooled connection, after the tables have been made sure of (once, by whichever operation comes first).</summary>
+    private async Task<NpgsqlConnection> OpenAsync(CancellationToken cancellationToken)
+    {
+        var connection = await _dataSource.OpenConnectionAsync(cancellationToken);
+        try
+        {
+            if (!_schemaReady)
+            {
+                await CreateSchemaAsync(connection, cancellationToken);
+            }
+
+            return connection;
+        }
+        catch
+        {
+            await connection.DisposeAsync();
+            throw;
+        }
+    }
+
+    private async Task CreateSchemaAsync(NpgsqlConnection connection, CancellationToken cancellationToken)
+    {
+        await _schemaLock.WaitAsync(cancellationToken);
+        try
+        {
+            if (_schemaReady)
+            {
+                return;
+            }
+
+            await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
+            await using (var command = new NpgsqlCommand(Schema, connection, transaction))
+            {
+                command.Parameters.AddWithValue("key", SchemaLockKey);
+                await command.ExecuteNonQueryAsync(cancellationToken);
+            }
+
+            await transaction.CommitAsync(cancellationToken);
+            _schemaReady = true;
+        }
+        finally
+        {
+            _schemaLock.Release();
+        }
+    }
 
     private async Task CloseAsync()
     {
@@ -127,7 +159,7 @@ internal sealed class PostgresJournalStore : JournalStore
         }
 
         // A pooled connection per group: one broken by a database restart is not reused.
-        await using var connection = await _dataSource.OpenConnectionAsync();
+        await using var connection = await OpenAsync(CancellationToken.None);
         await using var npgsql = batch.Build(connection);
         await npgsql.ExecuteNonQueryAsync();
     }
