@@ -12,11 +12,7 @@ namespace AyTrack.Integration.Tests;
 public sealed class QueueActionTests
 {
     /// <summary>Waits until the three messages of later.test are all deferred and none is in a session.</summary>
-    private static Task SettledAsync(TestNode node) => Eventually.UntilAsync(async () =>
-    {
-        var queue = await node.Http.GetFromJsonAsync<JsonElement>("/api/queues/later.test");
-        return queue.GetProperty("sessions").GetInt32() == 0 && queue.GetProperty("deferred").GetInt32() == 3;
-    }, Patience);
+    private static Task SettledAsync(TestNode node) => node.WaitForSettledQueueAsync("later.test", q => q.Deferred == 3, Patience);
 
     private static readonly TimeSpan Patience = TimeSpan.FromSeconds(30);
 

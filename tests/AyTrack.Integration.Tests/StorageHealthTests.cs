@@ -223,14 +223,8 @@ public sealed class StorageHealthTests(Xunit.Abstractions.ITestOutputHelper outp
 
         var held = await DeliveryLogReader.WaitForAsync(dataDir, "gone@later.test", TimeSpan.FromSeconds(30), outcome: "held");
         Assert.StartsWith("451 4.3.0", held.GetProperty("reply").GetString());
-        // The log line is written as the session ends, before the domain has taken its result.
-        DomainQueue? queue = null;
-        await Eventually.UntilAsync(async () =>
-        {
-            queue = await admin.GetFromJsonAsync<DomainQueue>("/api/queues/later.test", AyTrack.Cli.AdminClient.Json);
-            return queue!.Sessions == 0;
-        }, TimeSpan.FromSeconds(30));
-        Assert.Equal(1, queue!.Held);
+        var queue = await TestNode.WaitForSettledQueueAsync(admin, "later.test", _ => true, TimeSpan.FromSeconds(30));
+        Assert.Equal(1, queue.Held);
         var summary = await new HttpClient { BaseAddress = restarted.AdminUrl }.GetFromJsonAsync<HealthSummary>("/healthz", AyTrack.Cli.AdminClient.Json);
         Assert.Contains(HealthCodes.StorageDamaged, summary!.Reasons);
         // Held means no retry and no bounce: nothing reaches the MX, and the sender gets no DSN.

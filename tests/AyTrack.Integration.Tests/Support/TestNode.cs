@@ -96,12 +96,17 @@ public sealed class TestNode : IAsyncDisposable
     /// <paramref name="condition"/>, and returns it. A delivery-log line is written as a session ends, before the domain
     /// has taken its results: a test that read the log and then the queue (or acted on it) would race that hand-over.
     /// </summary>
-    public async Task<DomainQueue> WaitForSettledQueueAsync(string domain, Func<DomainQueue, bool> condition, TimeSpan timeout)
+    public Task<DomainQueue> WaitForSettledQueueAsync(string domain, Func<DomainQueue, bool> condition, TimeSpan timeout) =>
+        WaitForSettledQueueAsync(Http, domain, condition, timeout);
+
+    /// <summary>The same, through any node's admin client (one started as its own process, too).</summary>
+    public static async Task<DomainQueue> WaitForSettledQueueAsync(HttpClient admin, string domain, Func<DomainQueue, bool> condition,
+        TimeSpan timeout)
     {
         DomainQueue? queue = null;
         await Eventually.UntilAsync(async () =>
         {
-            queue = await Http.GetFromJsonAsync<DomainQueue>($"/api/queues/{domain}", AyTrack.Cli.AdminClient.Json);
+            queue = await admin.GetFromJsonAsync<DomainQueue>($"/api/queues/{domain}", AyTrack.Cli.AdminClient.Json);
             return queue!.Sessions == 0 && condition(queue);
         }, timeout);
         return queue!;
